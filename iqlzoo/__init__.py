@@ -1,0 +1,22 @@
+"""iqlzoo: Implicit Q-Learning and its variants as Stable-Baselines3-style offline RL agents on Minari datasets."""
+
+from iqlzoo.agents.base import TrainingDivergedError
+from iqlzoo.agents.iql import IQL, IQLConfig
+from iqlzoo.checkpoint import CheckpointError
+from iqlzoo.data import DatasetNotFoundError, TransitionDataset, from_minari, load_dataset
+from iqlzoo.evaluation import EvaluationResult, evaluate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IQL",
+    "CheckpointError",
+    "DatasetNotFoundError",
+    "EvaluationResult",
+    "IQLConfig",
+    "TrainingDivergedError",
+    "TransitionDataset",
+    "evaluate",
+    "from_minari",
+    "load_dataset",
+]

@@ -1,0 +1,1 @@
+"""iqlzoo agents: the SB3-style base and Implicit Q-Learning."""

@@ -1,0 +1,389 @@
+"""Stable-Baselines3-style plumbing shared by iqlzoo's offline agents.
+
+The agent owns the training loop (``learn``), acting (``predict``) and persistence (``save``/``load``, Hub push and
+pull); a subclass supplies the networks and one gradient step. Conventions follow SB3 exactly — ``learn`` returns
+``self`` and honours SB3 callbacks and loggers, ``predict`` returns ``(action, state)`` and decides single vs batch
+from the observation's shape — except the save format, which is JSON + safetensors instead of pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.utils import configure_logger
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from iqlzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from iqlzoo.data.spaces import ObservationFlattener
+
+SelfAgent = TypeVar("SelfAgent", bound="OfflineAgent")
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite during training."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class _GradientStepProgressBar(ProgressBarCallback):
+    """SB3's progress bar, advanced by one gradient step per call (there is no training env to count)."""
+
+    def _on_step(self) -> bool:
+        self.pbar.update(1)
+        return True
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions recorded in every checkpoint."""
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("iqlzoo", "torch", "numpy", "gymnasium", "minari", "stable-baselines3"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+class OfflineAgent(ABC):
+    """Base of iqlzoo's agents: SB3's user-facing API over an offline (dataset-driven) gradient-step loop.
+
+    Subclasses implement :meth:`_train_step` (one update on one batch, returning a 1-D tensor of statistics named
+    by :attr:`stat_names`), :meth:`_act` (normalised observations → actions in [-1, 1]) and the checkpoint hooks
+    :meth:`_checkpoint_payload` / :meth:`_from_checkpoint`.
+    """
+
+    agent_name: ClassVar[str] = "OfflineAgent"
+    stat_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.spaces.Box,
+        obs_keys: tuple[str, ...] | None,
+        *,
+        env: gym.Env | VecEnv | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+    ) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.flattener = ObservationFlattener(observation_space, obs_keys)
+        self.device = resolve_device(device)
+        self.verbose = verbose
+        self.tensorboard_log = tensorboard_log
+        self.seed = seed
+        self.num_timesteps = 0
+        self._total_timesteps = 0
+        self._logger: Logger | None = None
+        self._custom_logger = False
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed if seed is not None else int(torch.randint(2**31 - 1, (1,)).item()))
+        self.env: VecEnv | None = None
+        if env is not None:
+            self.set_env(env)
+
+    # ------------------------------------------------------------------ environment
+    def set_env(self, env: gym.Env | VecEnv) -> None:
+        """Attach an environment (used by callbacks and :func:`iqlzoo.evaluate`); its spaces must match the data."""
+        venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
+        if venv.action_space.shape != self.action_space.shape:
+            raise ValueError(
+                f"the environment's action space {venv.action_space} does not match the dataset's "
+                f"{self.action_space}: train and act in the same environment"
+            )
+        try:
+            ObservationFlattener(venv.observation_space, self.flattener.keys)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"the environment's observation space does not fit the model: {exc}") from None
+        env_dim = ObservationFlattener(venv.observation_space, self.flattener.keys).dim
+        if env_dim != self.flattener.dim:
+            raise ValueError(
+                f"the environment's observations flatten to {env_dim} values but the model expects "
+                f"{self.flattener.dim} ({self.observation_space})"
+            )
+        self.env = venv
+
+    def get_env(self) -> VecEnv | None:
+        """The attached environment as a VecEnv, or None (SB3's ``get_env``)."""
+        return self.env
+
+    # ------------------------------------------------------------------ logging
+    @property
+    def logger(self) -> Logger:
+        if self._logger is None:
+            self._logger = configure_logger(self.verbose, None, "", True)
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        """Use ``logger`` (e.g. from ``stable_baselines3.common.logger.configure``) instead of the default."""
+        self._logger = logger
+        self._custom_logger = True
+
+    # ------------------------------------------------------------------ training
+    @abstractmethod
+    def _train_step(self, progress_remaining: float) -> torch.Tensor:
+        """Sample a batch, apply one gradient step to every network; return the statistics as a 1-D tensor."""
+
+    @abstractmethod
+    def _require_training_data(self) -> None:
+        """Raise when the agent cannot train (e.g. it was loaded without a dataset); prepare its buffer."""
+
+    def learn(
+        self: SelfAgent,
+        total_timesteps: int,
+        callback: Any = None,
+        log_interval: int = 1000,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfAgent:
+        """Run ``total_timesteps`` gradient steps (SB3's "timesteps" are gradient steps offline).
+
+        Statistics are averaged over ``log_interval`` steps and dumped to the SB3 logger; callbacks see one
+        ``on_step`` per gradient step and stop training by returning False. Losses are checked for NaN/inf at every
+        dump (and at least every 1000 steps) without a host sync inside the step; a non-finite loss raises
+        :class:`TrainingDivergedError` naming the first bad step.
+        """
+        if int(total_timesteps) <= 0:
+            raise ValueError(f"total_timesteps must be positive, got {total_timesteps}")
+        if int(log_interval) <= 0:
+            raise ValueError(f"log_interval must be positive, got {log_interval}")
+        self._require_training_data()
+        total_timesteps = int(total_timesteps)
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        self._total_timesteps = self.num_timesteps + total_timesteps
+        if not self._custom_logger:
+            self._logger = configure_logger(
+                self.verbose, self.tensorboard_log, tb_log_name or self.agent_name, reset_num_timesteps
+            )
+        callback = self._init_callback(callback, progress_bar)
+        callback.on_training_start(locals(), globals())
+        check_every = min(int(log_interval), 1000)
+        stat_sum = torch.zeros(len(self.stat_names), device=self.device)
+        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        n_stats, last_dump, t_dump = 0, self.num_timesteps, time.perf_counter()
+        while self.num_timesteps < self._total_timesteps:
+            progress_remaining = 1.0 - self.num_timesteps / self._total_timesteps
+            stats = self._train_step(progress_remaining)
+            bad_now = ~torch.isfinite(stats).all() & (first_bad < 0)
+            first_bad = torch.where(bad_now, torch.full_like(first_bad, self.num_timesteps + 1), first_bad)
+            stat_sum += stats
+            n_stats += 1
+            self.num_timesteps += 1
+            callback.update_locals(locals())
+            if not callback.on_step():
+                break
+            if self.num_timesteps % check_every == 0 or self.num_timesteps == self._total_timesteps:
+                self._raise_if_diverged(first_bad)
+            if self.num_timesteps % log_interval == 0:
+                now = time.perf_counter()
+                self._dump_logs(stat_sum / n_stats, (self.num_timesteps - last_dump) / max(now - t_dump, 1e-9))
+                stat_sum.zero_()
+                n_stats, last_dump, t_dump = 0, self.num_timesteps, now
+        self._raise_if_diverged(first_bad)
+        callback.on_training_end()
+        return self
+
+    def _raise_if_diverged(self, first_bad: torch.Tensor) -> None:
+        step = int(first_bad.item())
+        if step >= 0:
+            raise TrainingDivergedError(
+                f"{self.agent_name}: a loss became NaN or infinite at gradient step {step}. The model's parameters "
+                "are no longer valid (save() refuses them); checkpoints saved before that step are intact — reload the "
+                "last one and lower the learning rate, or check the dataset's rewards and observations.",
+                step=step,
+            )
+
+    def _dump_logs(self, means: torch.Tensor, updates_per_s: float) -> None:
+        for name, value in zip(self.stat_names, means.tolist()):
+            self.logger.record(f"train/{name}", value)
+        for name, value in self._extra_log_values().items():
+            self.logger.record(f"train/{name}", value)
+        self.logger.record("time/updates_per_s", updates_per_s)
+        self.logger.record("time/total_timesteps", self.num_timesteps)
+        self.logger.dump(step=self.num_timesteps)
+
+    def _extra_log_values(self) -> dict[str, float]:
+        """Further scalars to log (e.g. learning rates); read at dump time only."""
+        return {}
+
+    def _init_callback(self, callback: Any, progress_bar: bool) -> BaseCallback:
+        if isinstance(callback, list):
+            callback = CallbackList(callback)
+        if not isinstance(callback, BaseCallback):
+            callback = ConvertCallback(callback)
+        if progress_bar:
+            callback = CallbackList([callback, _GradientStepProgressBar()])
+        callback.init_callback(self)  # type: ignore[arg-type]
+        return callback
+
+    # ------------------------------------------------------------------ acting
+    @abstractmethod
+    def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Flat raw observations (B, obs_dim) → actions in [-1, 1]^d, shape (B, act_dim)."""
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """The policy's action for one observation or a batch, as SB3's ``predict``.
+
+        A single observation (shape of the observation space, or a dict of such entries) gives one action of the
+        action space's shape; a batch (leading dimension n_env) gives (n_env, *action_shape). ``deterministic``
+        selects the mean action, otherwise a sample. Actions are mapped from [-1, 1] to the action bounds and
+        clipped. ``state`` is returned unchanged (the policy has no recurrent state).
+        """
+        flat, batched = self.flattener.flatten(observation)
+        with torch.no_grad():
+            action = self._act(torch.as_tensor(flat, device=self.device), deterministic).cpu().numpy()
+        low, high = self.action_space.low.reshape(-1), self.action_space.high.reshape(-1)
+        action = np.clip(low + (action + 1.0) * 0.5 * (high - low), low, high).astype(self.action_space.dtype)
+        action = action.reshape((-1, *self.action_space.shape))
+        return (action if batched else action[0]), state
+
+    # ------------------------------------------------------------------ persistence
+    @abstractmethod
+    def _checkpoint_payload(self, include_optimizer: bool) -> Checkpoint:
+        """Everything that defines the agent, as JSON config + tensors."""
+
+    @classmethod
+    @abstractmethod
+    def _from_checkpoint(
+        cls: type[SelfAgent], ckpt: Checkpoint, device: str | torch.device, **kwargs: Any
+    ) -> SelfAgent:
+        """Rebuild an agent from :meth:`_checkpoint_payload`'s output."""
+
+    def save(self, path: str | os.PathLike, include_optimizer: bool = True) -> Path:
+        """Save to a folder (or a ``.zip``) as JSON + safetensors, atomically; refuses non-finite parameters."""
+        ckpt = self._checkpoint_payload(include_optimizer)
+        for name, tensor in ckpt.tensors.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise TrainingDivergedError(
+                    f"refusing to save {path}: parameter {name!r} holds NaN or inf (training diverged); "
+                    "the previous checkpoint at that path, if any, is left untouched",
+                    step=self.num_timesteps,
+                )
+        return save_checkpoint(path, ckpt)
+
+    @classmethod
+    def load(
+        cls: type[SelfAgent], path: str | os.PathLike, device: str | torch.device = "auto", **kwargs: Any
+    ) -> SelfAgent:
+        """Load an agent saved by :meth:`save` (any iqlzoo agent class can load its own checkpoints).
+
+        Keyword arguments (e.g. ``dataset=`` to continue training, ``env=``) are passed to the agent.
+        """
+        ckpt = load_checkpoint(path)
+        saved = ckpt.config.get("agent_class")
+        if saved not in _agent_registry():
+            raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(_agent_registry())}")
+        target = _agent_registry()[saved]
+        if not issubclass(target, cls):
+            raise ValueError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")
+        return target._from_checkpoint(ckpt, device, **kwargs)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        metrics: dict[str, Any] | None = None,
+        token: str | None = None,
+        private: bool = False,
+        revision: str | None = None,
+        commit_message: str | None = None,
+        endpoint: str | None = None,
+    ) -> str:
+        """Upload this agent (config.json, model.safetensors and a model card README.md) to a Hub repo.
+
+        ``metrics`` (e.g. the output of :meth:`iqlzoo.evaluation.EvaluationResult.as_metrics`) go into the card's
+        model-index metadata. Returns the commit URL.
+        """
+        from iqlzoo import hub
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "agent"
+            self.save(folder, include_optimizer=False)
+            ckpt = load_checkpoint(folder)
+            card = hub.render_model_card(
+                repo_id=repo_id,
+                agent_class=self.agent_name,
+                config=ckpt.config,
+                dataset_id=ckpt.config.get("data", {}).get("dataset_id"),
+                env_id=ckpt.config.get("data", {}).get("env_id"),
+                num_timesteps=self.num_timesteps,
+                metrics=metrics,
+            )
+            hub.write_model_card(folder, card)
+            return hub.push_folder(
+                folder,
+                repo_id,
+                token=token,
+                private=private,
+                revision=revision,
+                commit_message=commit_message or f"Upload {self.agent_name} ({self.num_timesteps} steps)",
+                endpoint=endpoint,
+            )
+
+    @classmethod
+    def load_from_hub(
+        cls: type[SelfAgent],
+        repo_id: str,
+        revision: str | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | None = None,
+        local_files_only: bool = False,
+        endpoint: str | None = None,
+        device: str | torch.device = "auto",
+        **kwargs: Any,
+    ) -> SelfAgent:
+        """Download a Hub repo written by :meth:`push_to_hub` (JSON + safetensors only) and load it."""
+        from iqlzoo import hub
+
+        folder = hub.download_folder(
+            repo_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+            endpoint=endpoint,
+        )
+        return cls.load(folder, device=device, **kwargs)
+
+
+def _agent_registry() -> dict[str, type[OfflineAgent]]:
+    registry: dict[str, type[OfflineAgent]] = {}
+    pending: list[type[OfflineAgent]] = [OfflineAgent]
+    while pending:
+        klass = pending.pop()
+        for sub in klass.__subclasses__():
+            registry[sub.agent_name] = sub
+            pending.append(sub)
+    return registry

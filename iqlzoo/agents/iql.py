@@ -1,0 +1,438 @@
+"""Implicit Q-Learning (Kostrikov, Nair & Levine, 2021) as an SB3-style agent.
+
+One gradient step on a batch (s, a, r, s', d) updates three networks with three losses (see :mod:`iqlzoo.losses`):
+
+1. V by expectile regression towards the target critic:  L_V = E[L₂^τ(min_i Q̂_i(s,a) − V(s))]
+2. Q_i by TD regression onto the value of the next state: L_Q = Σ_i E[(r + γ(1−d)V(s') − Q_i(s,a))²]
+3. π by advantage-weighted regression: L_π = −E[min(exp(β(min_i Q̂_i(s,a) − V(s))), w_max) log π(a|s)]
+
+then Q̂ ← (1 − α)Q̂ + αQ (Polyak averaging, α = ``target_update_rate``). As in common reference implementations,
+V(s) and V(s') are evaluated once, before V's update, and the advantage of step 3 reuses the one of step 1, so one
+forward pass per network serves all three losses. The three losses touch disjoint parameters, so one backward pass
+of their sum gives each network exactly its own loss's gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from minari import MinariDataset
+from torch import nn
+
+from iqlzoo.agents.base import OfflineAgent, library_versions
+from iqlzoo.agents.presets import DOMAIN_DEFAULTS, REWARD_TRANSFORMS, infer_domain
+from iqlzoo.checkpoint import Checkpoint, CheckpointError, optimizer_from_tensors, optimizer_to_tensors
+from iqlzoo.data.buffer import TransitionBuffer
+from iqlzoo.data.minari import from_minari
+from iqlzoo.data.spaces import space_from_json, space_to_json
+from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.losses import awr_loss, awr_weights, expectile_loss, td_loss
+from iqlzoo.nets import EnsembleQ, GaussianPolicy, ValueNet
+
+
+@dataclass
+class IQLConfig:
+    """Hyperparameters of IQL. ``None`` fields take the dataset domain's preset (see :mod:`iqlzoo.agents.presets`)."""
+
+    expectile: float | None = None
+    """τ of the expectile regression for V; higher → V closer to the max of Q over dataset actions."""
+    temperature: float | None = None
+    """β, the inverse temperature of the advantage weights exp(β·A)."""
+    reward_transform: str | None = None
+    """``return_scale`` (r·1000/(max−min episode return)), ``minus_one`` (r − 1) or ``none``."""
+    gamma: float = 0.99
+    """Discount factor γ."""
+    target_update_rate: float = 0.005
+    """Polyak rate α of the target critic, Q̂ ← (1−α)Q̂ + αQ."""
+    batch_size: int = 256
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    value_lr: float = 3e-4
+    actor_cosine_decay: bool = True
+    """Anneal the actor's learning rate as lr·½(1 + cos(π·t/T)) over the ``learn`` call's T steps."""
+    max_weight: float = 100.0
+    """Clip of the advantage weights."""
+    n_critics: int = 2
+    """Size of the Q ensemble; the minimum over members is used (1 reproduces the report's divergent ablation)."""
+    actor_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+    value_hidden: tuple[int, ...] = (256, 256)
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    normalize_observations: bool = False
+    """Standardise observations with the dataset's mean and std (stored in the checkpoint, applied in predict)."""
+    domain: str | None = None
+    """Preset domain; ``None`` infers it from the dataset id."""
+
+    def validate(self) -> None:
+        """Raise ValueError for out-of-range values, naming the field and its valid range."""
+        checks = [
+            ("expectile", self.expectile is None or 0.0 < self.expectile < 1.0, "in (0, 1)"),
+            ("temperature", self.temperature is None or self.temperature >= 0.0, ">= 0"),
+            ("gamma", 0.0 <= self.gamma <= 1.0, "in [0, 1]"),
+            ("target_update_rate", 0.0 < self.target_update_rate <= 1.0, "in (0, 1]"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("n_critics", self.n_critics >= 1, ">= 1"),
+            ("max_weight", self.max_weight > 0, "> 0"),
+            ("actor_lr", self.actor_lr > 0, "> 0"),
+            ("critic_lr", self.critic_lr > 0, "> 0"),
+            ("value_lr", self.value_lr > 0, "> 0"),
+            ("log_std_min", self.log_std_min < self.log_std_max, "< log_std_max"),
+        ]
+        for name, ok, valid in checks:
+            if not ok:
+                raise ValueError(f"IQL hyperparameter {name}={getattr(self, name)!r} is invalid: must be {valid}")
+        if self.reward_transform is not None and self.reward_transform not in REWARD_TRANSFORMS:
+            raise ValueError(f"reward_transform={self.reward_transform!r}: must be one of {REWARD_TRANSFORMS}")
+        if self.domain is not None and self.domain not in DOMAIN_DEFAULTS:
+            raise ValueError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
+        for name in ("actor_hidden", "critic_hidden", "value_hidden"):
+            if not all(isinstance(w, int) and w > 0 for w in getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be a sequence of positive ints")
+
+    def resolved(self, dataset_id: str | None) -> IQLConfig:
+        """A copy with the domain and every ``None`` preset field filled in."""
+        domain = self.domain or infer_domain(dataset_id)
+        preset = DOMAIN_DEFAULTS[domain]
+        filled = {k: (preset[k] if getattr(self, k) is None else getattr(self, k)) for k in preset}
+        return dataclasses.replace(self, domain=domain, **filled)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IQLConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise CheckpointError(f"unknown IQL config fields {sorted(unknown)}: saved by a newer iqlzoo?")
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()})
+
+
+@dataclass
+class DataTransform:
+    """How raw data maps to what the networks see; fitted on the dataset and saved with the model."""
+
+    reward_scale: float = 1.0
+    reward_shift: float = 0.0
+    dataset_id: str | None = None
+    env_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, float]:
+    """(scale, shift) of r ↦ scale·r + shift for the named transform."""
+    if kind == "none":
+        return 1.0, 0.0
+    if kind == "minus_one":
+        return 1.0, -1.0
+    returns = dataset.episode_returns
+    if returns is None or len(returns) < 2:
+        raise ValueError(
+            "reward_transform='return_scale' needs the returns of at least two episodes, and this dataset "
+            f"({dataset.dataset_id or 'in memory'}) provides {0 if returns is None else len(returns)}: pass "
+            "episode_returns to TransitionDataset or choose reward_transform='none'"
+        )
+    spread = float(returns.max() - returns.min())
+    if spread <= 0.0:
+        raise ValueError("reward_transform='return_scale': all episode returns are equal; choose 'none'")
+    return 1000.0 / spread, 0.0
+
+
+class IQLNetworks(nn.Module):
+    """Policy π, critic ensemble Q, its target Q̂, value V, and the fixed input/output transforms."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig) -> None:
+        super().__init__()
+        self.actor = GaussianPolicy(obs_dim, act_dim, cfg.actor_hidden, cfg.log_std_min, cfg.log_std_max)
+        self.critic = EnsembleQ(obs_dim, act_dim, cfg.critic_hidden, cfg.n_critics)
+        self.critic_target = EnsembleQ(obs_dim, act_dim, cfg.critic_hidden, cfg.n_critics)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self.value = ValueNet(obs_dim, cfg.value_hidden)
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+
+
+def _as_transition_dataset(dataset: Any, download: bool | None) -> TransitionDataset:
+    if isinstance(dataset, TransitionDataset):
+        return dataset
+    if isinstance(dataset, (str, MinariDataset)):
+        return from_minari(dataset, download=download)
+    raise TypeError(
+        f"dataset must be a Minari dataset id, a minari.MinariDataset or an iqlzoo TransitionDataset, "
+        f"got {type(dataset).__name__}"
+    )
+
+
+class IQL(OfflineAgent):
+    """Implicit Q-Learning, used like a Stable-Baselines3 algorithm::
+
+        model = IQL("MlpPolicy", "D4RL/antmaze/umaze-v1").learn(1_000_000)
+        action, _ = model.predict(obs, deterministic=True)
+        model.save("iql_umaze")
+        model = IQL.load("iql_umaze")
+
+    ``dataset`` is a Minari id, a ``minari.MinariDataset`` or a :class:`~iqlzoo.data.TransitionDataset`; ``env``
+    defaults to the dataset's evaluation environment, created when first needed. Hyperparameters are the fields of
+    :class:`IQLConfig`; ``learning_rate`` sets all three learning rates and ``policy_kwargs={"net_arch": [...]}``
+    (or ``{"net_arch": {"pi": [...], "qf": [...], "vf": [...]}}``) the hidden layers, as in SB3.
+    """
+
+    agent_name: ClassVar[str] = "IQL"
+    stat_names: ClassVar[tuple[str, ...]] = (
+        "value_loss",
+        "critic_loss",
+        "actor_loss",
+        "q_mean",
+        "v_mean",
+        "advantage_mean",
+        "awr_weight_mean",
+        "td_target_mean",
+        "log_std_mean",
+    )
+
+    def __init__(
+        self,
+        policy: str = "MlpPolicy",
+        dataset: str | MinariDataset | TransitionDataset | None = None,
+        env: gym.Env | None = None,
+        *,
+        learning_rate: float | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        download: bool | None = None,
+        _init_from: Checkpoint | None = None,
+        **hyperparameters: Any,
+    ) -> None:
+        if policy != "MlpPolicy":
+            raise ValueError(f"policy={policy!r} is not supported: iqlzoo agents use 'MlpPolicy'")
+        if dataset is None and _init_from is None:
+            raise ValueError(f"{type(self).__name__} needs a dataset (a Minari id, MinariDataset or TransitionDataset)")
+        self.dataset = _as_transition_dataset(dataset, download) if dataset is not None else None
+        if _init_from is not None:
+            cfg = IQLConfig.from_json(_init_from.config["config"])
+            observation_space = space_from_json(_init_from.config["spaces"]["observation"])
+            action_space = space_from_json(_init_from.config["spaces"]["action"])
+            obs_keys = _init_from.config["spaces"].get("obs_keys")
+            self.transform = DataTransform(**_init_from.config["data"])
+        else:
+            cfg = self._config_from_kwargs(hyperparameters, learning_rate, policy_kwargs)
+            cfg = cfg.resolved(self.dataset.dataset_id)
+            observation_space, action_space = self.dataset.observation_space, self.dataset.action_space
+            obs_keys = self.dataset.obs_keys
+            scale, shift = fit_reward_transform(cfg.reward_transform, self.dataset)
+            spec = self.dataset.eval_env_spec or self.dataset.env_spec
+            self.transform = DataTransform(
+                reward_scale=scale,
+                reward_shift=shift,
+                dataset_id=self.dataset.dataset_id,
+                env_id=getattr(spec, "id", None),
+            )
+        cfg.validate()
+        self.config = cfg
+        super().__init__(
+            observation_space,
+            action_space,
+            tuple(obs_keys) if obs_keys is not None else None,
+            env=env,
+            seed=seed,
+            device=device,
+            verbose=verbose,
+            tensorboard_log=tensorboard_log,
+        )
+        if self.dataset is not None:
+            self._check_dataset_fits(self.dataset)
+        obs_dim, act_dim = self.flattener.dim, int(np.prod(action_space.shape))
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.nets = IQLNetworks(obs_dim, act_dim, cfg).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": list(self.nets.actor.parameters()), "lr": cfg.actor_lr},
+                {"params": list(self.nets.critic.parameters()), "lr": cfg.critic_lr},
+                {"params": list(self.nets.value.parameters()), "lr": cfg.value_lr},
+            ],
+            foreach=True,
+        )
+        self._target_params = list(self.nets.critic_target.parameters())
+        self._online_params = list(self.nets.critic.parameters())
+        self.buffer: TransitionBuffer | None = None
+        if _init_from is None and cfg.normalize_observations:
+            mean = self.dataset.observations.mean(axis=0)
+            std = self.dataset.observations.std(axis=0) + 1e-3
+            self.nets.obs_mean.copy_(torch.as_tensor(mean))
+            self.nets.obs_std.copy_(torch.as_tensor(std))
+
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _config_from_kwargs(
+        hyperparameters: dict[str, Any], learning_rate: float | None, policy_kwargs: dict[str, Any] | None
+    ) -> IQLConfig:
+        names = {f.name for f in dataclasses.fields(IQLConfig)}
+        unknown = sorted(set(hyperparameters) - names)
+        if unknown:
+            raise TypeError(f"unknown IQL hyperparameters {unknown}; valid: {sorted(names)}")
+        values = dict(hyperparameters)
+        if learning_rate is not None:
+            for key in ("actor_lr", "critic_lr", "value_lr"):
+                values.setdefault(key, learning_rate)
+        if policy_kwargs:
+            extra = set(policy_kwargs) - {"net_arch"}
+            if extra:
+                raise TypeError(f"policy_kwargs supports only 'net_arch', got {sorted(extra)}")
+            arch = policy_kwargs["net_arch"]
+            if isinstance(arch, dict):
+                for key, field_name in (("pi", "actor_hidden"), ("qf", "critic_hidden"), ("vf", "value_hidden")):
+                    if key in arch:
+                        values.setdefault(field_name, tuple(arch[key]))
+            else:
+                for field_name in ("actor_hidden", "critic_hidden", "value_hidden"):
+                    values.setdefault(field_name, tuple(arch))
+        for key in ("actor_hidden", "critic_hidden", "value_hidden"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return IQLConfig(**values)
+
+    def _check_dataset_fits(self, dataset: TransitionDataset) -> None:
+        if dataset.action_space.shape != self.action_space.shape or not (
+            np.allclose(dataset.action_space.low, self.action_space.low)
+            and np.allclose(dataset.action_space.high, self.action_space.high)
+        ):
+            raise ValueError(
+                f"the dataset's action space {dataset.action_space} does not match the model's {self.action_space}"
+            )
+        if dataset.obs_dim != self.flattener.dim:
+            raise ValueError(
+                f"the dataset's observations have {dataset.obs_dim} values but the model expects {self.flattener.dim}"
+            )
+
+    def set_dataset(self, dataset: str | MinariDataset | TransitionDataset, download: bool | None = None) -> None:
+        """Attach (another) dataset to train on; it must have the model's spaces. Transforms stay as fitted."""
+        data = _as_transition_dataset(dataset, download)
+        self._check_dataset_fits(data)
+        self.dataset, self.buffer = data, None
+
+    def _require_training_data(self) -> None:
+        if self.dataset is None:
+            raise ValueError(
+                f"this {self.agent_name} has no dataset to train on (it was loaded for inference): pass one with "
+                f"{self.agent_name}.load(path, dataset=...) or model.set_dataset(...)"
+            )
+        if self.buffer is None:
+            self.buffer = TransitionBuffer.from_dataset(
+                self.dataset,
+                obs_mean=self.nets.obs_mean,
+                obs_std=self.nets.obs_std,
+                act_low=torch.as_tensor(self.action_space.low.reshape(-1), dtype=torch.float32),
+                act_high=torch.as_tensor(self.action_space.high.reshape(-1), dtype=torch.float32),
+                reward_scale=self.transform.reward_scale,
+                reward_shift=self.transform.reward_shift,
+                device=self.device,
+            )
+
+    # ------------------------------------------------------------------ the update
+    def _actor_lr(self, progress_remaining: float) -> float:
+        if not self.config.actor_cosine_decay:
+            return self.config.actor_lr
+        return self.config.actor_lr * 0.5 * (1.0 + math.cos(math.pi * (1.0 - progress_remaining)))
+
+    def _train_step(self, progress_remaining: float) -> torch.Tensor:
+        assert self.buffer is not None
+        self.optimizer.param_groups[0]["lr"] = self._actor_lr(progress_remaining)
+        return self._update(*self.buffer.sample(self.config.batch_size, self.generator))
+
+    def _update(
+        self, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor, next_obs: torch.Tensor, term: torch.Tensor
+    ) -> torch.Tensor:
+        """One IQL step on one batch (all three losses, one backward, one optimizer step, Polyak update)."""
+        cfg, nets = self.config, self.nets
+        with torch.no_grad():
+            target_q = nets.critic_target(obs, act).min(dim=0).values
+            td_target = rew + cfg.gamma * (1.0 - term) * nets.value(next_obs)
+        v = nets.value(obs)
+        advantage = target_q - v
+        value_loss = expectile_loss(advantage, cfg.expectile)
+        q = nets.critic(obs, act)
+        critic_loss = td_loss(q, td_target)
+        weights = awr_weights(advantage.detach(), cfg.temperature, cfg.max_weight)
+        actor_loss = awr_loss(nets.actor.log_prob(obs, act), weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        (value_loss + critic_loss + actor_loss).backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(self._target_params, self._online_params, cfg.target_update_rate)
+        return torch.stack(
+            [
+                value_loss,
+                critic_loss,
+                actor_loss,
+                q.mean(),
+                v.mean(),
+                advantage.mean(),
+                weights.mean(),
+                td_target.mean(),
+                nets.actor.clipped_log_std().mean(),
+            ]
+        ).detach()
+
+    def _extra_log_values(self) -> dict[str, float]:
+        return {"actor_lr": float(self.optimizer.param_groups[0]["lr"])}
+
+    # ------------------------------------------------------------------ acting
+    def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        obs = (obs - self.nets.obs_mean) / self.nets.obs_std
+        return self.nets.actor.act(obs, deterministic, self.generator).clamp(-1.0, 1.0)
+
+    # ------------------------------------------------------------------ persistence
+    def _checkpoint_payload(self, include_optimizer: bool) -> Checkpoint:
+        config = {
+            "agent_class": self.agent_name,
+            "config": self.config.to_json(),
+            "spaces": {
+                "observation": space_to_json(self.observation_space),
+                "action": space_to_json(self.action_space),
+                "obs_keys": list(self.flattener.keys) if self.flattener.keys is not None else None,
+            },
+            "data": dataclasses.asdict(self.transform),
+            "num_timesteps": self.num_timesteps,
+            "versions": library_versions(),
+        }
+        tensors = dict(self.nets.state_dict())
+        opt_tensors: dict[str, torch.Tensor] = {}
+        state: dict[str, Any] = {}
+        if include_optimizer:
+            opt_tensors, state["optimizer"] = optimizer_to_tensors(self.optimizer, "optimizer")
+            opt_tensors["rng.generator"] = self.generator.get_state()
+            state["total_timesteps"] = self._total_timesteps
+        return Checkpoint(config=config, tensors=tensors, optimizer_tensors=opt_tensors, state=state)
+
+    @classmethod
+    def _from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device, **kwargs: Any) -> IQL:
+        try:
+            agent = cls(_init_from=ckpt, device=device, **kwargs)
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"the checkpoint's config.json is incomplete or malformed ({exc})") from None
+        try:
+            agent.nets.load_state_dict(ckpt.tensors, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"model.safetensors does not match the network the config describes: {str(exc).splitlines()[0]}"
+            ) from None
+        agent.num_timesteps = int(ckpt.config.get("num_timesteps", 0))
+        if ckpt.optimizer_tensors:
+            optimizer_from_tensors(agent.optimizer, "optimizer", ckpt.optimizer_tensors, ckpt.state["optimizer"])
+            if "rng.generator" in ckpt.optimizer_tensors and agent.device.type == "cpu":
+                agent.generator.set_state(ckpt.optimizer_tensors["rng.generator"])
+            agent._total_timesteps = int(ckpt.state.get("total_timesteps", agent.num_timesteps))
+        return agent

@@ -1,0 +1,112 @@
+"""Observation flattening and JSON descriptions of Gymnasium spaces.
+
+Goal-conditioned Minari datasets (AntMaze) store dict observations. IQL, like D4RL, trains on the flat vector
+[observation, desired_goal] (27 + 2 = 29 dimensions for AntMaze); the same flattening is applied to the dataset,
+to ``predict`` inputs and to evaluation environments, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+GOAL_KEYS = ("observation", "desired_goal")
+
+
+def default_obs_keys(space: spaces.Space) -> tuple[str, ...] | None:
+    """Keys to flatten for a Dict space: D4RL's (observation, desired_goal) for goal spaces, else all, sorted."""
+    if isinstance(space, spaces.Box):
+        return None
+    if isinstance(space, spaces.Dict):
+        if all(k in space.spaces for k in GOAL_KEYS):
+            return GOAL_KEYS
+        return tuple(sorted(space.spaces))
+    raise TypeError(
+        f"iqlzoo supports Box and Dict(Box) observation spaces, got {type(space).__name__}; "
+        "wrap the environment with gymnasium.wrappers.FlattenObservation first."
+    )
+
+
+class ObservationFlattener:
+    """Maps observations of ``space`` (single or batched, Box or Dict of Box) to float32 arrays (B, obs_dim)."""
+
+    def __init__(self, space: spaces.Space, keys: Sequence[str] | None = None) -> None:
+        self.space = space
+        self.keys = tuple(keys) if keys is not None else default_obs_keys(space)
+        if self.keys is None:
+            self.shapes: dict[str | None, tuple[int, ...]] = {None: tuple(space.shape)}
+        else:
+            missing = [k for k in self.keys if k not in space.spaces]
+            if missing:
+                raise ValueError(f"observation keys {missing} are not in the observation space {space}")
+            self.shapes = {k: tuple(space.spaces[k].shape) for k in self.keys}
+        self.dim = int(sum(int(np.prod(s)) for s in self.shapes.values()))
+
+    def flatten(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """Return (array of shape (B, dim), whether the input was a batch), validating shapes and dtypes."""
+        if self.keys is None:
+            if isinstance(observation, Mapping):
+                raise ValueError(f"expected an array observation of shape {self.shapes[None]}, got a dict")
+            arr, batched = self._part(observation, None)
+            return arr, batched
+        if not isinstance(observation, Mapping):
+            raise ValueError(
+                f"expected a dict observation with keys {list(self.keys)}, got {type(observation).__name__}"
+            )
+        missing = [k for k in self.keys if k not in observation]
+        if missing:
+            raise ValueError(f"observation dict lacks keys {missing}; it must hold {list(self.keys)}")
+        parts = [self._part(observation[k], k) for k in self.keys]
+        batch_flags = {b for _, b in parts}
+        sizes = {p.shape[0] for p, _ in parts}
+        if len(batch_flags) > 1 or len(sizes) > 1:
+            raise ValueError("the entries of a dict observation disagree on being batched or on batch size")
+        return np.concatenate([p for p, _ in parts], axis=1), parts[0][1]
+
+    def _part(self, value: Any, key: str | None) -> tuple[np.ndarray, bool]:
+        arr = np.asarray(value)
+        name = "observation" if key is None else f"observation[{key!r}]"
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+            raise ValueError(f"{name} has dtype {arr.dtype}; expected real numbers (float or int)")
+        shape = self.shapes[key]
+        if arr.shape == shape:
+            return arr.reshape(1, -1).astype(np.float32), False
+        if arr.shape[1:] == shape and arr.ndim == len(shape) + 1:
+            return arr.reshape(arr.shape[0], -1).astype(np.float32), True
+        raise ValueError(
+            f"Unexpected {name} shape {arr.shape}: use {shape} for one observation or "
+            f"(n_env, {', '.join(map(str, shape))}) for a batch."
+        )
+
+
+def space_to_json(space: spaces.Space) -> dict[str, Any]:
+    """A JSON-safe description of a Box or Dict(Box) space (shape, bounds, dtype)."""
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "low": np.asarray(space.low, dtype=np.float64).tolist(),
+            "high": np.asarray(space.high, dtype=np.float64).tolist(),
+            "dtype": str(space.dtype),
+        }
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_json(s) for k, s in space.spaces.items()}}
+    raise TypeError(f"cannot describe a {type(space).__name__} space; iqlzoo supports Box and Dict(Box)")
+
+
+def space_from_json(desc: Mapping[str, Any]) -> spaces.Space:
+    """Inverse of :func:`space_to_json`."""
+    kind = desc.get("type")
+    if kind == "Box":
+        return spaces.Box(
+            low=np.asarray(desc["low"], dtype=desc["dtype"]),
+            high=np.asarray(desc["high"], dtype=desc["dtype"]),
+            shape=tuple(desc["shape"]),
+            dtype=np.dtype(desc["dtype"]),
+        )
+    if kind == "Dict":
+        return spaces.Dict({k: space_from_json(v) for k, v in desc["spaces"].items()})
+    raise ValueError(f"unknown space description type {kind!r}")

@@ -1,0 +1,125 @@
+"""In-memory transition datasets: the form every data source is turned into before training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from iqlzoo.data.spaces import ObservationFlattener, default_obs_keys
+
+_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminations")
+
+
+@dataclass
+class TransitionDataset:
+    """Transitions (s, a, r, s', d) as flat float32 arrays, with what is needed to evaluate on their environment.
+
+    ``terminations`` marks true terminal states (d = 1 stops bootstrapping); time-limit truncations are *not*
+    terminations. Observations are already flattened (see :class:`ObservationFlattener`); ``observation_space``
+    is the environment's original space and ``obs_keys`` the dict keys that were concatenated, in order.
+    ``episode_returns`` holds the undiscounted return of every episode (used by IQL's locomotion reward scaling).
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_observations: np.ndarray
+    terminations: np.ndarray
+    observation_space: spaces.Space
+    action_space: spaces.Box
+    obs_keys: tuple[str, ...] | None = None
+    episode_returns: np.ndarray | None = None
+    episode_starts: np.ndarray | None = None
+    dataset_id: str | None = None
+    env_spec: Any = None
+    eval_env_spec: Any = None
+    ref_min_score: float | None = None
+    ref_max_score: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.action_space, spaces.Box):
+            raise TypeError(f"IQL needs a continuous (Box) action space, got {self.action_space}")
+        if self.obs_keys is None:
+            self.obs_keys = default_obs_keys(self.observation_space)
+        flattener = ObservationFlattener(self.observation_space, self.obs_keys)
+        n = len(self.rewards)
+        expected = {
+            "observations": (n, flattener.dim),
+            "actions": (n, int(np.prod(self.action_space.shape))),
+            "rewards": (n,),
+            "next_observations": (n, flattener.dim),
+            "terminations": (n,),
+        }
+        for name in _FIELDS:
+            arr = np.asarray(getattr(self, name), dtype=np.float32)
+            if arr.shape != expected[name]:
+                raise ValueError(f"dataset field {name!r} has shape {arr.shape}, expected {expected[name]}")
+            rows = ~np.isfinite(arr).reshape(n, -1).all(axis=1)
+            if rows.any():
+                index = int(np.argmax(rows))
+                raise ValueError(
+                    f"dataset {self.dataset_id or '(in memory)'}: field {name!r} holds NaN or inf at "
+                    f"{self.locate(index)} ({int(rows.sum())} transitions affected); clean or drop those "
+                    "transitions before training"
+                )
+            setattr(self, name, arr)
+        if n == 0:
+            raise ValueError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
+        self._check_actions_in_bounds()
+        if self.episode_returns is not None:
+            self.episode_returns = np.asarray(self.episode_returns, dtype=np.float64)
+
+    def _check_actions_in_bounds(self) -> None:
+        low, high = self.action_space.low.reshape(-1), self.action_space.high.reshape(-1)
+        tol = 1e-3 * np.maximum(high - low, 1e-6)
+        outside = (self.actions < low - tol) | (self.actions > high + tol)
+        if outside.any():
+            index = int(np.argwhere(outside)[0][0])
+            raise ValueError(
+                f"dataset {self.dataset_id or '(in memory)'}: the action at {self.locate(index)} = "
+                f"{self.actions[index].tolist()} lies "
+                f"outside the action space [{low.tolist()}, {high.tolist()}]; the dataset and the action space disagree"
+            )
+        np.clip(self.actions, low, high, out=self.actions)
+
+    def locate(self, index: int) -> str:
+        """Human-readable position of transition ``index``: its episode and step when episodes are known."""
+        if self.episode_starts is None or len(self.episode_starts) == 0:
+            return f"transition {index}"
+        episode = int(np.searchsorted(self.episode_starts, index, side="right")) - 1
+        return f"transition {index} (episode {episode}, step {index - int(self.episode_starts[episode])})"
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observations.shape[1]
+
+    @property
+    def act_dim(self) -> int:
+        return self.actions.shape[1]
+
+    @property
+    def has_reference_scores(self) -> bool:
+        return self.ref_min_score is not None and self.ref_max_score is not None
+
+    def normalized_score(self, returns: np.ndarray | float) -> np.ndarray:
+        """D4RL normalised score on the ×100 scale: 100 · (R − R_min) / (R_max − R_min)."""
+        if not self.has_reference_scores:
+            raise ValueError(f"dataset {self.dataset_id or '(in memory)'} has no reference scores to normalise with")
+        return 100.0 * (np.asarray(returns) - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
+
+    def make_env(self, eval_env: bool = True, **kwargs: Any) -> gym.Env:
+        """The dataset's (evaluation) environment, built from its recorded spec."""
+        spec = self.eval_env_spec if eval_env and self.eval_env_spec is not None else self.env_spec
+        if spec is None:
+            raise ValueError(
+                f"dataset {self.dataset_id or '(in memory)'} records no environment; pass env= explicitly"
+            )
+        return gym.make(spec, **kwargs)

@@ -1,0 +1,1 @@
+"""Local regeneration of the Minari datasets used by iqlzoo."""

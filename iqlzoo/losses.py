@@ -1,0 +1,44 @@
+"""The three losses of Implicit Q-Learning as pure functions.
+
+Notation (Kostrikov et al., 2021): dataset D of transitions (s, a, r, s', d); Q̂ the target critic (minimum over
+the critic ensemble), V the value network, π the policy, γ the discount.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
+    r"""Asymmetric squared loss L₂^τ of IQL's value update, averaged over the batch.
+
+    .. math:: L_2^\tau(u) = |\tau - \mathbb{1}(u < 0)|\, u^2, \qquad u = \hat Q(s, a) - V(s)
+
+    With τ > 0.5, under-estimates of Q (u > 0) cost more than over-estimates, so V approaches an upper
+    expectile of Q over the dataset's actions: the value of the best in-distribution actions.
+    """
+    weight = torch.where(diff < 0, 1.0 - expectile, expectile)
+    return (weight * diff.square()).mean()
+
+
+def td_loss(q_values: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Mean squared TD error of IQL's Q update, summed over the critic ensemble.
+
+    .. math:: L_Q = \sum_{i} \mathbb{E}_D\big[(r + \gamma (1 - d) V(s') - Q_i(s, a))^2\big]
+
+    ``q_values`` has shape (n_critics, batch); ``target`` has shape (batch,) and carries no gradient.
+    """
+    return (q_values - target.unsqueeze(0)).square().mean(dim=1).sum()
+
+
+def awr_weights(advantage: torch.Tensor, temperature: float, max_weight: float) -> torch.Tensor:
+    r"""Advantage weights of IQL's policy extraction, ``min(exp(β·A), w_max)`` with β the inverse temperature."""
+    return torch.exp(temperature * advantage).clamp(max=max_weight)
+
+
+def awr_loss(log_prob: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    r"""Advantage-weighted regression (weighted behaviour cloning) loss.
+
+    .. math:: L_\pi = -\mathbb{E}_D\big[\min(e^{\beta (\hat Q(s,a) - V(s))}, w_{max}) \log \pi(a \mid s)\big]
+    """
+    return -(weights * log_prob).mean()
