@@ -62,6 +62,13 @@ def _encode(ckpt: Checkpoint) -> dict[str, bytes]:
     return files
 
 
+def _umask_mode(mode: int) -> int:
+    """``mode`` filtered by the process umask (mkstemp/mkdtemp create owner-only entries; saved files should not be)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     """Write ``ckpt`` to ``path`` (a folder, or a zip archive when the name ends in ``.zip``) atomically.
 
@@ -77,6 +84,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
             with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
                 for name, data in files.items():
                     zf.writestr(name, data)
+            os.chmod(tmp, _umask_mode(0o666))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -86,6 +94,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         raise FileExistsError(f"{path} exists and is not a checkpoint folder; choose another path")
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp_dir, _umask_mode(0o777))
         for name, data in files.items():
             (tmp_dir / name).write_bytes(data)
         if path.exists():
@@ -112,6 +121,10 @@ def _read_files(path: Path) -> dict[str, bytes]:
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
+            if CONFIG_FILE not in names and "policy.pth" in names:
+                raise CheckpointError(
+                    f"{path} is a Stable-Baselines3 zip, not an iqlzoo checkpoint; iqlzoo never unpickles files"
+                )
             return {name: zf.read(name) for name in wanted if name in names}
     except (zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(
@@ -125,10 +138,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     files = _read_files(path)
     if CONFIG_FILE not in files:
-        raise CheckpointError(
-            f"{path} is not an iqlzoo checkpoint: it has no {CONFIG_FILE}"
-            + (" (it looks like a Stable-Baselines3 zip, which iqlzoo does not unpickle)" if "data" in files else "")
-        )
+        raise CheckpointError(f"{path} is not an iqlzoo checkpoint: it has no {CONFIG_FILE}")
     try:
         config = json.loads(files[CONFIG_FILE])
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -63,8 +63,6 @@ class EvaluationResult:
             out["normalized_score"] = self.normalized_score
         if self.successes is not None:
             out["success_rate"] = self.success_rate
-        if self.env_id:
-            out["env_id"] = self.env_id
         return out
 
 

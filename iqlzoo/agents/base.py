@@ -99,6 +99,7 @@ class OfflineAgent(ABC):
         self._total_timesteps = 0
         self._logger: Logger | None = None
         self._custom_logger = False
+        self._first_bad_step: torch.Tensor | None = None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed if seed is not None else int(torch.randint(2**31 - 1, (1,)).item()))
         self.env: VecEnv | None = None
@@ -109,16 +110,18 @@ class OfflineAgent(ABC):
     def set_env(self, env: gym.Env | VecEnv) -> None:
         """Attach an environment (used by callbacks and :func:`iqlzoo.evaluate`); its spaces must match the data."""
         venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
-        if venv.action_space.shape != self.action_space.shape:
+        space = venv.action_space
+        if not isinstance(space, gym.spaces.Box) or space.shape != self.action_space.shape or not (
+            np.allclose(space.low, self.action_space.low) and np.allclose(space.high, self.action_space.high)
+        ):
             raise ValueError(
                 f"the environment's action space {venv.action_space} does not match the dataset's "
                 f"{self.action_space}: train and act in the same environment"
             )
         try:
-            ObservationFlattener(venv.observation_space, self.flattener.keys)
+            env_dim = ObservationFlattener(venv.observation_space, self.flattener.keys).dim
         except (ValueError, TypeError) as exc:
             raise ValueError(f"the environment's observation space does not fit the model: {exc}") from None
-        env_dim = ObservationFlattener(venv.observation_space, self.flattener.keys).dim
         if env_dim != self.flattener.dim:
             raise ValueError(
                 f"the environment's observations flatten to {env_dim} values but the model expects "
@@ -127,8 +130,23 @@ class OfflineAgent(ABC):
         self.env = venv
 
     def get_env(self) -> VecEnv | None:
-        """The attached environment as a VecEnv, or None (SB3's ``get_env``)."""
+        """The attached environment as a VecEnv (SB3's ``get_env``).
+
+        Without one, the dataset's evaluation environment is created on first call; None when neither exists.
+        """
+        if self.env is None:
+            default = self._default_env()
+            if default is not None:
+                self.set_env(default)
         return self.env
+
+    def get_vec_normalize_env(self) -> None:
+        """SB3 callbacks ask for it; offline agents never normalise through a VecNormalize wrapper."""
+        return None
+
+    def _default_env(self) -> gym.Env | None:
+        """The environment to use when none was given (subclasses: the dataset's evaluation environment)."""
+        return None
 
     # ------------------------------------------------------------------ logging
     @property
@@ -185,12 +203,13 @@ class OfflineAgent(ABC):
         check_every = min(int(log_interval), 1000)
         stat_sum = torch.zeros(len(self.stat_names), device=self.device)
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._first_bad_step = first_bad  # save() consults it, so callbacks cannot persist a diverged model
         n_stats, last_dump, t_dump = 0, self.num_timesteps, time.perf_counter()
         while self.num_timesteps < self._total_timesteps:
             progress_remaining = 1.0 - self.num_timesteps / self._total_timesteps
             stats = self._train_step(progress_remaining)
             bad_now = ~torch.isfinite(stats).all() & (first_bad < 0)
-            first_bad = torch.where(bad_now, torch.full_like(first_bad, self.num_timesteps + 1), first_bad)
+            first_bad.copy_(torch.where(bad_now, torch.full_like(first_bad, self.num_timesteps + 1), first_bad))
             stat_sum += stats
             n_stats += 1
             self.num_timesteps += 1
@@ -282,6 +301,8 @@ class OfflineAgent(ABC):
 
     def save(self, path: str | os.PathLike, include_optimizer: bool = True) -> Path:
         """Save to a folder (or a ``.zip``) as JSON + safetensors, atomically; refuses non-finite parameters."""
+        if self._first_bad_step is not None:
+            self._raise_if_diverged(self._first_bad_step)
         ckpt = self._checkpoint_payload(include_optimizer)
         for name, tensor in ckpt.tensors.items():
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):

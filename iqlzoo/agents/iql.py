@@ -323,6 +323,11 @@ class IQL(OfflineAgent):
         self._check_dataset_fits(data)
         self.dataset, self.buffer = data, None
 
+    def _default_env(self) -> gym.Env | None:
+        if self.dataset is None or (self.dataset.env_spec is None and self.dataset.eval_env_spec is None):
+            return None
+        return self.dataset.make_env(eval_env=True)
+
     def _require_training_data(self) -> None:
         if self.dataset is None:
             raise ValueError(

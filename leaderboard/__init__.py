@@ -1,0 +1,1 @@
+"""The generated leaderboard: `python -m leaderboard` renders README.md and plots/ from the results store."""

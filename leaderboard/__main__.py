@@ -1,0 +1,44 @@
+"""Regenerate the leaderboard from the results store.
+
+    python -m leaderboard [--results DIR] [--out leaderboard/README.md] [--reps N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+from benchmarks.store import TEST_DATA_MARKER, load_results
+from leaderboard.render import DEFAULT_OUT, DEFAULT_RESULTS, build_leaderboard, write_leaderboard
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Load every evaluation record under --results and write the leaderboard markdown (and plots) to --out."""
+    parser = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results store (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default: %(default)s)")
+    parser.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if (args.results / TEST_DATA_MARKER).exists() and args.out.resolve() == DEFAULT_OUT.resolve():
+        parser.error(f"{args.results} holds test data ({TEST_DATA_MARKER}); it must not be published to {DEFAULT_OUT}")
+    matplotlib.use("Agg")
+    frame = load_results(args.results)
+    board = build_leaderboard(frame, args.results, args.out.parent, reps=args.reps, seed=args.seed)
+    write_leaderboard(board, args.out)
+    print(f"wrote {args.out}: {frame['run_id'].nunique()} runs, {len(board.plots)} plots")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,290 @@
+"""Render the leaderboard markdown and its plots from the evaluation records of a results store.
+
+`build_leaderboard` is pure: it returns the markdown and the PNG bytes. `write_leaderboard` puts them on disk
+atomically. The output depends only on the records, `reps` and `seed`, and on where the files go relative to the
+results store (links are relative), so regenerating from the same store gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks import plots, stats
+from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS = REPO_ROOT / "results"
+DEFAULT_OUT = REPO_ROOT / "leaderboard" / "README.md"
+PLOTS_DIR = "plots"
+_METRIC_LABELS = {"normalized_score": "Normalised score", "success_rate": "Success rate (%)"}
+_METRIC_SLUGS = {"normalized_score": "score", "success_rate": "success"}
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """The leaderboard's markdown and its plots (file name under `PLOTS_DIR` -> PNG bytes)."""
+
+    markdown: str
+    plots: dict[str, bytes] = field(default_factory=dict)
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the repository root when inside it, else absolute, with forward slashes."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", r"\|")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    return lines
+
+
+def _with_ci(point: float, lower: float, upper: float, digits: int = 1) -> str:
+    """"point [lower, upper]" with `digits` decimals."""
+    return f"{point:.{digits}f} [{lower:.{digits}f}, {upper:.{digits}f}]"
+
+
+def _span(values: pd.Series) -> str:
+    low, high = int(values.min()), int(values.max())
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
+
+
+def render_findings(claims: Sequence[Mapping[str, object]], source: str | None = None) -> str:
+    """A markdown table of claims from the source report beside our measurements.
+
+    Each claim is a mapping with `claim` (what the report says), `report` (its number) and optionally `measured`
+    (ours); a missing or None `measured` reads "not measured yet". `source`, when given, is cited under the table.
+    """
+    rows = [
+        (claim["claim"], claim["report"], "not measured yet" if claim.get("measured") is None else claim["measured"])
+        for claim in claims
+    ]
+    lines = _table(["Claim (source report)", "Report", "Ours"], rows)
+    if source:
+        lines += ["", f"Source: {source}."]
+    return "\n".join(lines) + "\n"
+
+
+class _Renderer:
+    """Builds the sections of one leaderboard; collects the plots it draws."""
+
+    def __init__(self, frame: pd.DataFrame, results_root: Path, out_dir: Path, reps: int, seed: int) -> None:
+        self.frame = frame
+        self.results_root = Path(results_root)
+        self.out_dir = Path(out_dir)
+        self.reps = reps
+        self.seed = seed
+        self.plots: dict[str, bytes] = {}
+        self.colors = plots.agent_colors(stats.order_agents(frame["agent"]))
+
+    def run_link(self, run_id: str, label: str) -> str:
+        target = self.results_root / "runs" / run_id / EVALUATIONS_FILE
+        return f"[{label}]({Path(os.path.relpath(target, self.out_dir)).as_posix()})"
+
+    def add_plot(self, name: str, png: bytes, alt: str) -> str:
+        self.plots[name] = png
+        return f"![{alt}]({PLOTS_DIR}/{name})"
+
+    def dataset_table(self, final: pd.DataFrame, dataset_id: str) -> list[str]:
+        """Per-agent mean [95% CI] over seeds of the final normalised score (and success rate) on one dataset."""
+        rows = final[final["dataset_id"] == dataset_id].sort_values(["agent", "seed"])
+        goal = bool(rows["success_rate"].notna().any())
+        agents = stats.order_agents(rows["agent"])
+        columns = ["normalized_score", "success_rate"] if goal else ["normalized_score"]
+        estimates = {}
+        for metric in columns:
+            scale = stats.SCORE_SCALES[metric]
+            values = {agent: rows.loc[rows["agent"] == agent, metric].dropna().to_numpy() * scale for agent in agents}
+            present = {agent: scores for agent, scores in values.items() if scores.size}
+            estimates[metric] = stats.mean_over_seeds(present, reps=self.reps, seed=self.seed)
+        table_rows = []
+        for agent in agents:
+            runs = rows[rows["agent"] == agent]
+            cells: list[object] = [agent]
+            for metric in columns:
+                found = estimates[metric]
+                cells.append(
+                    _with_ci(found.point[agent][0], *found.interval[agent][:, 0]) if agent in found.point else "n/a"
+                )
+            cells += [
+                len(runs),
+                _span(runs["step"]),
+                " / ".join(f"{budget:,}" for budget in sorted(runs["budget"].unique())),
+                ", ".join(sorted(runs["data_source"].unique())),
+                ", ".join(self.run_link(run.run_id, f"s{run.seed}") for run in runs.itertuples()),
+            ]
+            table_rows.append(cells)
+        header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns)]
+        header += ["Seeds", "Steps", "Budget", "Data source", "Runs"]
+        return [f"#### `{dataset_id}`", "", *_table(header, table_rows), ""]
+
+    def aggregate_section(self, suite: str, metric: str) -> list[str]:
+        """Aggregate metrics, performance profiles, probability of improvement and sample efficiency."""
+        label = _METRIC_LABELS[metric]
+        matrices = stats.score_matrices(self.frame, suite, metric)
+        lines = [f"### Aggregate: {label.lower()}", ""]
+        notes = [*(f"- {note}" for note in matrices.notes), ""] if matrices.notes else []
+        if not matrices.scores:
+            return [*lines, "No dataset has this score for every agent, so there is nothing to aggregate.", "", *notes]
+        runs = ", ".join(f"{agent} {len(seeds)}" for agent, seeds in matrices.seeds.items())
+        lines += [
+            f"Datasets ({len(matrices.tasks)}): " + ", ".join(f"`{task}`" for task in matrices.tasks) + ".",
+            f"Seeds per agent: {runs}.",
+            "",
+            *notes,
+        ]
+        prefix = f"{_slug(suite)}-{_METRIC_SLUGS[metric]}"
+        colors = {agent: self.colors[agent] for agent in matrices.scores}
+
+        summary = stats.aggregate(matrices.scores, reps=self.reps, seed=self.seed)
+        lines += _table(
+            ["Agent", *(f"{name} [95% CI]" for name in stats.METRIC_NAMES)],
+            [
+                [agent, *(_with_ci(point[i], *summary.interval[agent][:, i]) for i in range(len(point)))]
+                for agent, point in summary.point.items()
+            ],
+        )
+        png = plots.interval_estimates_png(summary, stats.METRIC_NAMES, colors, label)
+        lines += ["", self.add_plot(f"{prefix}-aggregates.png", png, f"{suite}: aggregate {label.lower()}"), ""]
+
+        taus = stats.default_taus(matrices.scores)
+        profiles = stats.performance_profiles(matrices.scores, taus, reps=self.reps, seed=self.seed)
+        png = plots.performance_profiles_png(taus, profiles, colors, label + r" ($\tau$)")
+        lines += [self.add_plot(f"{prefix}-profiles.png", png, f"{suite}: performance profiles"), ""]
+        return [*lines, *self.improvement_lines(suite, prefix, matrices, colors),
+                *self.sample_efficiency_lines(suite, prefix, matrices, colors, label)]
+
+    def improvement_lines(
+        self, suite: str, prefix: str, matrices: stats.ScoreMatrices, colors: Mapping[str, plots.Color]
+    ) -> list[str]:
+        """Probability of improvement of every agent over the baseline: table and plot."""
+        lines = [f"#### Probability of improvement over {stats.BASELINE}", ""]
+        if stats.BASELINE in matrices.scores and len(matrices.scores) > 1:
+            improvement = stats.probability_of_improvement(matrices.scores, reps=self.reps, seed=self.seed)
+            lines += _table(
+                ["Agent X", f"P(X > {stats.BASELINE}) [95% CI]"],
+                [
+                    [pair.split(stats.PAIR_SEPARATOR)[0], _with_ci(value[0], *improvement.interval[pair][:, 0], 2)]
+                    for pair, value in improvement.point.items()
+                ],
+            )
+            png = plots.probability_of_improvement_png(improvement, colors)
+            lines += ["", self.add_plot(f"{prefix}-improvement.png", png, f"{suite}: probability of improvement")]
+        else:
+            lines.append(f"Needs {stats.BASELINE} and at least one other agent on the same datasets.")
+        return [*lines, ""]
+
+    def sample_efficiency_lines(
+        self, suite: str, prefix: str, matrices: stats.ScoreMatrices, colors: Mapping[str, plots.Color], label: str
+    ) -> list[str]:
+        """IQM against evaluation step: the plot, when the runs share at least two steps."""
+        lines = ["#### Sample efficiency (IQM over evaluation steps)", ""]
+        steps, curves = stats.sample_efficiency(self.frame, matrices, reps=self.reps, seed=self.seed)
+        if len(steps) >= 2:
+            png = plots.sample_efficiency_png(steps, curves, colors, "Training step", f"IQM {label.lower()}")
+            lines.append(self.add_plot(f"{prefix}-sample-efficiency.png", png, f"{suite}: sample efficiency"))
+        else:
+            lines.append("Needs at least two evaluation steps shared by all runs.")
+        return [*lines, ""]
+
+    def suite_section(self, suite: str) -> list[str]:
+        """Per-dataset tables, then the aggregates of the normalised score (and of the success rate, if any)."""
+        suite_frame = self.frame[self.frame["suite"] == suite]
+        final = stats.final_evaluations(suite_frame)
+        lines = [f"## Suite `{suite}`", "", "### Per dataset (final evaluation of each run)", ""]
+        for dataset_id in sorted(final["dataset_id"].unique()):
+            lines += self.dataset_table(final, dataset_id)
+        lines += self.aggregate_section(suite, "normalized_score")
+        if final["success_rate"].notna().any():
+            lines += self.aggregate_section(suite, "success_rate")
+        return lines
+
+
+def _header(results_root: Path, reps: int, seed: int) -> list[str]:
+    results = display_path(results_root)
+    return [
+        "<!-- Generated by `python -m leaderboard`; do not edit by hand, regenerate instead. -->",
+        "# iqlzoo leaderboard",
+        "",
+        f"This file is generated from the results store `{results}` by "
+        f"`python -m leaderboard --results {results} --reps {reps} --seed {seed}`. "
+        "Every number in it is computed from the evaluation records stored there.",
+        "",
+    ]
+
+
+def _empty_body() -> list[str]:
+    return [
+        "## No results yet",
+        "",
+        "No results have been recorded yet. Produce them by running a benchmark suite, for example "
+        "`python -m benchmarks.run --suite antmaze`, then regenerate this file with `python -m leaderboard`.",
+    ]
+
+
+def _legend(reps: int, seed: int) -> list[str]:
+    return [
+        "Scores are D4RL normalised scores x100 (0 = random policy, 100 = expert reference) of each run's final "
+        "evaluation; success rates are the percentage of evaluation episodes that reached the goal. Brackets hold "
+        f"95% confidence intervals from rliable's percentile bootstrap ({reps} resamples, seed {seed}): over seeds "
+        "for one dataset, stratified over seeds within datasets for aggregates. IQM is the mean of the middle 50% "
+        "of all run x dataset scores; median and mean are taken over datasets of each dataset's mean over seeds; "
+        "optimality gap is 100 minus the mean of min(score, 100) (lower is better). "
+        f"P(X > {stats.BASELINE}) is the probability that a run of X scores above a run of {stats.BASELINE} on a "
+        "dataset, averaged over datasets.",
+        "",
+    ]
+
+
+def build_leaderboard(frame: pd.DataFrame, results_root: Path, out_dir: Path, reps: int, seed: int) -> Leaderboard:
+    """The leaderboard of the records in `frame` (from the store at `results_root`), to be written in `out_dir`.
+
+    One section per suite: a table per dataset, then for the normalised score (and, for goal-reaching suites, the
+    success rate) the aggregate metrics, performance profiles, probability of improvement over `stats.BASELINE`
+    and sample-efficiency curves, with their plots.
+    """
+    lines = _header(results_root, reps, seed)
+    if frame.empty:
+        return Leaderboard("\n".join([*lines, *_empty_body()]) + "\n")
+    renderer = _Renderer(frame, results_root, out_dir, reps, seed)
+    suites = sorted(frame["suite"].unique())
+    lines += _legend(reps, seed)
+    lines += ["Suites: " + ", ".join(f"[`{suite}`](#suite-{_slug(suite).lower()})" for suite in suites), ""]
+    for suite in suites:
+        lines += renderer.suite_section(suite)
+    while lines[-1] == "":
+        lines.pop()
+    return Leaderboard("\n".join(lines) + "\n", renderer.plots)
+
+
+def write_leaderboard(board: Leaderboard, out_path: Path) -> None:
+    """Write the plots to `<out dir>/plots/`, remove PNGs there that `board` no longer has, then write the markdown;
+    every file is written atomically."""
+    out_path = Path(out_path)
+    plot_dir = out_path.parent / PLOTS_DIR
+    for name, png in sorted(board.plots.items()):
+        atomic_write_bytes(plot_dir / name, png)
+    if plot_dir.is_dir():
+        for stale in sorted(plot_dir.glob("*.png")):
+            if stale.name not in board.plots:
+                stale.unlink()
+    atomic_write_text(out_path, board.markdown)
+

@@ -1,0 +1,108 @@
+"""Shared pytest fixtures.
+
+Every test session gets its own empty Minari store (``MINARI_DATASETS_PATH``) and builds the small datasets it
+needs there itself, offline: the toy Pendulum dataset of :mod:`iqlzoo.datasets.toy` and a tiny AntMaze dataset of
+random actions (dict observations, goal info) for the goal-conditioned code paths.
+"""
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="iqlzoo-test-minari-")
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="iqlzoo-test-hf-")  # never touch the user's Hub cache
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hub_server import LocalHub  # noqa: E402
+
+ANTMAZE_TINY_ID = "iqlzoo-test/antmaze/umaze-random-v0"
+
+
+@pytest.fixture(scope="session")
+def pendulum_minari():
+    """The toy Pendulum dataset (40 episodes of 200 steps) as a MinariDataset."""
+    from iqlzoo.datasets.toy import build_pendulum_dataset
+
+    return build_pendulum_dataset(n_episodes=40, n_reference_episodes=10)
+
+
+@pytest.fixture(scope="session")
+def pendulum_data(pendulum_minari):
+    """The toy Pendulum dataset as an iqlzoo TransitionDataset."""
+    from iqlzoo.data import from_minari
+
+    return from_minari(pendulum_minari)
+
+
+@pytest.fixture(scope="session")
+def antmaze_minari():
+    """Three 60-step episodes of random actions in AntMaze_UMaze-v5 (27-d ant state + 2-d goals), as Minari data."""
+    import gymnasium_robotics
+    import minari
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    gym.register_envs(gymnasium_robotics)
+    env = gym.make("AntMaze_UMaze-v5", include_cfrc_ext_in_observation=False, max_episode_steps=60)
+    episodes = []
+    for i in range(3):
+        obs, _ = env.reset(seed=i)
+        env.action_space.seed(i)
+        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
+        done = False
+        while not done:
+            action = env.action_space.sample()
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(float(reward))
+            terms.append(bool(terminated))
+            truncs.append(bool(truncated))
+            done = terminated or truncated
+        stacked = {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+        episodes.append(
+            EpisodeBuffer(id=i, seed=i, observations=stacked, actions=np.asarray(actions), rewards=rewards,
+                          terminations=terms, truncations=truncs)
+        )
+    dataset = minari.create_dataset_from_buffers(
+        ANTMAZE_TINY_ID, buffer=episodes, env=env.spec, eval_env=env.spec, algorithm_name="random",
+        author="iqlzoo tests", author_email="none", ref_min_score=0.0, ref_max_score=1.0,
+    )
+    env.close()
+    return dataset
+
+
+@pytest.fixture(scope="session")
+def antmaze_data(antmaze_minari):
+    from iqlzoo.data import from_minari
+
+    return from_minari(antmaze_minari)
+
+
+def small_iql(data, **kwargs):
+    """An IQL with small networks for fast tests."""
+    from iqlzoo import IQL
+
+    kwargs.setdefault("policy_kwargs", {"net_arch": [32, 32]})
+    kwargs.setdefault("batch_size", 64)
+    kwargs.setdefault("seed", 0)
+    kwargs.setdefault("device", "cpu")
+    return IQL("MlpPolicy", data, **kwargs)
+
+
+# --- local Hugging Face Hub (tests/hub_server.py) ---
+@pytest.fixture
+def local_hub() -> Iterator[LocalHub]:
+    """A running LocalHub; pass ``local_hub.endpoint`` as ``endpoint=``. Fails if a client hit a missing route."""
+    with LocalHub() as hub:
+        yield hub
+        assert not hub.unhandled, f"LocalHub got requests it has no route for: {hub.unhandled}"
+
+
+@pytest.fixture
+def make_iql():
+    """Factory for small, seeded, CPU IQL agents: ``make_iql(data, **hyperparameters)``."""
+    return small_iql

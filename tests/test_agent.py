@@ -1,0 +1,152 @@
+"""The SB3-style IQL agent: presets, predict, callbacks, logger, bad inputs, and that every network trains."""
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
+
+from iqlzoo import IQL
+
+
+def test_domain_presets_follow_the_dataset_id_and_yield_to_the_user(pendulum_data, antmaze_data, make_iql):
+    generic = make_iql(pendulum_data)
+    assert (generic.config.domain, generic.config.expectile, generic.config.temperature) == ("generic", 0.7, 3.0)
+    spread = pendulum_data.episode_returns.max() - pendulum_data.episode_returns.min()
+    assert generic.transform.reward_scale == pytest.approx(1000.0 / spread)
+    maze = make_iql(antmaze_data)
+    assert (maze.config.domain, maze.config.expectile, maze.config.temperature) == ("antmaze", 0.9, 10.0)
+    assert (maze.transform.reward_scale, maze.transform.reward_shift) == (1.0, -1.0)
+    custom = make_iql(antmaze_data, expectile=0.7, reward_transform="none")
+    assert custom.config.expectile == 0.7 and custom.config.temperature == 10.0
+    assert (custom.transform.reward_scale, custom.transform.reward_shift) == (1.0, 0.0)
+
+
+def test_sb3_style_arguments(pendulum_data):
+    model = IQL("MlpPolicy", pendulum_data, learning_rate=1e-3, policy_kwargs={"net_arch": {"pi": [8], "qf": [16]}})
+    assert (model.config.actor_lr, model.config.critic_lr, model.config.value_lr) == (1e-3, 1e-3, 1e-3)
+    assert model.config.actor_hidden == (8,) and model.config.critic_hidden == (16,)
+    assert model.config.value_hidden == (256, 256)
+
+
+def test_predict_single_and_batched_box(pendulum_data, make_iql):
+    model = make_iql(pendulum_data)
+    obs = pendulum_data.observations[0]
+    action, state = model.predict(obs)
+    assert action.shape == (1,) and state is None
+    assert action.dtype == model.action_space.dtype
+    actions, _ = model.predict(pendulum_data.observations[:5])
+    assert actions.shape == (5, 1)
+    assert np.all(np.abs(actions) <= 2.0)
+    np.testing.assert_array_equal(actions[0], action)
+    sampled, _ = model.predict(pendulum_data.observations[:5], deterministic=False)
+    assert sampled.shape == (5, 1) and not np.array_equal(sampled, actions)
+
+
+def test_predict_dict_observations(antmaze_minari, antmaze_data, make_iql):
+    model = make_iql(antmaze_data)
+    obs = antmaze_minari.observation_space.sample()
+    action, _ = model.predict(obs)
+    assert action.shape == (8,)
+    batch = {k: np.stack([v] * 3) for k, v in obs.items()}
+    actions, _ = model.predict(batch)
+    assert actions.shape == (3, 8)
+    np.testing.assert_allclose(actions[1], action, rtol=1e-6)
+
+
+def test_predict_rejects_wrong_shape_and_dtype(pendulum_data, make_iql):
+    model = make_iql(pendulum_data)
+    with pytest.raises(ValueError, match=r"Unexpected observation shape \(4,\): use \(3,\)"):
+        model.predict(np.zeros(4))
+    with pytest.raises(ValueError, match="dtype"):
+        model.predict(np.array(["a", "b", "c"]))
+    with pytest.raises(ValueError, match="got a dict"):
+        model.predict({"observation": np.zeros(3)})
+
+
+def test_works_with_sb3_evaluate_policy_and_eval_callback(pendulum_data, make_iql, tmp_path):
+    model = make_iql(pendulum_data)
+    mean, std = evaluate_policy(model, gym.make("Pendulum-v1"), n_eval_episodes=2)
+    assert np.isfinite(mean) and mean < 0
+    callback = EvalCallback(gym.make("Pendulum-v1"), n_eval_episodes=1, eval_freq=5, log_path=str(tmp_path), verbose=0)
+    model.learn(10, callback=callback)
+    assert len(np.load(tmp_path / "evaluations.npz")["timesteps"]) == 2
+
+
+def test_callback_returning_false_stops_training(pendulum_data, make_iql):
+    class StopAt(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.n_calls < 7
+
+    model = make_iql(pendulum_data).learn(100, callback=StopAt())
+    assert model.num_timesteps == 7
+
+
+def test_sb3_logger_records_losses(pendulum_data, make_iql, tmp_path):
+    model = make_iql(pendulum_data)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    returned = model.learn(20, log_interval=10)
+    assert returned is model
+    log = pd.read_csv(tmp_path / "progress.csv")
+    assert list(log["time/total_timesteps"]) == [10, 20]
+    for key in ("train/value_loss", "train/critic_loss", "train/actor_loss", "train/q_mean", "train/v_mean"):
+        assert np.isfinite(log[key]).all(), key
+
+
+def test_every_network_parameter_moves_after_one_update(pendulum_data, make_iql):
+    model = make_iql(pendulum_data)
+    before = {k: v.clone() for k, v in model.nets.state_dict().items()}
+    model.learn(1)
+    after = model.nets.state_dict()
+    frozen = {"obs_mean", "obs_std"}
+    for name, value in before.items():
+        if name in frozen:
+            torch.testing.assert_close(after[name], value)
+        else:
+            assert not torch.equal(after[name], value), f"{name} did not change"
+    # Polyak: target moved by exactly rate·(online − target) from identical starts
+    rate = model.config.target_update_rate
+    for name in ("critic.net.layers.0.weight",):
+        expected = before["critic_target." + name[len("critic."):]]
+        expected = expected + rate * (after[name] - expected)
+        torch.testing.assert_close(after["critic_target." + name[len("critic."):]], expected)
+
+
+def test_actor_learning_rate_follows_cosine_schedule(pendulum_data, make_iql):
+    model = make_iql(pendulum_data)
+    seen = []
+
+    class Record(BaseCallback):
+        def _on_step(self) -> bool:
+            seen.append(self.model.optimizer.param_groups[0]["lr"])
+            return True
+
+    model.learn(4, callback=Record())
+    lr = model.config.actor_lr
+    assert seen == pytest.approx([lr * 0.5 * (1 + np.cos(np.pi * t / 4)) for t in range(4)])
+    assert model.optimizer.param_groups[1]["lr"] == lr  # critics are not annealed
+
+
+def test_bad_hyperparameters_and_mismatched_env(pendulum_data, make_iql):
+    with pytest.raises(TypeError, match="unknown IQL hyperparameters \\['expectle'\\]"):
+        make_iql(pendulum_data, expectle=0.9)
+    with pytest.raises(ValueError, match="expectile=1.5 is invalid"):
+        make_iql(pendulum_data, expectile=1.5)
+    with pytest.raises(ValueError, match="policy='CnnPolicy'"):
+        IQL("CnnPolicy", pendulum_data)
+    with pytest.raises(ValueError, match="action space .* does not match"):
+        make_iql(pendulum_data, env=gym.make("MountainCarContinuous-v0"))
+    with pytest.raises(ValueError, match="observations flatten to 2 values but the model expects 3"):
+        make_iql(pendulum_data, env=gym.wrappers.RescaleAction(gym.make("MountainCarContinuous-v0"), -2.0, 2.0))
+    with pytest.raises(ValueError, match="total_timesteps must be positive"):
+        make_iql(pendulum_data).learn(0)
+
+
+def test_seeded_training_is_reproducible(pendulum_data, make_iql):
+    a = make_iql(pendulum_data, seed=3).learn(5)
+    b = make_iql(pendulum_data, seed=3).learn(5)
+    for (name, x), y in zip(a.nets.state_dict().items(), b.nets.state_dict().values()):
+        assert torch.equal(x, y), name

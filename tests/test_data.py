@@ -1,0 +1,130 @@
+"""Minari episodes → transitions, observation flattening and dataset errors."""
+
+import os
+import subprocess
+import sys
+
+import minari
+import numpy as np
+import pytest
+from minari.data_collector.episode_buffer import EpisodeBuffer
+
+from iqlzoo.data import DatasetNotFoundError, ObservationFlattener, TransitionDataset, from_minari, load_dataset
+
+
+def test_pendulum_transitions_are_consecutive(pendulum_minari, pendulum_data):
+    assert len(pendulum_data) == pendulum_minari.total_steps
+    first = next(iter(pendulum_minari.iterate_episodes()))
+    steps = len(first.rewards)
+    np.testing.assert_array_equal(pendulum_data.observations[:steps], first.observations[:-1])
+    np.testing.assert_array_equal(pendulum_data.next_observations[:steps], first.observations[1:])
+    np.testing.assert_array_equal(pendulum_data.rewards[:steps], np.asarray(first.rewards, dtype=np.float32))
+    # Pendulum only truncates: no transition may stop bootstrapping
+    assert pendulum_data.terminations.sum() == 0
+    assert pendulum_data.episode_returns.shape == (pendulum_minari.total_episodes,)
+    assert pendulum_data.has_reference_scores
+
+
+def _write_terminating_dataset(dataset_id: str, bad_reward_at: tuple[int, int] | None = None):
+    """Two Pendulum-shaped episodes: one ends in a termination, one in a truncation."""
+    rng = np.random.default_rng(0)
+    episodes = []
+    for i, (terminated, steps) in enumerate([(True, 5), (False, 4)]):
+        rewards = list(rng.normal(size=steps))
+        if bad_reward_at is not None and bad_reward_at[0] == i:
+            rewards[bad_reward_at[1]] = float("nan")
+        episodes.append(
+            EpisodeBuffer(
+                id=i,
+                observations=rng.uniform(-1, 1, size=(steps + 1, 3)).astype(np.float32),
+                actions=rng.uniform(-2, 2, size=(steps, 1)).astype(np.float32),
+                rewards=rewards,
+                terminations=[False] * (steps - 1) + [terminated],
+                truncations=[False] * (steps - 1) + [not terminated],
+            )
+        )
+    return minari.create_dataset_from_buffers(
+        dataset_id, buffer=episodes, env="Pendulum-v1", eval_env="Pendulum-v1", author="t", author_email="t"
+    )
+
+
+def test_terminations_not_truncations_stop_bootstrapping():
+    data = from_minari(_write_terminating_dataset("iqlzoo-test/term/mixed-v0"))
+    np.testing.assert_array_equal(data.terminations, [0, 0, 0, 0, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(data.episode_starts, [0, 5])
+
+
+def test_nan_in_dataset_names_field_episode_and_step():
+    dataset = _write_terminating_dataset("iqlzoo-test/term/nan-v0", bad_reward_at=(1, 2))
+    with pytest.raises(ValueError, match=r"'rewards'.*transition 7 \(episode 1, step 2\)"):
+        from_minari(dataset)
+
+
+def test_antmaze_dict_observations_flatten_to_observation_then_goal(antmaze_minari, antmaze_data):
+    assert antmaze_data.obs_keys == ("observation", "desired_goal")
+    assert antmaze_data.obs_dim == 27 + 2
+    episode = next(iter(antmaze_minari.iterate_episodes()))
+    first = {k: np.asarray(v[0], dtype=np.float32) for k, v in episode.observations.items()}
+    np.testing.assert_array_equal(antmaze_data.observations[0, :27], first["observation"])
+    np.testing.assert_array_equal(antmaze_data.observations[0, 27:], first["desired_goal"])
+
+
+def test_flattener_single_batch_and_errors(antmaze_minari):
+    flat = ObservationFlattener(antmaze_minari.observation_space)
+    obs = antmaze_minari.observation_space.sample()
+    single, batched = flat.flatten(obs)
+    assert single.shape == (1, 29) and not batched
+    batch = {k: np.stack([v, v]) for k, v in obs.items()}
+    many, batched = flat.flatten(batch)
+    assert many.shape == (2, 29) and batched
+    with pytest.raises(ValueError, match="lacks keys"):
+        flat.flatten({"observation": obs["observation"]})
+    with pytest.raises(ValueError, match="Unexpected observation\\['observation'\\] shape"):
+        flat.flatten({**obs, "observation": np.zeros(5)})
+    with pytest.raises(ValueError, match="dtype"):
+        flat.flatten({**obs, "observation": np.array(["a"] * 27)})
+
+
+def test_unknown_dataset_id_gives_clear_error(pendulum_minari, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("D4RL/antmaze/umaze-v1")
+    message = str(info.value)
+    assert "D4RL/antmaze/umaze-v1" in message
+    assert pendulum_minari.spec.dataset_id in message  # lists the local datasets
+    assert "python -m iqlzoo.datasets" in message
+
+
+
+def test_failed_download_gives_clear_error_without_hanging():
+    """The real download path, offline: huggingface_hub reads HF_HUB_OFFLINE at import, so use a fresh process."""
+    code = (
+        "from iqlzoo.data import DatasetNotFoundError, load_dataset\n"
+        "try:\n    load_dataset('iqlzoo-test/none/missing-v0', download=True)\n"
+        "except DatasetNotFoundError as err:\n    print(err)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "'iqlzoo-test/none/missing-v0' is not available" in out.stdout, out.stderr
+    assert "download failed" in out.stdout
+
+
+def test_transition_dataset_validates_shapes_and_actions(pendulum_data):
+    fields = dict(
+        observations=pendulum_data.observations[:10],
+        actions=pendulum_data.actions[:10],
+        rewards=pendulum_data.rewards[:10],
+        next_observations=pendulum_data.next_observations[:10],
+        terminations=pendulum_data.terminations[:10],
+        observation_space=pendulum_data.observation_space,
+        action_space=pendulum_data.action_space,
+    )
+    TransitionDataset(**fields)
+    with pytest.raises(ValueError, match="'actions' has shape"):
+        TransitionDataset(**{**fields, "actions": np.zeros((10, 3))})
+    with pytest.raises(ValueError, match="outside the action space"):
+        TransitionDataset(**{**fields, "actions": np.full((10, 1), 5.0)})
+    with pytest.raises(ValueError, match="'observations' holds NaN or inf at transition 3"):
+        bad = fields["observations"].copy()
+        bad[3, 1] = np.inf
+        TransitionDataset(**{**fields, "observations": bad})
