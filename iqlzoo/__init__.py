@@ -2,6 +2,7 @@
 
 from iqlzoo.agents.base import TrainingDivergedError
 from iqlzoo.agents.iql import IQL, IQLConfig
+from iqlzoo.agents.variants import AGENTS, D2RLIQL, BonusIQL, DistributionalIQL
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data import DatasetNotFoundError, TransitionDataset, from_minari, load_dataset
 from iqlzoo.evaluation import EvaluationResult, evaluate
@@ -9,6 +10,10 @@ from iqlzoo.evaluation import EvaluationResult, evaluate
 __version__ = "0.1.0"
 
 __all__ = [
+    "AGENTS",
+    "BonusIQL",
+    "D2RLIQL",
+    "DistributionalIQL",
     "IQL",
     "CheckpointError",
     "DatasetNotFoundError",

@@ -22,13 +22,14 @@ def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
 
 
 def td_loss(q_values: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    r"""Mean squared TD error of IQL's Q update, summed over the critic ensemble.
+    r"""Mean squared TD error of IQL's Q update, summed over the critic ensemble (and averaged over quantiles).
 
     .. math:: L_Q = \sum_{i} \mathbb{E}_D\big[(r + \gamma (1 - d) V(s') - Q_i(s, a))^2\big]
 
-    ``q_values`` has shape (n_critics, batch); ``target`` has shape (batch,) and carries no gradient.
+    ``q_values`` has shape (n_critics, batch, N) and ``target`` (batch, N) without gradient; N = 1 for scalar
+    critics, and the number of quantile fractions when the loss is applied per quantile.
     """
-    return (q_values - target.unsqueeze(0)).square().mean(dim=1).sum()
+    return (q_values - target).square().mean(dim=(-2, -1)).sum()
 
 
 def awr_weights(advantage: torch.Tensor, temperature: float, max_weight: float) -> torch.Tensor:
@@ -42,3 +43,25 @@ def awr_loss(log_prob: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     .. math:: L_\pi = -\mathbb{E}_D\big[\min(e^{\beta (\hat Q(s,a) - V(s))}, w_{max}) \log \pi(a \mid s)\big]
     """
     return -(weights * log_prob).mean()
+
+
+def quantile_huber_loss(
+    predictions: torch.Tensor, targets: torch.Tensor, taus: torch.Tensor, kappa: float = 1.0
+) -> torch.Tensor:
+    r"""Quantile-Huber loss of distributional TD learning (Dabney et al., 2018; the source report's Eq. 7).
+
+    For every pair of predicted quantile θ_i (fraction τ_i) and target sample T_j, with δ_ij = T_j − θ_i:
+
+    .. math::
+        ρ^κ_τ(δ) = |τ − \mathbb{1}(δ < 0)| \cdot
+            \begin{cases} δ^2 / (2κ) & |δ| ≤ κ \\ |δ| − κ/2 & \text{otherwise} \end{cases}
+
+    summed over i, averaged over j and over the batch. Shapes: ``predictions`` (..., B, N), ``targets`` (B, M)
+    (no gradient), ``taus`` (B, N); leading dimensions (e.g. the critic ensemble) are summed.
+    """
+    delta = targets.unsqueeze(-2) - predictions.unsqueeze(-1)  # (..., B, N, M)
+    abs_delta = delta.abs()
+    huber = torch.where(abs_delta <= kappa, 0.5 * delta.square() / kappa, abs_delta - 0.5 * kappa)
+    weight = (taus.unsqueeze(-1) - (delta < 0).to(delta.dtype)).abs()
+    per_sample = (weight * huber).mean(dim=-1).sum(dim=-1)  # (..., B)
+    return per_sample.mean(dim=-1).sum()

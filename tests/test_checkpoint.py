@@ -122,7 +122,7 @@ def test_nan_loss_stops_training_at_its_step_and_keeps_the_last_good_checkpoint(
         def _on_step(self) -> bool:
             if self.n_calls == 7:
                 with torch.no_grad():
-                    self.model.nets.value.net.net[0].weight.fill_(float("nan"))
+                    self.model.nets.value.body.layers[0].weight.fill_(float("nan"))
             return True
 
     model = make_iql(pendulum_data)

@@ -30,8 +30,8 @@ def test_expectile_minimiser_is_the_expectile():
 
 
 def test_td_loss_sums_over_critics_and_averages_over_batch():
-    q = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
-    target = torch.tensor([1.0, 0.0])
+    q = torch.tensor([[1.0, 2.0], [0.0, 0.0]]).unsqueeze(-1)
+    target = torch.tensor([1.0, 0.0]).unsqueeze(-1)
     # critic 1: (0² + 2²)/2 = 2; critic 2: (1² + 0²)/2 = 0.5
     assert td_loss(q, target).item() == pytest.approx(2.5)
 

@@ -1,28 +1,58 @@
-"""Network shapes and the Gaussian policy's density."""
+"""Network shapes: ensembles, D2RL dense bodies, quantile heads, and the Gaussian policy's density."""
 
 import math
 
 import pytest
 import torch
 
-from iqlzoo.nets import EnsembleMLP, EnsembleQ, GaussianPolicy
+from iqlzoo.nets import EnsembleBody, EnsembleQ, GaussianPolicy, QuantileHead, ValueNet, cosine_embedding
 
 
-def test_ensemble_members_are_independent_mlps():
-    net = EnsembleMLP(3, 4, [8], 2)
+def test_ensemble_members_are_independent_networks():
+    body = EnsembleBody(3, 4, [8, 8])
     x = torch.randn(5, 4)
-    out = net(x)
-    assert out.shape == (3, 5, 2)
+    out = body(x)
+    assert out.shape == (3, 5, 8)
     for e in range(3):
-        h = torch.relu(x @ net.layers[0].weight[e] + net.layers[0].bias[e])
-        ref = h @ net.layers[1].weight[e] + net.layers[1].bias[e]
+        h = torch.relu(x @ body.layers[0].weight[e] + body.layers[0].bias[e])
+        ref = torch.relu(h @ body.layers[1].weight[e] + body.layers[1].bias[e])
         torch.testing.assert_close(out[e], ref)
     assert not torch.allclose(out[0], out[1])
 
 
-def test_ensemble_q_shape():
-    q = EnsembleQ(obs_dim=3, act_dim=2, hidden=[16, 16], n_critics=2)
-    assert q(torch.randn(7, 3), torch.randn(7, 2)).shape == (2, 7)
+def test_d2rl_body_feeds_the_input_into_every_hidden_layer():
+    body = EnsembleBody(1, 10, [32, 32, 32, 32], dense=True)
+    assert [tuple(layer.weight.shape[1:]) for layer in body.layers] == [(10, 32), (42, 32), (42, 32), (42, 32)]
+    x = torch.randn(6, 10)
+    h = torch.relu(x @ body.layers[0].weight[0] + body.layers[0].bias[0])
+    for layer in body.layers[1:]:
+        h = torch.relu(torch.cat([h, x], -1) @ layer.weight[0] + layer.bias[0])
+    torch.testing.assert_close(body(x)[0], h)
+    plain = EnsembleBody(1, 10, [32, 32])
+    assert [tuple(layer.weight.shape[1:]) for layer in plain.layers] == [(10, 32), (32, 32)]
+
+
+def test_cosine_embedding_values_and_shape():
+    taus = torch.tensor([[0.0, 0.5], [0.25, 1.0]])
+    phi = cosine_embedding(taus, 4)
+    assert phi.shape == (2, 2, 4)
+    torch.testing.assert_close(phi[0, 1], torch.tensor([1.0, math.cos(math.pi * 0.5), -1.0, math.cos(math.pi * 1.5)]))
+    torch.testing.assert_close(phi[:, :, 0], torch.ones(2, 2))
+
+
+def test_quantile_critic_and_value_shapes():
+    q = EnsembleQ(obs_dim=3, act_dim=2, hidden=[16, 16], n_critics=2, head="quantile", n_cos=8)
+    taus = torch.rand(7, 5)
+    out = q(torch.randn(7, 3), torch.randn(7, 2), taus)
+    assert out.shape == (2, 7, 5)
+    assert isinstance(q.head, QuantileHead)
+    assert not torch.allclose(out[:, :, 0], out[:, :, 1])  # outputs depend on τ
+    v = ValueNet(3, [16], head="quantile", n_cos=8)
+    assert v(torch.randn(7, 3), taus).shape == (7, 5)
+    assert ValueNet(3, [16])(torch.randn(7, 3)).shape == (7, 1)
+    assert EnsembleQ(3, 2, [16], 2)(torch.randn(7, 3), torch.randn(7, 2)).shape == (2, 7, 1)
+    with pytest.raises(ValueError, match="needs quantile fractions"):
+        q(torch.randn(7, 3), torch.randn(7, 2))
 
 
 def test_gaussian_log_prob_matches_torch_normal():
@@ -35,7 +65,7 @@ def test_gaussian_log_prob_matches_torch_normal():
 
 
 def test_policy_log_std_is_clipped_and_mean_bounded():
-    pi = GaussianPolicy(3, 2, [8], log_std_min=-5.0, log_std_max=2.0)
+    pi = GaussianPolicy(3, 2, [8], log_std_min=-5.0, log_std_max=2.0, body="d2rl")
     with torch.no_grad():
         pi.log_std.fill_(-50.0)
     assert pi.clipped_log_std().tolist() == pytest.approx([-5.0, -5.0])

@@ -208,7 +208,7 @@ class OfflineAgent(ABC):
         while self.num_timesteps < self._total_timesteps:
             progress_remaining = 1.0 - self.num_timesteps / self._total_timesteps
             stats = self._train_step(progress_remaining)
-            bad_now = ~torch.isfinite(stats).all() & (first_bad < 0)
+            bad_now = self._diverged(stats) & (first_bad < 0)
             first_bad.copy_(torch.where(bad_now, torch.full_like(first_bad, self.num_timesteps + 1), first_bad))
             stat_sum += stats
             n_stats += 1
@@ -227,13 +227,18 @@ class OfflineAgent(ABC):
         callback.on_training_end()
         return self
 
+    def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
+        """Whether one step's statistics show divergence (a 0-d bool tensor; no host sync). Default: non-finite."""
+        return ~torch.isfinite(stats).all()
+
     def _raise_if_diverged(self, first_bad: torch.Tensor) -> None:
         step = int(first_bad.item())
         if step >= 0:
             raise TrainingDivergedError(
-                f"{self.agent_name}: a loss became NaN or infinite at gradient step {step}. The model's parameters "
-                "are no longer valid (save() refuses them); checkpoints saved before that step are intact — reload the "
-                "last one and lower the learning rate, or check the dataset's rewards and observations.",
+                f"{self.agent_name}: training diverged at gradient step {step} (a loss became NaN or infinite, or "
+                "the value estimates exceeded the bound any return obeys). The model's parameters are no longer "
+                "trustworthy (save() refuses them); checkpoints saved before that step are intact — reload the last "
+                "one and lower the learning rate, or check the dataset's rewards and observations.",
                 step=step,
             )
 

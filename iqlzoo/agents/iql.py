@@ -1,4 +1,4 @@
-"""Implicit Q-Learning (Kostrikov, Nair & Levine, 2021) as an SB3-style agent.
+"""Implicit Q-Learning (Kostrikov, Nair & Levine, 2021) and the source report's variants, as one SB3-style agent.
 
 One gradient step on a batch (s, a, r, s', d) updates three networks with three losses (see :mod:`iqlzoo.losses`):
 
@@ -8,8 +8,31 @@ One gradient step on a batch (s, a, r, s', d) updates three networks with three 
 
 then Q̂ ← (1 − α)Q̂ + αQ (Polyak averaging, α = ``target_update_rate``). As in common reference implementations,
 V(s) and V(s') are evaluated once, before V's update, and the advantage of step 3 reuses the one of step 1, so one
-forward pass per network serves all three losses. The three losses touch disjoint parameters, so one backward pass
-of their sum gives each network exactly its own loss's gradient.
+forward pass per network serves all three losses. The losses touch disjoint parameters, so one backward pass of
+their sum gives each network exactly its own loss's gradient.
+
+The variants are configurations of the same update, never separate code paths of their own:
+
+- **Bodies** (``actor_body``/``critic_body``/``value_body``): ``mlp`` or ``d2rl`` (input concatenated into every
+  hidden layer; the report's "IQL+SC").
+- **Critic head** (``critic_head="quantile"``, distributional IQL, IQN-style; quantile fractions τ_1..τ_N ~ U(0, 1)
+  drawn per sample), with ``distributional_loss``:
+
+  - ``"iql"`` — the report's form: the IQL losses applied per quantile with shared fractions,
+    L_V = E_i[L₂^τ(min_e Q̂_e(s,a,τ_i) − V(s,τ_i))] and L_Q = Σ_e E_i[(r + γ(1−d)V(s',τ_i) − Q_e(s,a,τ_i))²].
+    Each quantile is regressed with a mean-type loss, so nothing makes the τ_i-outputs actual quantiles; the report
+    found it unstable.
+  - ``"quantile_huber"`` — a sound form: Q's quantiles fit the distributional Bellman target T = r + γ(1−d)V(s')
+    with the quantile-Huber loss ρ^κ_τ, and V (a scalar head) is the upper expectile of the critic's expected
+    value, L_V = E[L₂^τ(E_i min_e Q̂_e(s,a,τ_i) − V(s))]. The return distribution's spread then comes from reward and
+    transition randomness across the data, as in distributional TD with a fixed bootstrap value.
+
+  In both forms the policy's advantage uses expected values, A = E_i Q̂(s,a,τ_i) − E_i V(s,τ_i).
+- **Penalty** (``penalty="rnd"|"cvae"``, anti-exploration bonus): every use of the target critic in steps 1 and 3 is
+  replaced by Q̂(s,a) − α·b̃(s,a), with b̃ = b / E_D[b] the bonus normalised by a bias-corrected running mean of
+  its value on data batches. IQL only ever evaluates Q at dataset actions, so the bonus lowers V's expectile target
+  and the advantages of dataset pairs that the bonus model finds rare; the TD target of step 2 is unchanged (it uses
+  V alone). The bonus model trains on the same batch with its own loss (see :mod:`iqlzoo.penalties`).
 """
 
 from __future__ import annotations
@@ -32,8 +55,13 @@ from iqlzoo.data.buffer import TransitionBuffer
 from iqlzoo.data.minari import from_minari
 from iqlzoo.data.spaces import space_from_json, space_to_json
 from iqlzoo.data.transitions import TransitionDataset
-from iqlzoo.losses import awr_loss, awr_weights, expectile_loss, td_loss
+from iqlzoo.losses import awr_loss, awr_weights, expectile_loss, quantile_huber_loss, td_loss
 from iqlzoo.nets import EnsembleQ, GaussianPolicy, ValueNet
+from iqlzoo.nets.heads import HEADS
+from iqlzoo.nets.mlp import BODIES
+from iqlzoo.penalties import PENALTIES, make_penalty
+
+DISTRIBUTIONAL_LOSSES = ("iql", "quantile_huber")
 
 
 @dataclass
@@ -69,6 +97,30 @@ class IQLConfig:
     """Standardise observations with the dataset's mean and std (stored in the checkpoint, applied in predict)."""
     domain: str | None = None
     """Preset domain; ``None`` infers it from the dataset id."""
+    actor_body: str = "mlp"
+    """``mlp`` or ``d2rl`` (input concatenated into every hidden layer)."""
+    critic_body: str = "mlp"
+    value_body: str = "mlp"
+    critic_head: str = "scalar"
+    """``scalar`` or ``quantile`` (distributional IQL with IQN-style implicit quantiles)."""
+    distributional_loss: str = "iql"
+    """With a quantile head: ``iql`` (the report's per-quantile IQL losses) or ``quantile_huber`` (sound form)."""
+    n_quantiles: int = 8
+    """Quantile fractions sampled per transition (N)."""
+    n_cos: int = 64
+    """Size of the cosine basis embedding τ."""
+    huber_kappa: float = 1.0
+    """κ of the quantile-Huber loss."""
+    penalty: str = "none"
+    """Anti-exploration bonus: ``none``, ``rnd`` or ``cvae``."""
+    penalty_alpha: float = 0.1
+    """α in Q − α·b̃; b̃ ≈ 1 on the data after normalisation."""
+    penalty_lr: float = 3e-4
+    penalty_hidden: tuple[int, ...] = (256, 256)
+    penalty_norm_momentum: float = 0.01
+    """Momentum of the running mean E_D[b] that normalises the bonus."""
+    divergence_factor: float = 10.0
+    """Training stops as diverged once |mean Q| exceeds this factor times max|r|/(1−γ), the bound of any return."""
 
     def validate(self) -> None:
         """Raise ValueError for out-of-range values, naming the field and its valid range."""
@@ -84,6 +136,13 @@ class IQLConfig:
             ("critic_lr", self.critic_lr > 0, "> 0"),
             ("value_lr", self.value_lr > 0, "> 0"),
             ("log_std_min", self.log_std_min < self.log_std_max, "< log_std_max"),
+            ("n_quantiles", self.n_quantiles >= 1, ">= 1"),
+            ("n_cos", self.n_cos >= 1, ">= 1"),
+            ("huber_kappa", self.huber_kappa > 0, "> 0"),
+            ("penalty_alpha", self.penalty_alpha >= 0, ">= 0"),
+            ("penalty_lr", self.penalty_lr > 0, "> 0"),
+            ("penalty_norm_momentum", 0 < self.penalty_norm_momentum <= 1, "in (0, 1]"),
+            ("divergence_factor", self.divergence_factor > 0, "> 0"),
         ]
         for name, ok, valid in checks:
             if not ok:
@@ -92,9 +151,26 @@ class IQLConfig:
             raise ValueError(f"reward_transform={self.reward_transform!r}: must be one of {REWARD_TRANSFORMS}")
         if self.domain is not None and self.domain not in DOMAIN_DEFAULTS:
             raise ValueError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
-        for name in ("actor_hidden", "critic_hidden", "value_hidden"):
-            if not all(isinstance(w, int) and w > 0 for w in getattr(self, name)):
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be a sequence of positive ints")
+        choices = [
+            ("actor_body", BODIES),
+            ("critic_body", BODIES),
+            ("value_body", BODIES),
+            ("critic_head", HEADS),
+            ("distributional_loss", DISTRIBUTIONAL_LOSSES),
+            ("penalty", PENALTIES),
+        ]
+        for name, allowed in choices:
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be one of {allowed}")
+        for name in ("actor_hidden", "critic_hidden", "value_hidden", "penalty_hidden"):
+            widths = getattr(self, name)
+            if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
+                raise ValueError(f"{name}={widths!r}: must be a non-empty sequence of positive ints")
+
+    @property
+    def value_head(self) -> str:
+        """V is distributional only in the report's per-quantile form."""
+        return "quantile" if self.critic_head == "quantile" and self.distributional_loss == "iql" else "scalar"
 
     def resolved(self, dataset_id: str | None) -> IQLConfig:
         """A copy with the domain and every ``None`` preset field filled in."""
@@ -146,18 +222,30 @@ def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, 
 
 
 class IQLNetworks(nn.Module):
-    """Policy π, critic ensemble Q, its target Q̂, value V, and the fixed input/output transforms."""
+    """Policy π, critic ensemble Q, its target Q̂, value V, the optional bonus model, and fixed transforms."""
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig) -> None:
         super().__init__()
-        self.actor = GaussianPolicy(obs_dim, act_dim, cfg.actor_hidden, cfg.log_std_min, cfg.log_std_max)
-        self.critic = EnsembleQ(obs_dim, act_dim, cfg.critic_hidden, cfg.n_critics)
-        self.critic_target = EnsembleQ(obs_dim, act_dim, cfg.critic_hidden, cfg.n_critics)
+        self.actor = GaussianPolicy(
+            obs_dim, act_dim, cfg.actor_hidden, cfg.log_std_min, cfg.log_std_max, body=cfg.actor_body
+        )
+
+        def critic() -> EnsembleQ:
+            return EnsembleQ(
+                obs_dim, act_dim, cfg.critic_hidden, cfg.n_critics, cfg.critic_body, cfg.critic_head, cfg.n_cos
+            )
+
+        self.critic = critic()
+        self.critic_target = critic()
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
-        self.value = ValueNet(obs_dim, cfg.value_hidden)
+        self.value = ValueNet(obs_dim, cfg.value_hidden, cfg.value_body, cfg.value_head, cfg.n_cos)
+        self.penalty = make_penalty(cfg.penalty, obs_dim, act_dim, cfg.penalty_hidden)
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
+        # bias-corrected running mean of the bonus on data batches: ema / (1 − (1 − m)^t)
+        self.register_buffer("bonus_ema", torch.zeros(()))
+        self.register_buffer("bonus_updates", torch.zeros(()))
 
 
 def _as_transition_dataset(dataset: Any, download: bool | None) -> TransitionDataset:
@@ -186,7 +274,9 @@ class IQL(OfflineAgent):
     """
 
     agent_name: ClassVar[str] = "IQL"
-    stat_names: ClassVar[tuple[str, ...]] = (
+    preset: ClassVar[dict[str, Any]] = {}
+    """Hyperparameter defaults of this named variant; the user's arguments override them."""
+    base_stats: ClassVar[tuple[str, ...]] = (
         "value_loss",
         "critic_loss",
         "actor_loss",
@@ -197,6 +287,7 @@ class IQL(OfflineAgent):
         "td_target_mean",
         "log_std_mean",
     )
+    penalty_stats: ClassVar[tuple[str, ...]] = ("bonus_mean", "bonus_scale", "penalty_loss")
 
     def __init__(
         self,
@@ -226,7 +317,7 @@ class IQL(OfflineAgent):
             obs_keys = _init_from.config["spaces"].get("obs_keys")
             self.transform = DataTransform(**_init_from.config["data"])
         else:
-            cfg = self._config_from_kwargs(hyperparameters, learning_rate, policy_kwargs)
+            cfg = self._config_from_kwargs({**self.preset, **hyperparameters}, learning_rate, policy_kwargs)
             cfg = cfg.resolved(self.dataset.dataset_id)
             observation_space, action_space = self.dataset.observation_space, self.dataset.action_space
             obs_keys = self.dataset.obs_keys
@@ -240,6 +331,8 @@ class IQL(OfflineAgent):
             )
         cfg.validate()
         self.config = cfg
+        self.stat_names = self.base_stats + (self.penalty_stats if cfg.penalty != "none" else ())
+        self.q_limit = math.inf
         super().__init__(
             observation_space,
             action_space,
@@ -262,7 +355,12 @@ class IQL(OfflineAgent):
                 {"params": list(self.nets.actor.parameters()), "lr": cfg.actor_lr},
                 {"params": list(self.nets.critic.parameters()), "lr": cfg.critic_lr},
                 {"params": list(self.nets.value.parameters()), "lr": cfg.value_lr},
-            ],
+            ]
+            + (
+                [{"params": [p for p in self.nets.penalty.parameters() if p.requires_grad], "lr": cfg.penalty_lr}]
+                if self.nets.penalty is not None
+                else []
+            ),
             foreach=True,
         )
         self._target_params = list(self.nets.critic_target.parameters())
@@ -345,6 +443,9 @@ class IQL(OfflineAgent):
                 reward_shift=self.transform.reward_shift,
                 device=self.device,
             )
+            max_reward = float(self.buffer.split(self.buffer.data)[2].abs().max())
+            if self.config.gamma < 1.0 and max_reward > 0.0:
+                self.q_limit = self.config.divergence_factor * max_reward / (1.0 - self.config.gamma)
 
     # ------------------------------------------------------------------ the update
     def _actor_lr(self, progress_remaining: float) -> float:
@@ -360,36 +461,60 @@ class IQL(OfflineAgent):
     def _update(
         self, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor, next_obs: torch.Tensor, term: torch.Tensor
     ) -> torch.Tensor:
-        """One IQL step on one batch (all three losses, one backward, one optimizer step, Polyak update)."""
+        """One IQL step on one batch (all losses, one backward, one optimizer step, Polyak update)."""
         cfg, nets = self.config, self.nets
+        taus = None
+        if cfg.critic_head == "quantile":
+            taus = torch.rand(obs.shape[0], cfg.n_quantiles, device=obs.device, generator=self.generator)
+        value_taus = taus if cfg.value_head == "quantile" else None
         with torch.no_grad():
-            target_q = nets.critic_target(obs, act).min(dim=0).values
-            td_target = rew + cfg.gamma * (1.0 - term) * nets.value(next_obs)
-        v = nets.value(obs)
-        advantage = target_q - v
-        value_loss = expectile_loss(advantage, cfg.expectile)
-        q = nets.critic(obs, act)
-        critic_loss = td_loss(q, td_target)
-        weights = awr_weights(advantage.detach(), cfg.temperature, cfg.max_weight)
+            target_q = nets.critic_target(obs, act, taus).min(dim=0).values  # (B, N)
+            if nets.penalty is not None:
+                bonus = nets.penalty.bonus(obs, act)
+                nets.bonus_updates.add_(1.0)
+                nets.bonus_ema.lerp_(bonus.mean(), cfg.penalty_norm_momentum)
+                bonus_scale = nets.bonus_ema / (1.0 - (1.0 - cfg.penalty_norm_momentum) ** nets.bonus_updates)
+                target_q = target_q - cfg.penalty_alpha * (bonus / bonus_scale).unsqueeze(-1)
+            if value_taus is None:
+                target_q = target_q.mean(dim=-1, keepdim=True)
+            td_target = rew.unsqueeze(-1) + cfg.gamma * (1.0 - term.unsqueeze(-1)) * nets.value(next_obs, value_taus)
+        v = nets.value(obs, value_taus)  # (B, N) or (B, 1)
+        value_loss = expectile_loss(target_q - v, cfg.expectile)
+        q = nets.critic(obs, act, taus)  # (E, B, N)
+        if cfg.critic_head == "quantile" and cfg.distributional_loss == "quantile_huber":
+            critic_loss = quantile_huber_loss(q, td_target, taus, cfg.huber_kappa)
+        else:
+            critic_loss = td_loss(q, td_target)
+        advantage = (target_q.mean(dim=-1) - v.mean(dim=-1)).detach()
+        weights = awr_weights(advantage, cfg.temperature, cfg.max_weight)
         actor_loss = awr_loss(nets.actor.log_prob(obs, act), weights)
+        total = value_loss + critic_loss + actor_loss
+        if nets.penalty is not None:
+            penalty_loss = nets.penalty.loss(obs, act, self.generator)
+            total = total + penalty_loss
         self.optimizer.zero_grad(set_to_none=True)
-        (value_loss + critic_loss + actor_loss).backward()
+        total.backward()
         self.optimizer.step()
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._online_params, cfg.target_update_rate)
-        return torch.stack(
-            [
-                value_loss,
-                critic_loss,
-                actor_loss,
-                q.mean(),
-                v.mean(),
-                advantage.mean(),
-                weights.mean(),
-                td_target.mean(),
-                nets.actor.clipped_log_std().mean(),
-            ]
-        ).detach()
+        stats = [
+            value_loss,
+            critic_loss,
+            actor_loss,
+            q.mean(),
+            v.mean(),
+            advantage.mean(),
+            weights.mean(),
+            td_target.mean(),
+            nets.actor.clipped_log_std().mean(),
+        ]
+        if nets.penalty is not None:
+            stats += [bonus.mean(), bonus_scale, penalty_loss]
+        return torch.stack(stats).detach()
+
+    def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
+        """Non-finite statistics, or |mean Q| beyond ``divergence_factor``·max|r|/(1−γ) (a bound on any return)."""
+        return super()._diverged(stats) | (stats[self.base_stats.index("q_mean")].abs() > self.q_limit)
 
     def _extra_log_values(self) -> dict[str, float]:
         return {"actor_lr": float(self.optimizer.param_groups[0]["lr"])}

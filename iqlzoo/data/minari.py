@@ -1,8 +1,11 @@
-"""A thin adapter over Minari: resolve a dataset id with clear errors, and turn its episodes into transitions."""
+"""A thin adapter over Minari: resolve a dataset id with clear errors (falling back to iqlzoo's regenerated
+equivalent of an official dataset when allowed), and turn its episodes into transitions."""
 
 from __future__ import annotations
 
 import os
+import warnings
+from typing import Literal
 
 import minari
 import numpy as np
@@ -11,6 +14,9 @@ from minari.storage.datasets_root_dir import get_dataset_path
 
 from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.datasets.equivalents import regenerated_equivalent
+
+DataSource = Literal["auto", "official", "regenerated"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -25,13 +31,20 @@ def local_dataset_ids() -> list[str]:
 def _not_found_message(dataset_id: str, reason: str) -> str:
     local = local_dataset_ids()
     shown = ", ".join(local[:20]) + (" …" if len(local) > 20 else "") if local else "none"
+    equivalent = regenerated_equivalent(dataset_id)
+    build = (
+        f"build its local regeneration {equivalent!r} with `python -m iqlzoo.datasets build {equivalent}` and load "
+        f"that id (or pass data='auto' to resolve_dataset)"
+        if equivalent is not None
+        else "build a locally generated dataset with `python -m iqlzoo.datasets list` / "
+        "`python -m iqlzoo.datasets build ID`"
+    )
     return (
         f"Minari dataset {dataset_id!r} is not available: {reason}.\n"
         f"  Local store: {get_dataset_path()} (set MINARI_DATASETS_PATH to use another).\n"
         f"  Local datasets: {shown}.\n"
         f"  To get it: on a machine with internet run `minari download {dataset_id}` and copy the folder into the "
-        "local store; or build a locally generated dataset with `python -m iqlzoo.datasets list` / "
-        "`python -m iqlzoo.datasets build ID`."
+        f"local store; or {build}."
     )
 
 
@@ -58,6 +71,44 @@ def load_dataset(dataset_id: str, download: bool | None = None) -> MinariDataset
         raise DatasetNotFoundError(
             _not_found_message(dataset_id, f"not local, and the download failed ({type(exc).__name__}: {exc})")
         ) from None
+
+
+def resolve_dataset(
+    dataset_id: str, data: DataSource = "auto", download: bool | None = None
+) -> tuple[MinariDataset, Literal["official", "regenerated"]]:
+    """Load ``dataset_id`` or iqlzoo's local regeneration of it; returns ``(dataset, source)``.
+
+    Args:
+        dataset_id: An official Minari id (``D4RL/antmaze/umaze-v1``, ``mujoco/halfcheetah/medium-v0``) or an
+            iqlzoo id.
+        data: ``"official"``: only the dataset itself (local store, else download as in :func:`load_dataset`);
+            ``"regenerated"``: only its regeneration (``iqlzoo/antmaze/umaze-v0``), from the local store;
+            ``"auto"``: the official one if it can be had, else the regeneration, with a warning saying so.
+        download: As in :func:`load_dataset`, for the official dataset.
+
+    Raises:
+        DatasetNotFoundError: when no allowed source has it; the message names the build command.
+        ValueError: for an unknown ``data`` value, or ``"regenerated"`` for an id without a regeneration.
+    """
+    if data not in ("auto", "official", "regenerated"):
+        raise ValueError(f"data must be 'auto', 'official' or 'regenerated', got {data!r}")
+    equivalent = regenerated_equivalent(dataset_id)
+    if data == "regenerated":
+        if equivalent is None:
+            raise ValueError(f"{dataset_id!r} has no iqlzoo regeneration; use data='official' (or 'auto')")
+        return load_dataset(equivalent, download=False), "regenerated"
+    try:
+        return load_dataset(dataset_id, download=download), "official"
+    except DatasetNotFoundError:
+        if data == "official" or equivalent is None or not (get_dataset_path(equivalent) / "data").exists():
+            raise
+    warnings.warn(
+        f"{dataset_id!r} is not available; using its local regeneration {equivalent!r} instead "
+        "(built by iqlzoo, not the official data)",
+        UserWarning,
+        stacklevel=2,
+    )
+    return load_dataset(equivalent, download=False), "regenerated"
 
 
 def from_minari(dataset: MinariDataset | str, download: bool | None = None) -> TransitionDataset:

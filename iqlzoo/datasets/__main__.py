@@ -1,49 +1,61 @@
-"""``python -m iqlzoo.datasets {list,build,info}`` — the locally generated datasets."""
+"""``python -m iqlzoo.datasets {list,build,info}`` — the locally generated datasets.
+
+    list                          the ids iqlzoo can build, whether each is built, and the official id it stands in for
+    build ID [--steps N]          build (or reuse an identical build of) a dataset, with a progress bar
+    info ID [--plot P] [--card C] JSON statistics of a local dataset; a PNG of visited maze positions; a Markdown card
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 
-from iqlzoo.data.minari import from_minari, local_dataset_ids
+from iqlzoo.data.minari import load_dataset, local_dataset_ids
 from iqlzoo.datasets.registry import RECIPES, build
+from iqlzoo.datasets.report import dataset_card, dataset_report, plot_positions
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m iqlzoo.datasets", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m iqlzoo.datasets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the dataset ids iqlzoo can build, and which are built")
     p_build = sub.add_parser("build", help="build (or reuse) a dataset")
     p_build.add_argument("dataset_id", choices=sorted(RECIPES))
+    p_build.add_argument("--steps", type=int, default=None, help="environment steps (default: the recipe's, 1M)")
     p_build.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
-    p_info = sub.add_parser("info", help="summary of a local dataset")
+    p_build.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_info = sub.add_parser("info", help="statistics of a local dataset (JSON on stdout)")
     p_info.add_argument("dataset_id")
+    p_info.add_argument("--plot", metavar="PATH", help="save a PNG of the visited (x, y) positions (maze datasets)")
+    p_info.add_argument("--card", metavar="PATH", help="write a Markdown card of the dataset")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         local = set(local_dataset_ids())
         for dataset_id, recipe in sorted(RECIPES.items()):
-            print(f"{dataset_id:40s} {'built' if dataset_id in local else 'not built':10s} {recipe.summary}")
+            stands_in = f" [regenerates {recipe.official_id}]" if recipe.official_id else ""
+            print(f"{dataset_id:36s} {'built' if dataset_id in local else 'not built':10s} {recipe.summary}{stands_in}")
     elif args.command == "build":
-        dataset = build(args.dataset_id, force=args.force)
-        print(f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps")
+        started = time.time()
+        dataset = build(args.dataset_id, force=args.force, steps=args.steps, progress=not args.quiet)
+        print(
+            f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps "
+            f"({time.time() - started:.1f} s)"
+        )
     else:
-        data = from_minari(args.dataset_id, download=False)
-        returns = data.episode_returns
-        info = {
-            "dataset_id": data.dataset_id,
-            "transitions": len(data),
-            "episodes": len(returns),
-            "return_mean": float(returns.mean()),
-            "return_min": float(returns.min()),
-            "return_max": float(returns.max()),
-            "terminations": int(data.terminations.sum()),
-            "ref_min_score": data.ref_min_score,
-            "ref_max_score": data.ref_max_score,
-        }
-        if data.has_reference_scores:
-            info["behaviour_normalized_score"] = float(data.normalized_score(returns).mean())
-        print(json.dumps(info, indent=2))
+        dataset = load_dataset(args.dataset_id, download=False)
+        report = dataset_report(dataset)
+        if args.plot:
+            print(f"plot: {plot_positions(dataset, args.plot)}", file=sys.stderr)
+        if args.card:
+            with open(args.card, "w") as handle:
+                handle.write(dataset_card(dataset, report, plot=args.plot))
+            print(f"card: {args.card}", file=sys.stderr)
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -66,15 +66,19 @@ def write_dataset(
     dataset_id: str,
     episodes: list[EpisodeBuffer],
     recipe: dict[str, Any],
+    build_info: dict[str, Any] | None = None,
     **create_kwargs: Any,
 ) -> MinariDataset:
-    """Create ``dataset_id`` from ``episodes`` (kwargs go to ``minari.create_dataset_from_buffers``), atomically."""
+    """Create ``dataset_id`` from ``episodes`` (kwargs go to ``minari.create_dataset_from_buffers``), atomically.
+
+    ``build_info`` (build time, measured reference scores, ...) is stored beside the recipe but not hashed.
+    """
     root = get_dataset_path()
     final = get_dataset_path(dataset_id)
     with _temporary_store(root) as tmp:
         minari.create_dataset_from_buffers(dataset_id, buffer=episodes, **create_kwargs)
         built = tmp / dataset_id
-        record = {"dataset_id": dataset_id, "hash": recipe_hash(recipe), "recipe": recipe}
+        record = {"dataset_id": dataset_id, "hash": recipe_hash(recipe), "recipe": recipe, "build": build_info or {}}
         (built / RECIPE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():

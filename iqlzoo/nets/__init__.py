@@ -1,7 +1,18 @@
-"""Network building blocks: MLP bodies, the critic ensemble and the Gaussian policy."""
+"""Network building blocks: ensembled bodies (plain MLP or D2RL-dense), value heads, critics and the policy."""
 
 from iqlzoo.nets.critics import EnsembleQ, ValueNet
-from iqlzoo.nets.mlp import MLP, EnsembleLinear, EnsembleMLP
+from iqlzoo.nets.heads import QuantileHead, ScalarHead, cosine_embedding
+from iqlzoo.nets.mlp import EnsembleBody, EnsembleLinear, make_body
 from iqlzoo.nets.policies import GaussianPolicy
 
-__all__ = ["MLP", "EnsembleLinear", "EnsembleMLP", "EnsembleQ", "ValueNet", "GaussianPolicy"]
+__all__ = [
+    "EnsembleBody",
+    "EnsembleLinear",
+    "EnsembleQ",
+    "GaussianPolicy",
+    "QuantileHead",
+    "ScalarHead",
+    "ValueNet",
+    "cosine_embedding",
+    "make_body",
+]

@@ -13,25 +13,32 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from iqlzoo.nets.mlp import MLP
+from iqlzoo.nets.mlp import EnsembleLinear, make_body
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class GaussianPolicy(nn.Module):
-    """μ(s) by an MLP, log σ a free parameter vector clipped to [log_std_min, log_std_max]."""
+    """μ(s) by an MLP (plain or D2RL body), log σ a free parameter vector clipped to [log_std_min, log_std_max]."""
 
     def __init__(
-        self, obs_dim: int, act_dim: int, hidden: Sequence[int], log_std_min: float = -5.0, log_std_max: float = 2.0
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int],
+        log_std_min: float = -5.0,
+        log_std_max: float = 2.0,
+        body: str = "mlp",
     ) -> None:
         super().__init__()
-        self.mean_net = MLP(obs_dim, hidden, act_dim)
+        self.body = make_body(body, 1, obs_dim, hidden)
+        self.mean_out = EnsembleLinear(1, self.body.out_dim, act_dim)
         self.log_std = nn.Parameter(torch.zeros(act_dim))
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.mean_net(obs))
+        return torch.tanh(self.mean_out(self.body(obs)).squeeze(0))
 
     def clipped_log_std(self) -> torch.Tensor:
         return self.log_std.clamp(self.log_std_min, self.log_std_max)

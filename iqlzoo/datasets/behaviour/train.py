@@ -337,12 +337,11 @@ def promote(task: TaskSpec, run_dir: Path, names: list[str], episodes: int, out_
             continue
         policy = load_behaviour_policy(run.snapshots / f"step_{chosen['steps']:07d}")
         metrics = task.evaluate(policy, episodes, PROMOTE_SEED)
-        card = dict(policy.card)
-        card.pop("sha256", None)
+        card = {key: value for key, value in policy.card.items() if key not in ("sha256", "evaluation")}
         card = {
             "name": name,
             **card,
-            "training_eval": card.pop("evaluation"),
+            "training_eval": policy.card["evaluation"],
             "evaluation": {**metrics, "deterministic": True, "seed": PROMOTE_SEED},
         }
         written.append(policy.save(out_dir / name, card))
