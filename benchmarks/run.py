@@ -1,19 +1,391 @@
-"""``python -m benchmarks.run`` — the benchmark harness (training grid) is not built yet.
+"""``python -m benchmarks.run`` - train and evaluate a suite's grid of agents x datasets x seeds, durably.
 
-The results store (:mod:`benchmarks.store`), the rliable statistics (:mod:`benchmarks.stats`) and the leaderboard
-generator (``python -m leaderboard``) exist; the command that trains agent × dataset × seed runs comes next.
+    python -m benchmarks.run --suite {antmaze,halfcheetah,seed-findings,smoke} [--agents NAME ...] [--seeds N]
+        [--budget {paper,quick,tiny}] [--steps N] [--eval-every N] [--eval-episodes N] [--checkpoint-every N]
+        [--data {auto,official,regenerated}] [--offline] [--backend {local,ray}] [--ray-address ADDR] [--workers N]
+        [--device {cpu,cuda,auto}] [--gpus-per-run G] [--max-attempts N] [--out DIR]
+        [--no-leaderboard] [--leaderboard-out FILE] [--reps N]
+
+Every run (agent configuration, dataset, seed, budget) owns a folder under ``--out``/runs (see
+:mod:`benchmarks.runner`). Rerunning the same command skips finished (and diverged) runs, resumes unfinished ones
+from their latest checkpoint, and retries failed ones; within one invocation a failing run is retried up to
+``--max-attempts`` times while the rest of the grid goes on. Afterwards the leaderboard is regenerated from the
+store. The ``smoke`` suite writes test data: by default into ``results-smoke/``, marked so it is never published.
 """
 
+from __future__ import annotations
+
+import argparse
+import os
 import sys
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from minari.storage.datasets_root_dir import get_dataset_path
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from benchmarks import runner
+from benchmarks.backends import Backend, LocalBackend, RayBackend
+from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, load_results
+from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
+from iqlzoo.agents.presets import infer_domain
+from iqlzoo.data.minari import resolve_dataset
+from iqlzoo.datasets.registry import RECIPES, build
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The results store and leaderboard file of `leaderboard.render` (not imported up front: matplotlib and rliable
+#: take seconds to import, and the driver starts its workers first).
+DEFAULT_RESULTS = REPO_ROOT / "results"
+DEFAULT_OUT = REPO_ROOT / "leaderboard" / "README.md"
+DEFAULT_TEST_RESULTS = REPO_ROOT / "results-smoke"
+DATA_MODES = ("auto", "official", "regenerated")
+#: Seconds the driver waits for backend events per loop.
+POLL_S = 0.5
+_TEST_DATA_TEXT = (
+    "This results store holds test data written by `python -m benchmarks.run --suite smoke`: tiny budgets on a toy "
+    "dataset that check the harness and measure nothing. Never publish it as results.\n"
+)
 
 
-def main() -> int:
-    print(
-        "The iqlzoo benchmark harness is not built yet: no runs were trained and no results were written.\n"
-        "Until it lands, `python -m iqlzoo.quickstart` trains and evaluates IQL on the built-in toy dataset.",
-        file=sys.stderr,
+class DatasetUnavailableError(RuntimeError):
+    """A suite's dataset that is neither available nor buildable with the chosen ``--data`` mode."""
+
+
+def resolve_task(task: str, data: str, download: bool | None = None) -> tuple[str, str]:
+    """(dataset id, data source) for a suite's dataset `task`.
+
+    Toy datasets (local recipes that stand in for no official dataset) are built here, in seconds; any other id
+    goes through `iqlzoo.data.minari.resolve_dataset`, which loads the official dataset (downloading it unless
+    `download` is False or ``HF_HUB_OFFLINE`` is set) or, as `data` allows, its local regeneration. Regenerations
+    are never built here: they take hours; the error names the build command.
+    """
+    recipe = RECIPES.get(task)
+    if recipe is not None and recipe.official_id is None:
+        build(task)
+        return task, "toy"
+    try:
+        dataset, source = resolve_dataset(task, data=data, download=download)
+    except (FileNotFoundError, ValueError) as error:
+        raise DatasetUnavailableError(f"{task} (--data {data}): {error}") from None
+    return dataset.spec.dataset_id, source
+
+
+def expand(grid: Plan, datasets: dict[str, tuple[str, str]]) -> list[RunSpec]:
+    """The runs of `grid` on the resolved `datasets` (task -> (dataset id, source)), in cell, dataset, seed order;
+    a run listed twice (two tasks resolving to one dataset) appears once."""
+    specs: dict[str, RunSpec] = {}
+    for cell in grid.cells:
+        for task in cell.datasets:
+            if task not in datasets:
+                continue
+            dataset_id, source = datasets[task]
+            protocol = grid.protocol(infer_domain(dataset_id))
+            for seed in grid.seeds:
+                spec = RunSpec(grid.store_suite, cell.label, cell.agent, dict(cell.config), dataset_id, source, seed,
+                               protocol)
+                specs.setdefault(spec.run_id, spec)
+    return list(specs.values())
+
+
+def check_store(root: Path, test_data: bool) -> None:
+    """Keep test data and real results apart: a smoke store is marked, and a marked store takes only smoke runs."""
+    marked = (root / TEST_DATA_MARKER).exists()
+    if test_data and not marked and ResultsStore(root).run_ids():
+        raise SystemExit(
+            f"{root} already holds runs of real suites; the smoke suite writes test data and needs its own store "
+            f"(default {DEFAULT_TEST_RESULTS})"
+        )
+    if not test_data and marked:
+        raise SystemExit(f"{root} holds test data ({TEST_DATA_MARKER}); write real results to another --out")
+    if test_data and not marked:
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(root / TEST_DATA_MARKER, _TEST_DATA_TEXT)
+
+
+def _short(spec: RunSpec) -> str:
+    return f"{spec.label} {spec.dataset_id.split('/')[-1]} s{spec.seed}"
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"score {value:.1f}"
+
+
+class GridEvents(Protocol):
+    """What `run_grid` tells its observer (`GridDisplay` shows it)."""
+
+    def started(self, spec: RunSpec, attempt: int, max_attempts: int) -> None:
+        """An attempt at `spec` was submitted."""
+
+    def progress(self, event: runner.Progress) -> None:
+        """A running attempt reported progress."""
+
+    def ended(self, outcome: runner.Outcome, retry: bool, attempt: int, max_attempts: int) -> None:
+        """An attempt ended; `retry` says whether the run goes back into the queue."""
+
+
+class GridDisplay:
+    """Rich progress bars (one per running run and one for the grid, each with an ETA) and one line per event."""
+
+    def __init__(self, console: Console, specs: Sequence[RunSpec], root: Path) -> None:
+        self.console = console
+        self.root = root
+        self.specs = {spec.run_id: spec for spec in specs}
+        self.steps = {spec.run_id: runner.completed_steps(ResultsStore(root).run_dir(spec.run_id)) for spec in specs}
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[score]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        total = sum(spec.protocol.steps for spec in specs)
+        self.grid = self.bars.add_task(f"grid ({len(specs)} runs)", total=total, completed=self._done(), score="")
+        self.tasks: dict[str, TaskID] = {}
+        self.started_at: dict[str, float] = {}
+
+    def _done(self) -> int:
+        return sum(self.steps.values())
+
+    def __enter__(self) -> GridDisplay:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def started(self, spec: RunSpec, attempt: int, max_attempts: int) -> None:
+        step = runner.completed_steps(ResultsStore(self.root).run_dir(spec.run_id))
+        self.steps[spec.run_id] = step
+        self.started_at[spec.run_id] = time.monotonic()
+        resume = f", resuming from step {step:,}" if step else ""
+        self.console.print(f"start  {spec.run_id} (attempt {attempt}/{max_attempts}{resume})")
+        self.tasks[spec.run_id] = self.bars.add_task(
+            _short(spec), total=spec.protocol.steps, completed=step, score=""
+        )
+        self.bars.update(self.grid, completed=self._done())
+
+    def progress(self, event: runner.Progress) -> None:
+        if event.run_id not in self.tasks:
+            return
+        self.steps[event.run_id] = event.step
+        self.bars.update(self.tasks[event.run_id], completed=event.step, score=_score(event.score))
+        self.bars.update(self.grid, completed=self._done())
+        if event.evaluated and not self.console.is_terminal:
+            self.console.print(f"eval   {_short(self.specs[event.run_id])} step {event.step:,}: {_score(event.score)}")
+
+    def ended(self, outcome: runner.Outcome, retry: bool, attempt: int, max_attempts: int) -> None:
+        spec = self.specs[outcome.run_id]
+        if outcome.run_id in self.tasks:
+            self.bars.remove_task(self.tasks.pop(outcome.run_id))
+        minutes = (time.monotonic() - self.started_at.get(outcome.run_id, time.monotonic())) / 60
+        if outcome.state == "finished":
+            self.steps[outcome.run_id] = spec.protocol.steps
+            self.console.print(f"done   {spec.run_id}: {_score(outcome.score)} ({minutes:.1f} min)")
+        elif outcome.state == "diverged":
+            self.console.print(f"[yellow]diverged[/] {spec.run_id}: {escape(str(outcome.error))}")
+        else:
+            then = f"retrying (attempt {attempt + 1}/{max_attempts})" if retry else "giving up for now"
+            self.console.print(f"[red]{outcome.state}[/] {spec.run_id}: {escape(str(outcome.error))}; {then}")
+        self.bars.update(self.grid, completed=self._done())
+
+
+def run_grid(
+    specs: Sequence[RunSpec],
+    backend: Backend,
+    store: ResultsStore,
+    max_attempts: int = 3,
+    display: GridEvents | None = None,
+) -> dict[str, runner.Outcome]:
+    """Run `specs` on `backend` until each has an outcome; return the last outcome of every run.
+
+    A ``failed`` or ``killed`` attempt goes back to the end of the queue until the run has had `max_attempts`
+    attempts in this call (a killed one only if the backend did not retry it already); other runs keep going
+    meanwhile. A killed worker cannot write its status, so the driver records it (state ``failed`` with the
+    reason). The backend is closed on the way out, even on Ctrl-C.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    by_id = {spec.run_id: spec for spec in specs}
+    waiting = deque(specs)
+    attempts: Counter[str] = Counter()
+    outcomes: dict[str, runner.Outcome] = {}
+    try:
+        while waiting or backend.running():
+            while waiting and backend.running() < backend.capacity:
+                spec = waiting.popleft()
+                attempts[spec.run_id] += 1
+                if display is not None:
+                    display.started(spec, attempts[spec.run_id], max_attempts)
+                backend.submit(spec)
+            for event in backend.poll(POLL_S):
+                if isinstance(event, runner.Progress):
+                    if display is not None:
+                        display.progress(event)
+                    continue
+                if event.state == "killed":
+                    store.set_status(event.run_id, "failed", event.error)
+                retryable = event.state == "failed" or (event.state == "killed" and not backend.retries_killed)
+                retry = retryable and attempts[event.run_id] < max_attempts
+                if display is not None:
+                    display.ended(event, retry, attempts[event.run_id], max_attempts)
+                if retry:
+                    waiting.append(by_id[event.run_id])
+                else:
+                    outcomes[event.run_id] = event
+    finally:
+        backend.close()
+    return outcomes
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    budgets = "; ".join(f"{name}: {budget.summary}" for name, budget in BUDGETS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Train and evaluate a benchmark suite durably (resumable, retried, recorded in a results store).",
+        epilog=f"Budgets - {budgets}.",
     )
-    return 2
+    parser.add_argument("--suite", required=True, choices=sorted(SUITES))
+    parser.add_argument("--agents", nargs="+", help="agent names (or seed-findings labels); default: the suite's")
+    parser.add_argument("--seeds", type=_positive, help="seeds 0..N-1 (default: the budget's)")
+    parser.add_argument("--budget", choices=sorted(BUDGETS), help="default: quick (tiny for smoke)")
+    parser.add_argument("--steps", type=_positive, help="override the budget's gradient steps per run")
+    parser.add_argument("--eval-every", type=_positive, help="override the evaluation interval (steps)")
+    parser.add_argument("--eval-episodes", type=_positive, help="override the episodes per evaluation")
+    parser.add_argument("--checkpoint-every", type=_positive, help="override the checkpoint interval (steps)")
+    parser.add_argument("--data", choices=DATA_MODES, default="auto", help="official, regenerated, or auto (default)")
+    parser.add_argument("--offline", action="store_true", help="never download official datasets")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
+    parser.add_argument("--workers", type=_positive, help="runs at once (default: CPU count locally, CPUs on Ray)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="torch device of a run")
+    parser.add_argument("--gpus-per-run", type=float, help="Ray GPUs per run (default: 1 with --device cuda, else 0)")
+    parser.add_argument("--max-attempts", type=_positive, default=3, help="attempts per run and invocation (3)")
+    parser.add_argument("--out", type=Path, help=f"results store (default {DEFAULT_RESULTS}; smoke: "
+                                                 f"{DEFAULT_TEST_RESULTS})")
+    parser.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
+    parser.add_argument("--leaderboard-out", type=Path, help=f"leaderboard file (default {DEFAULT_OUT}; for a "
+                                                             "test-data store, <out>/leaderboard/README.md)")
+    parser.add_argument("--reps", type=_positive, default=2000, help="bootstrap resamples of the leaderboard")
+    return parser.parse_args(argv)
+
+
+def make_backend(args: argparse.Namespace, context: runner.RunContext) -> Backend:
+    """The backend the command line asks for."""
+    if args.backend == "local":
+        workers = args.workers or len(os.sched_getaffinity(0))
+        return LocalBackend(context, workers)
+    gpus = args.gpus_per_run if args.gpus_per_run is not None else (1.0 if args.device == "cuda" else 0.0)
+    return RayBackend(context, address=args.ray_address, workers=args.workers, gpus_per_run=gpus,
+                      max_retries=max(0, args.max_attempts - 1))
+
+
+def regenerate_leaderboard(root: Path, out: Path, reps: int, console: Console) -> bool:
+    """Rebuild the leaderboard from every record in the store `root`; False (with the reason printed) on failure."""
+    import matplotlib
+
+    from leaderboard.render import build_leaderboard, write_leaderboard
+
+    if (root / TEST_DATA_MARKER).exists() and out.resolve() == DEFAULT_OUT.resolve():
+        console.print(f"[red]leaderboard not regenerated[/]: {root} holds test data; it must not be published to "
+                      f"{DEFAULT_OUT}")
+        return False
+    matplotlib.use("Agg")
+    frame = load_results(root)
+    try:
+        board = build_leaderboard(frame, root, out.parent, reps=reps, seed=0)
+    except ValueError as error:
+        console.print(f"[red]leaderboard not regenerated[/]: {escape(str(error))}")
+        return False
+    write_leaderboard(board, out)
+    console.print(f"leaderboard: {out} ({frame['run_id'].nunique()} runs, {len(board.plots)} plots)")
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Plan, resolve datasets, run what is not finished, summarise, regenerate the leaderboard; 0 when all is well."""
+    args = parse_args(argv)
+    console = Console(highlight=False, soft_wrap=True)
+    overrides = {"steps": args.steps, "eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
+                 "checkpoint_every": args.checkpoint_every}
+    try:
+        grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides)
+    except ValueError as error:
+        console.print(f"[red]error[/]: {escape(str(error))}")
+        return 2
+    root = args.out or (DEFAULT_TEST_RESULTS if grid.suite.test_data else DEFAULT_RESULTS)
+    check_store(root, grid.suite.test_data)
+    console.print(f"suite {grid.suite.name}: {grid.suite.summary}")
+    console.print(f"budget {grid.budget.name}: {grid.budget.summary}"
+                  + (f"; overridden: {dict(grid.protocol_overrides)}" if grid.protocol_overrides else ""), markup=False)
+    for message in grid.skipped:
+        console.print(f"[yellow]{escape(message)}[/]")
+    datasets: dict[str, tuple[str, str]] = {}
+    unavailable = []
+    for task in dict.fromkeys(task for cell in grid.cells for task in cell.datasets):
+        try:
+            datasets[task] = resolve_task(task, args.data, download=False if args.offline else None)
+        except DatasetUnavailableError as error:
+            unavailable.append(task)
+            console.print(f"[red]dataset unavailable, its runs are skipped[/]: {escape(str(error))}")
+            continue
+        dataset_id, source = datasets[task]
+        console.print(f"dataset {task} -> {dataset_id} ({source})")
+    specs = expand(grid, datasets)
+    store = ResultsStore(root)
+    statuses = {spec.run_id: store.read_status(spec.run_id) for spec in specs}
+    final = {run_id for run_id, status in statuses.items() if status and status.state in runner.FINAL_STATES}
+    todo = [spec for spec in specs if spec.run_id not in final]
+    console.print(f"{len(specs)} runs in {root}: {len(final)} already finished or diverged, {len(todo)} to run "
+                  f"on the {args.backend} backend")
+    outcomes: dict[str, runner.Outcome] = {}
+    if todo:
+        device = args.device
+        if args.backend == "ray" and (args.gpus_per_run or 0) > 0:
+            device = "cuda"
+        command = tuple(sys.argv if argv is None else ["benchmarks.run", *argv])
+        context = runner.RunContext(str(root), device, command, str(get_dataset_path()))
+        backend = make_backend(args, context)
+        try:
+            with GridDisplay(console, todo, root) as display:
+                outcomes = run_grid(todo, backend, store, args.max_attempts, display)
+        except KeyboardInterrupt:
+            console.print("interrupted: unfinished runs keep their checkpoints; rerun the same command to resume")
+            return 130
+    counts = Counter(outcome.state for outcome in outcomes.values())
+    console.print("summary: " + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing run")
+                  + f"; {len(final)} skipped as already done")
+    bad = [outcome for outcome in outcomes.values() if outcome.state not in runner.FINAL_STATES]
+    for outcome in bad:
+        console.print(f"  {outcome.state}: {outcome.run_id}: {escape(str(outcome.error))} (details: "
+                      f"{store.run_dir(outcome.run_id) / 'status.json'})")
+    healthy = not bad and not unavailable
+    if not args.no_leaderboard:
+        out = args.leaderboard_out or (root / "leaderboard" / "README.md" if grid.suite.test_data else DEFAULT_OUT)
+        healthy = regenerate_leaderboard(root, out, args.reps, console) and healthy
+    return 0 if healthy else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from stable_baselines3 import SAC
 from iqlzoo.datasets.behaviour import BehaviourPolicy, BehaviourPolicyError, halfcheetah, load_behaviour_policy
 from iqlzoo.datasets.behaviour.ant_goal import GoalReachingAnt, heading, policy_input
 from iqlzoo.datasets.behaviour.export import load_portable, save_portable
-from iqlzoo.datasets.behaviour.train import RunDir, main, read_jsonl
+from iqlzoo.datasets.behaviour.train import RunDir, main, read_jsonl, select_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,12 @@ def test_training_resumes_from_checkpoint_and_portable(tmp_path: Path, monkeypat
     snapshot = load_behaviour_policy(run.snapshots / "step_0000600")
     assert snapshot.card["training_steps"] == 600 and snapshot.card["evaluation"]["episodes"] == 1
 
+    main(["promote", "halfcheetah", "--run-dir", str(run_dir), "--episodes", "1", "--out-dir", str(tmp_path / "w")])
+    promoted = load_behaviour_policy(tmp_path / "w" / "halfcheetah-expert")  # best so far; no snapshot in the bands
+    assert promoted.card["name"] == "halfcheetah-expert" and "d4rl_normalized" in promoted.card["evaluation"]
+    assert promoted.card["training_eval"]["seed"] != promoted.card["evaluation"]["seed"]
+    assert not (tmp_path / "w" / "halfcheetah-medium.json").exists()
+
     fresh_dir = tmp_path / "fresh_machine"  # no local checkpoint: continue from the portable one
     _train(fresh_dir, portable, 900, "--refill-steps", "200")  # the portable was refreshed at the end (600)
     fresh = RunDir(fresh_dir)
@@ -173,3 +179,10 @@ def test_goal_ant_matches_antmaze_dynamics_and_observation() -> None:
         np.testing.assert_allclose(obs, expected, atol=1e-6)
     maze.close()
     env.close()
+
+
+def test_select_snapshot_prefers_target_inside_band() -> None:
+    entries = [{"steps": 1, "r": 1900.0}, {"steps": 2, "r": 2400.0}, {"steps": 3, "r": 2200.0}, {"steps": 4, "r": 9e3}]
+    assert select_snapshot(entries, "r", (2250.0, 2000.0, 2500.0))["steps"] == 3
+    assert select_snapshot(entries, "r", None)["steps"] == 4
+    assert select_snapshot(entries, "r", (4500.0, 4000.0, 5000.0)) is None

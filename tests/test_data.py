@@ -60,25 +60,26 @@ def test_nan_in_dataset_names_field_episode_and_step():
         from_minari(dataset)
 
 
-def test_antmaze_dict_observations_flatten_to_observation_then_goal(antmaze_minari, antmaze_data):
-    assert antmaze_data.obs_keys == ("observation", "desired_goal")
-    assert antmaze_data.obs_dim == 27 + 2
+def test_antmaze_dict_observations_flatten_to_position_state_goal(antmaze_minari, antmaze_data):
+    assert antmaze_data.obs_keys == ("achieved_goal", "observation", "desired_goal")
+    assert antmaze_data.obs_dim == 2 + 27 + 2
     episode = next(iter(antmaze_minari.iterate_episodes()))
     first = {k: np.asarray(v[0], dtype=np.float32) for k, v in episode.observations.items()}
-    np.testing.assert_array_equal(antmaze_data.observations[0, :27], first["observation"])
-    np.testing.assert_array_equal(antmaze_data.observations[0, 27:], first["desired_goal"])
+    np.testing.assert_array_equal(antmaze_data.observations[0, :2], first["achieved_goal"])
+    np.testing.assert_array_equal(antmaze_data.observations[0, 2:29], first["observation"])
+    np.testing.assert_array_equal(antmaze_data.observations[0, 29:], first["desired_goal"])
 
 
 def test_flattener_single_batch_and_errors(antmaze_minari):
     flat = ObservationFlattener(antmaze_minari.observation_space)
     obs = antmaze_minari.observation_space.sample()
     single, batched = flat.flatten(obs)
-    assert single.shape == (1, 29) and not batched
+    assert single.shape == (1, 31) and not batched
     batch = {k: np.stack([v, v]) for k, v in obs.items()}
     many, batched = flat.flatten(batch)
-    assert many.shape == (2, 29) and batched
+    assert many.shape == (2, 31) and batched
     with pytest.raises(ValueError, match="lacks keys"):
-        flat.flatten({"observation": obs["observation"]})
+        flat.flatten({"observation": obs["observation"], "desired_goal": obs["desired_goal"]})
     with pytest.raises(ValueError, match="Unexpected observation\\['observation'\\] shape"):
         flat.flatten({**obs, "observation": np.zeros(5)})
     with pytest.raises(ValueError, match="dtype"):

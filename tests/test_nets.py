@@ -41,25 +41,26 @@ def test_cosine_embedding_values_and_shape():
 
 
 def test_quantile_critic_and_value_shapes():
-    q = EnsembleQ(obs_dim=3, act_dim=2, hidden=[16, 16], n_critics=2, head="quantile", n_cos=8)
-    taus = torch.rand(7, 5)
-    out = q(torch.randn(7, 3), torch.randn(7, 2), taus)
-    assert out.shape == (2, 7, 5)
+    # inputs carry a leading agent dimension K; critics return (K, n_critics, B, N)
+    q = EnsembleQ(obs_dim=3, act_dim=2, hidden=[16, 16], n_critics=2, head="quantile", n_cos=8, n_agents=3)
+    taus = torch.rand(3, 7, 5)
+    out = q(torch.randn(3, 7, 3), torch.randn(3, 7, 2), taus)
+    assert out.shape == (3, 2, 7, 5)
     assert isinstance(q.head, QuantileHead)
-    assert not torch.allclose(out[:, :, 0], out[:, :, 1])  # outputs depend on τ
-    v = ValueNet(3, [16], head="quantile", n_cos=8)
-    assert v(torch.randn(7, 3), taus).shape == (7, 5)
-    assert ValueNet(3, [16])(torch.randn(7, 3)).shape == (7, 1)
-    assert EnsembleQ(3, 2, [16], 2)(torch.randn(7, 3), torch.randn(7, 2)).shape == (2, 7, 1)
+    assert not torch.allclose(out[..., 0], out[..., 1])  # outputs depend on τ
+    v = ValueNet(3, [16], head="quantile", n_cos=8, n_agents=3)
+    assert v(torch.randn(3, 7, 3), taus).shape == (3, 7, 5)
+    assert ValueNet(3, [16])(torch.randn(1, 7, 3)).shape == (1, 7, 1)
+    assert EnsembleQ(3, 2, [16], 2)(torch.randn(1, 7, 3), torch.randn(1, 7, 2)).shape == (1, 2, 7, 1)
     with pytest.raises(ValueError, match="needs quantile fractions"):
-        q(torch.randn(7, 3), torch.randn(7, 2))
+        q(torch.randn(3, 7, 3), torch.randn(3, 7, 2))
 
 
 def test_gaussian_log_prob_matches_torch_normal():
     pi = GaussianPolicy(3, 2, [8])
     with torch.no_grad():
-        pi.log_std.copy_(torch.tensor([-0.3, 0.4]))
-    obs, act = torch.randn(6, 3), torch.rand(6, 2) * 2 - 1
+        pi.log_std.copy_(torch.tensor([[[-0.3, 0.4]]]))
+    obs, act = torch.randn(1, 6, 3), torch.rand(1, 6, 2) * 2 - 1
     ref = torch.distributions.Normal(pi.mean(obs), torch.exp(pi.log_std)).log_prob(act).sum(-1)
     torch.testing.assert_close(pi.log_prob(obs, act), ref)
 
@@ -68,8 +69,8 @@ def test_policy_log_std_is_clipped_and_mean_bounded():
     pi = GaussianPolicy(3, 2, [8], log_std_min=-5.0, log_std_max=2.0, body="d2rl")
     with torch.no_grad():
         pi.log_std.fill_(-50.0)
-    assert pi.clipped_log_std().tolist() == pytest.approx([-5.0, -5.0])
-    assert pi.act(torch.randn(100, 3) * 100, deterministic=True).abs().max() <= 1.0
+    assert pi.clipped_log_std().flatten().tolist() == pytest.approx([-5.0, -5.0])
+    assert pi.act(torch.randn(1, 100, 3) * 100, deterministic=True).abs().max() <= 1.0
     g = torch.Generator().manual_seed(0)
-    sample = pi.act(torch.zeros(1, 3), deterministic=False, generator=g)
-    assert (sample - pi.mean(torch.zeros(1, 3))).abs().max() < 10 * math.exp(-5.0)
+    sample = pi.act(torch.zeros(1, 1, 3), deterministic=False, generator=g)
+    assert (sample - pi.mean(torch.zeros(1, 1, 3))).abs().max() < 10 * math.exp(-5.0)

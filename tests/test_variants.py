@@ -19,13 +19,13 @@ COMBINATIONS = {
 
 
 def test_quantile_huber_loss_by_hand():
-    pred = torch.tensor([[[0.0, 1.0]]])  # one critic, one sample, quantiles at τ = 0.25 and 0.75
-    taus = torch.tensor([[0.25, 0.75]])
-    target = torch.tensor([[0.5, 3.0]])
+    pred = torch.tensor([[[[0.0, 1.0]]]])  # one agent, one critic, one sample, quantiles at τ = 0.25 and 0.75
+    taus = torch.tensor([[[0.25, 0.75]]])
+    target = torch.tensor([[[0.5, 3.0]]])
     # δ_ij = T_j − θ_i: θ_0=0 → (0.5, 3.0); θ_1=1 → (−0.5, 2.0); κ = 1
     # ρ(0.5; .25) = .25·.125, ρ(3; .25) = .25·2.5, ρ(−.5; .75) = .25·.125, ρ(2; .75) = .75·1.5
     expected = (0.25 * 0.125 + 0.25 * 2.5) / 2 + (0.25 * 0.125 + 0.75 * 1.5) / 2
-    assert quantile_huber_loss(pred, target, taus, kappa=1.0).item() == pytest.approx(expected)
+    assert quantile_huber_loss(pred, target, taus, kappa=1.0).tolist() == pytest.approx([expected])
 
 
 def test_srank_of_matrices_with_known_singular_values():
@@ -47,15 +47,16 @@ def _bonus_gap(bonus_model, steps: int = 400) -> tuple[float, float]:
     act = torch.tanh(obs @ w)  # the data: one action per state
     opt = torch.optim.Adam([p for p in bonus_model.parameters() if p.requires_grad], lr=1e-3)
     for _ in range(steps):
-        index = torch.randint(4096, (256,), generator=g)
-        loss = bonus_model.loss(obs[index], act[index], g)
+        index = torch.randint(4096, (1, 256), generator=g)
+        noise = torch.randn(1, 256, bonus_model.noise_dim, generator=g) if bonus_model.noise_dim else None
+        loss = bonus_model.loss(obs[index], act[index], noise).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
     test_obs = torch.randn(1024, 4, generator=g)
     with torch.no_grad():
-        on = bonus_model.bonus(test_obs, torch.tanh(test_obs @ w)).mean().item()
-        off = bonus_model.bonus(test_obs, torch.rand(1024, 2, generator=g) * 2 - 1).mean().item()
+        on = bonus_model.bonus(test_obs[None], torch.tanh(test_obs @ w)[None]).mean().item()
+        off = bonus_model.bonus(test_obs[None], torch.rand(1, 1024, 2, generator=g) * 2 - 1).mean().item()
     return on, off
 
 

@@ -166,8 +166,8 @@ class OfflineAgent(ABC):
         """Sample a batch, apply one gradient step to every network; return the statistics as a 1-D tensor."""
 
     @abstractmethod
-    def _require_training_data(self) -> None:
-        """Raise when the agent cannot train (e.g. it was loaded without a dataset); prepare its buffer."""
+    def _setup_training(self, total_timesteps: int) -> None:
+        """Raise when the agent cannot train (e.g. loaded without a dataset); prepare buffer and step function."""
 
     def learn(
         self: SelfAgent,
@@ -189,8 +189,8 @@ class OfflineAgent(ABC):
             raise ValueError(f"total_timesteps must be positive, got {total_timesteps}")
         if int(log_interval) <= 0:
             raise ValueError(f"log_interval must be positive, got {log_interval}")
-        self._require_training_data()
         total_timesteps = int(total_timesteps)
+        self._setup_training(total_timesteps)
         if reset_num_timesteps:
             self.num_timesteps = 0
         self._total_timesteps = self.num_timesteps + total_timesteps

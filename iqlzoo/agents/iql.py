@@ -37,8 +37,11 @@ The variants are configurations of the same update, never separate code paths of
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -62,6 +65,8 @@ from iqlzoo.nets.mlp import BODIES
 from iqlzoo.penalties import PENALTIES, make_penalty
 
 DISTRIBUTIONAL_LOSSES = ("iql", "quantile_huber")
+AUTO_COMPILE_STEPS = 20_000
+"""With ``compile="auto"``, learn() calls of at least this many steps compile the update (cold compile ≈ a minute)."""
 
 
 @dataclass
@@ -222,30 +227,76 @@ def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, 
 
 
 class IQLNetworks(nn.Module):
-    """Policy π, critic ensemble Q, its target Q̂, value V, the optional bonus model, and fixed transforms."""
+    """Policy π, critic ensemble Q, its target Q̂, value V, the optional bonus model, and fixed transforms.
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig) -> None:
+    ``n_agents`` independent agents are stacked along the ensemble dimension of every layer (agent-major), so K
+    seeds train in one set of batched matmuls; the observation statistics are shared.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig, n_agents: int = 1) -> None:
         super().__init__()
+        self.n_agents = n_agents
         self.actor = GaussianPolicy(
-            obs_dim, act_dim, cfg.actor_hidden, cfg.log_std_min, cfg.log_std_max, body=cfg.actor_body
+            obs_dim, act_dim, cfg.actor_hidden, cfg.log_std_min, cfg.log_std_max, cfg.actor_body, n_agents
         )
 
         def critic() -> EnsembleQ:
             return EnsembleQ(
-                obs_dim, act_dim, cfg.critic_hidden, cfg.n_critics, cfg.critic_body, cfg.critic_head, cfg.n_cos
+                obs_dim,
+                act_dim,
+                cfg.critic_hidden,
+                cfg.n_critics,
+                cfg.critic_body,
+                cfg.critic_head,
+                cfg.n_cos,
+                n_agents,
             )
 
         self.critic = critic()
         self.critic_target = critic()
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
-        self.value = ValueNet(obs_dim, cfg.value_hidden, cfg.value_body, cfg.value_head, cfg.n_cos)
-        self.penalty = make_penalty(cfg.penalty, obs_dim, act_dim, cfg.penalty_hidden)
+        self.value = ValueNet(obs_dim, cfg.value_hidden, cfg.value_body, cfg.value_head, cfg.n_cos, n_agents)
+        self.penalty = make_penalty(cfg.penalty, obs_dim, act_dim, cfg.penalty_hidden, n_agents)
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
-        # bias-corrected running mean of the bonus on data batches: ema / (1 − (1 − m)^t)
-        self.register_buffer("bonus_ema", torch.zeros(()))
+        # bias-corrected running mean of the bonus on data batches: ema / (1 − (1 − m)^t), one per agent
+        self.register_buffer("bonus_ema", torch.zeros(n_agents))
         self.register_buffer("bonus_updates", torch.zeros(()))
+
+    def agent_dim(self, name: str, single_shape: torch.Size) -> bool:
+        """Whether state entry ``name`` is stacked over agents (vs shared), judged from one agent's shape."""
+        return self.state_dict()[name].shape != single_shape or name == "bonus_ema"
+
+
+def _optimized_modules(nets: IQLNetworks) -> list[nn.Module]:
+    """The modules with an optimizer parameter group, in group order: actor, critic, value[, penalty]."""
+    return [nets.actor, nets.critic, nets.value] + ([nets.penalty] if nets.penalty is not None else [])
+
+
+def stack_agents(multi: IQLNetworks, singles: list[IQLNetworks]) -> None:
+    """Copy K single-agent networks into the K-agent ``multi`` (agent-major along each ensemble dimension)."""
+    states = [single.state_dict() for single in singles]
+    stacked = {}
+    for name, value in states[0].items():
+        if multi.agent_dim(name, value.shape):
+            stacked[name] = torch.cat([state[name] for state in states], dim=0)
+        else:
+            stacked[name] = value
+    multi.load_state_dict(stacked)
+
+
+def agent_slice(multi_state: dict[str, torch.Tensor], single_shapes: dict[str, torch.Size], k: int, n_agents: int):
+    """Agent ``k``'s entries of a K-agent state (a state dict or optimizer tensors keyed alike)."""
+    out = {}
+    for name, value in multi_state.items():
+        shape = single_shapes.get(name)
+        if shape is not None and value.dim() > 0 and value.shape[0] == n_agents * shape[0] and n_agents > 1:
+            size = shape[0]
+            out[name] = value[k * size : (k + 1) * size].clone()
+        else:
+            out[name] = value.clone()
+    return out
 
 
 def _as_transition_dataset(dataset: Any, download: bool | None) -> TransitionDataset:
@@ -298,6 +349,8 @@ class IQL(OfflineAgent):
         learning_rate: float | None = None,
         policy_kwargs: dict[str, Any] | None = None,
         seed: int | None = None,
+        n_seeds: int = 1,
+        compile: bool | str = "auto",
         device: str | torch.device = "auto",
         verbose: int = 0,
         tensorboard_log: str | None = None,
@@ -330,7 +383,13 @@ class IQL(OfflineAgent):
                 env_id=getattr(spec, "id", None),
             )
         cfg.validate()
+        if not isinstance(n_seeds, int) or n_seeds < 1:
+            raise ValueError(f"n_seeds must be a positive int, got {n_seeds!r}")
+        if compile not in (True, False, "auto"):
+            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.config = cfg
+        self.n_seeds = n_seeds
+        self.compile = compile
         self.stat_names = self.base_stats + (self.penalty_stats if cfg.penalty != "none" else ())
         self.q_limit = math.inf
         super().__init__(
@@ -346,23 +405,38 @@ class IQL(OfflineAgent):
         if self.dataset is not None:
             self._check_dataset_fits(self.dataset)
         obs_dim, act_dim = self.flattener.dim, int(np.prod(action_space.shape))
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.nets = IQLNetworks(obs_dim, act_dim, cfg).to(self.device)
+        base_seed = self.generator.initial_seed() if seed is None else seed
+        self.seeds = [base_seed + k for k in range(n_seeds)]
+        self.generators = [self.generator] + [
+            torch.Generator(device=self.device).manual_seed(s) for s in self.seeds[1:]
+        ]
+        singles = []
+        for agent_seed in self.seeds:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(agent_seed)
+                singles.append(IQLNetworks(obs_dim, act_dim, cfg))
+        if n_seeds == 1:
+            self.nets = singles[0].to(self.device)
+        else:
+            self.nets = IQLNetworks(obs_dim, act_dim, cfg, n_agents=n_seeds)
+            stack_agents(self.nets, singles)
+            self.nets.to(self.device)
+        self._single_shapes = {name: value.shape for name, value in singles[0].state_dict().items()}
+        self._single_param_shapes = [
+            p.shape for m in _optimized_modules(singles[0]) for p in m.parameters() if p.requires_grad
+        ]
+        rates = [cfg.actor_lr, cfg.critic_lr, cfg.value_lr, cfg.penalty_lr]
         self.optimizer = torch.optim.Adam(
             [
-                {"params": list(self.nets.actor.parameters()), "lr": cfg.actor_lr},
-                {"params": list(self.nets.critic.parameters()), "lr": cfg.critic_lr},
-                {"params": list(self.nets.value.parameters()), "lr": cfg.value_lr},
-            ]
-            + (
-                [{"params": [p for p in self.nets.penalty.parameters() if p.requires_grad], "lr": cfg.penalty_lr}]
-                if self.nets.penalty is not None
-                else []
-            ),
-            foreach=True,
+                {"params": [p for p in module.parameters() if p.requires_grad], "lr": lr}
+                for module, lr in zip(_optimized_modules(self.nets), rates)
+            ],
+            # fused Adam accepts tensor learning rates, which a compiled step reads without recompiling
+            fused=True,
         )
+        for group in self.optimizer.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+        self._compiled_update: Any = None
         self._target_params = list(self.nets.critic_target.parameters())
         self._online_params = list(self.nets.critic.parameters())
         self.buffer: TransitionBuffer | None = None
@@ -426,7 +500,7 @@ class IQL(OfflineAgent):
             return None
         return self.dataset.make_env(eval_env=True)
 
-    def _require_training_data(self) -> None:
+    def _setup_training(self, total_timesteps: int) -> None:
         if self.dataset is None:
             raise ValueError(
                 f"this {self.agent_name} has no dataset to train on (it was loaded for inference): pass one with "
@@ -446,6 +520,41 @@ class IQL(OfflineAgent):
             max_reward = float(self.buffer.split(self.buffer.data)[2].abs().max())
             if self.config.gamma < 1.0 and max_reward > 0.0:
                 self.q_limit = self.config.divergence_factor * max_reward / (1.0 - self.config.gamma)
+        want = self.compile is True or (self.compile == "auto" and total_timesteps >= AUTO_COMPILE_STEPS)
+        if want and self._compiled_update is None:
+            self._compiled_update = self._compile_update()
+
+    def _compile_update(self) -> Any:
+        """The whole update (forward, backward, Adam, Polyak) as one compiled graph, warmed up and timed once.
+
+        CUDA uses ``mode="reduce-overhead"`` (CUDA graphs); CPU the default inductor mode. If compilation fails (no
+        C++ compiler, an unsupported op), training continues eagerly with a warning. The warm-up step runs on a
+        throw-away copy of the state, so compiled and eager training see the same sequence of updates.
+        """
+        mode = "reduce-overhead" if self.device.type == "cuda" else None
+        compiled = torch.compile(self._update, mode=mode, dynamic=False, fullgraph=False)
+        snapshot = copy.deepcopy((self.nets.state_dict(), self.optimizer.state_dict()))
+        start = time.perf_counter()
+        try:
+            b, k = self.config.batch_size, self.n_seeds
+            index = torch.zeros(k, b, dtype=torch.long, device=self.device)
+            taus = torch.full((k, b, self.config.n_quantiles), 0.5, device=self.device)
+            noise_dim = self.nets.penalty.noise_dim if self.nets.penalty is not None else 0
+            noise = torch.zeros(k, b, noise_dim, device=self.device) if noise_dim else None
+            compiled(index, taus if self.config.critic_head == "quantile" else None, noise)
+        except Exception as exc:  # compilation problems surface as many exception types
+            message = f"torch.compile of the IQL update failed ({type(exc).__name__}: {exc}); training eagerly"
+            warnings.warn(message, stacklevel=2)
+            compiled = None
+        finally:
+            self.nets.load_state_dict(snapshot[0])
+            self.optimizer.load_state_dict(snapshot[1])
+            for group in self.optimizer.param_groups:
+                group["lr"] = torch.as_tensor(float(group["lr"]), device=self.device)
+        self.compile_seconds = time.perf_counter() - start
+        if self.verbose and compiled is not None:
+            print(f"{self.agent_name}: compiled the update in {self.compile_seconds:.1f} s")
+        return compiled
 
     # ------------------------------------------------------------------ the update
     def _actor_lr(self, progress_remaining: float) -> float:
@@ -455,62 +564,76 @@ class IQL(OfflineAgent):
 
     def _train_step(self, progress_remaining: float) -> torch.Tensor:
         assert self.buffer is not None
-        self.optimizer.param_groups[0]["lr"] = self._actor_lr(progress_remaining)
-        return self._update(*self.buffer.sample(self.config.batch_size, self.generator))
-
-    def _update(
-        self, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor, next_obs: torch.Tensor, term: torch.Tensor
-    ) -> torch.Tensor:
-        """One IQL step on one batch (all losses, one backward, one optimizer step, Polyak update)."""
-        cfg, nets = self.config, self.nets
-        taus = None
+        self.optimizer.param_groups[0]["lr"].fill_(self._actor_lr(progress_remaining))
+        cfg, k, b = self.config, self.n_seeds, self.config.batch_size
+        index = self.buffer.sample_index(b, self.generators)
+        taus = noise = None
         if cfg.critic_head == "quantile":
-            taus = torch.rand(obs.shape[0], cfg.n_quantiles, device=obs.device, generator=self.generator)
+            taus = torch.stack(
+                [torch.rand(b, cfg.n_quantiles, device=self.device, generator=g) for g in self.generators]
+            )
+        if self.nets.penalty is not None and self.nets.penalty.noise_dim:
+            noise = torch.stack(
+                [torch.randn(b, self.nets.penalty.noise_dim, device=self.device, generator=g) for g in self.generators]
+            )
+        update = self._compiled_update or self._update
+        return update(index, taus, noise).reshape(k, -1).mean(dim=0) if k > 1 else update(index, taus, noise)
+
+    def _update(self, index: torch.Tensor, taus: torch.Tensor | None, noise: torch.Tensor | None) -> torch.Tensor:
+        """One IQL step for every agent on its batch ``index`` (K, B): all losses, one backward, one optimizer step,
+        the Polyak update. Returns the statistics (K·n_stats,) — no host synchronisation, so it compiles whole."""
+        assert self.buffer is not None
+        cfg, nets = self.config, self.nets
+        obs, act, rew, next_obs, term = self.buffer.gather(index)  # (K, B, ·)
         value_taus = taus if cfg.value_head == "quantile" else None
         with torch.no_grad():
-            target_q = nets.critic_target(obs, act, taus).min(dim=0).values  # (B, N)
+            target_q = nets.critic_target(obs, act, taus).min(dim=1).values  # (K, B, N)
             if nets.penalty is not None:
-                bonus = nets.penalty.bonus(obs, act)
+                bonus = nets.penalty.bonus(obs, act)  # (K, B)
                 nets.bonus_updates.add_(1.0)
-                nets.bonus_ema.lerp_(bonus.mean(), cfg.penalty_norm_momentum)
+                nets.bonus_ema.lerp_(bonus.mean(dim=-1), cfg.penalty_norm_momentum)
                 bonus_scale = nets.bonus_ema / (1.0 - (1.0 - cfg.penalty_norm_momentum) ** nets.bonus_updates)
-                target_q = target_q - cfg.penalty_alpha * (bonus / bonus_scale).unsqueeze(-1)
+                target_q = target_q - cfg.penalty_alpha * (bonus / bonus_scale.unsqueeze(-1)).unsqueeze(-1)
             if value_taus is None:
                 target_q = target_q.mean(dim=-1, keepdim=True)
             td_target = rew.unsqueeze(-1) + cfg.gamma * (1.0 - term.unsqueeze(-1)) * nets.value(next_obs, value_taus)
-        v = nets.value(obs, value_taus)  # (B, N) or (B, 1)
+        v = nets.value(obs, value_taus)  # (K, B, N) or (K, B, 1)
         value_loss = expectile_loss(target_q - v, cfg.expectile)
-        q = nets.critic(obs, act, taus)  # (E, B, N)
+        q = nets.critic(obs, act, taus)  # (K, C, B, N)
         if cfg.critic_head == "quantile" and cfg.distributional_loss == "quantile_huber":
             critic_loss = quantile_huber_loss(q, td_target, taus, cfg.huber_kappa)
         else:
             critic_loss = td_loss(q, td_target)
-        advantage = (target_q.mean(dim=-1) - v.mean(dim=-1)).detach()
+        advantage = (target_q.mean(dim=-1) - v.mean(dim=-1)).detach()  # (K, B)
         weights = awr_weights(advantage, cfg.temperature, cfg.max_weight)
         actor_loss = awr_loss(nets.actor.log_prob(obs, act), weights)
         total = value_loss + critic_loss + actor_loss
         if nets.penalty is not None:
-            penalty_loss = nets.penalty.loss(obs, act, self.generator)
+            penalty_loss = nets.penalty.loss(obs, act, noise)
             total = total + penalty_loss
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        total.sum().backward()
         self.optimizer.step()
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._online_params, cfg.target_update_rate)
+
+        def per_agent(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(x.shape[0], -1).mean(dim=1)
+
         stats = [
             value_loss,
             critic_loss,
             actor_loss,
-            q.mean(),
-            v.mean(),
-            advantage.mean(),
-            weights.mean(),
-            td_target.mean(),
-            nets.actor.clipped_log_std().mean(),
+            per_agent(q),
+            per_agent(v),
+            per_agent(advantage),
+            per_agent(weights),
+            per_agent(td_target),
+            per_agent(nets.actor.clipped_log_std()),
         ]
         if nets.penalty is not None:
-            stats += [bonus.mean(), bonus_scale, penalty_loss]
-        return torch.stack(stats).detach()
+            stats += [per_agent(bonus), bonus_scale, penalty_loss]
+        return torch.stack(stats, dim=1).detach().reshape(-1)
 
     def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
         """Non-finite statistics, or |mean Q| beyond ``divergence_factor``·max|r|/(1−γ) (a bound on any return)."""
@@ -521,11 +644,32 @@ class IQL(OfflineAgent):
 
     # ------------------------------------------------------------------ acting
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        obs = (obs - self.nets.obs_mean) / self.nets.obs_std
-        return self.nets.actor.act(obs, deterministic, self.generator).clamp(-1.0, 1.0)
+        if self.n_seeds > 1:
+            raise ValueError(
+                f"this model trains {self.n_seeds} seeds at once; act with one of them: model.agent(k).predict(...)"
+            )
+        obs = ((obs - self.nets.obs_mean) / self.nets.obs_std).unsqueeze(0)
+        return self.nets.actor.act(obs, deterministic, self.generator).squeeze(0).clamp(-1.0, 1.0)
+
+    # ------------------------------------------------------------------ multi-seed
+    def agent(self, k: int) -> IQL:
+        """Seed ``k`` of a multi-seed model as an ordinary single agent (own copy of weights and optimizer state)."""
+        if not 0 <= k < self.n_seeds:
+            raise IndexError(f"agent index {k} out of range for {self.n_seeds} seeds")
+        if self.n_seeds == 1:
+            return self
+        return type(self)._from_checkpoint(
+            self._checkpoint_payload(include_optimizer=True, agent=k), self.device, dataset=self.dataset
+        )
 
     # ------------------------------------------------------------------ persistence
-    def _checkpoint_payload(self, include_optimizer: bool) -> Checkpoint:
+    def _checkpoint_payload(self, include_optimizer: bool, agent: int | None = None) -> Checkpoint:
+        if self.n_seeds > 1 and agent is None:
+            raise ValueError(
+                f"this model trains {self.n_seeds} seeds at once; save each as a single agent: "
+                "model.agent(k).save(path)"
+            )
+        k = agent or 0
         config = {
             "agent_class": self.agent_name,
             "config": self.config.to_json(),
@@ -536,21 +680,28 @@ class IQL(OfflineAgent):
             },
             "data": dataclasses.asdict(self.transform),
             "num_timesteps": self.num_timesteps,
+            "seed": self.seeds[k],
             "versions": library_versions(),
         }
-        tensors = dict(self.nets.state_dict())
+        tensors = agent_slice(self.nets.state_dict(), self._single_shapes, k, self.n_seeds)
         opt_tensors: dict[str, torch.Tensor] = {}
         state: dict[str, Any] = {}
         if include_optimizer:
             opt_tensors, state["optimizer"] = optimizer_to_tensors(self.optimizer, "optimizer")
-            opt_tensors["rng.generator"] = self.generator.get_state()
+            shapes = {
+                name: self._single_param_shapes[int(name.split(".")[1])]
+                for name in opt_tensors
+                if opt_tensors[name].dim() > 0
+            }
+            opt_tensors = agent_slice(opt_tensors, shapes, k, self.n_seeds)
+            opt_tensors["rng.generator"] = self.generators[k].get_state()
             state["total_timesteps"] = self._total_timesteps
         return Checkpoint(config=config, tensors=tensors, optimizer_tensors=opt_tensors, state=state)
 
     @classmethod
     def _from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device, **kwargs: Any) -> IQL:
         try:
-            agent = cls(_init_from=ckpt, device=device, **kwargs)
+            agent = cls(_init_from=ckpt, device=device, seed=ckpt.config.get("seed"), **kwargs)
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"the checkpoint's config.json is incomplete or malformed ({exc})") from None
         try:
@@ -562,6 +713,8 @@ class IQL(OfflineAgent):
         agent.num_timesteps = int(ckpt.config.get("num_timesteps", 0))
         if ckpt.optimizer_tensors:
             optimizer_from_tensors(agent.optimizer, "optimizer", ckpt.optimizer_tensors, ckpt.state["optimizer"])
+            for group in agent.optimizer.param_groups:
+                group["lr"] = torch.as_tensor(float(group["lr"]), device=agent.device)
             if "rng.generator" in ckpt.optimizer_tensors and agent.device.type == "cpu":
                 agent.generator.set_state(ckpt.optimizer_tensors["rng.generator"])
             agent._total_timesteps = int(ckpt.state.get("total_timesteps", agent.num_timesteps))

@@ -10,7 +10,7 @@ from iqlzoo.data.transitions import TransitionDataset
 class TransitionBuffer:
     """(s, a, r, s', d) packed column-wise into a single (N, 2·obs_dim + act_dim + 2) float32 tensor.
 
-    One ``index_select`` per batch gathers all fields at once; the views are split afterwards. Observations are
+    One gather per batch fetches all fields at once; the views are split afterwards. Observations are
     stored already normalised and actions already mapped to [-1, 1], rewards already transformed.
     """
 
@@ -57,19 +57,23 @@ class TransitionBuffer:
             t(dataset.terminations),
         )
 
-    def sample(
-        self, batch_size: int, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A uniform batch with replacement: (obs, act, reward, next_obs, termination)."""
-        index = torch.randint(self.size, (batch_size,), device=self.data.device, generator=generator)
-        return self.split(self.data.index_select(0, index))
+    def sample_index(self, batch_size: int, generators: list[torch.Generator]) -> torch.Tensor:
+        """Uniform indices with replacement, one row of ``batch_size`` per generator (agent): shape (K, B)."""
+        return torch.stack(
+            [torch.randint(self.size, (batch_size,), device=self.data.device, generator=g) for g in generators]
+        )
 
-    def split(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gather(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The transitions at ``index`` (K, B): (obs, act, reward, next_obs, termination), each with shape (K, B, ·)."""
+        return self.split(self.data[index])
+
+    def split(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Column blocks of packed rows (any leading shape)."""
         o, a = self.obs_dim, self.act_dim
         return (
-            rows[:, :o],
-            rows[:, o : o + a],
-            rows[:, o + a],
-            rows[:, o + a + 1 : 2 * o + a + 1],
-            rows[:, 2 * o + a + 1],
+            rows[..., :o],
+            rows[..., o : o + a],
+            rows[..., o + a],
+            rows[..., o + a + 1 : 2 * o + a + 1],
+            rows[..., 2 * o + a + 1],
         )

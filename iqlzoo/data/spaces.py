@@ -1,8 +1,12 @@
 """Observation flattening and JSON descriptions of Gymnasium spaces.
 
-Goal-conditioned Minari datasets (AntMaze) store dict observations. IQL, like D4RL, trains on the flat vector
-[observation, desired_goal] (27 + 2 = 29 dimensions for AntMaze); the same flattening is applied to the dataset,
-to ``predict`` inputs and to evaluation environments, so the three can never disagree.
+Goal-conditioned Minari datasets (AntMaze) store dict observations: ``observation`` (the ant's 27-d state *without*
+its x, y position), ``achieved_goal`` (the x, y position) and ``desired_goal``. D4RL's 29-d AntMaze state is the
+ant's position plus that 27-d state; iqlzoo trains on [achieved_goal, observation, desired_goal] (2 + 27 + 2 = 31
+dimensions): the D4RL state plus the goal, which the policy needs as soon as goals vary within a dataset (the
+"diverse"/"play" data and iqlzoo's regenerated datasets). Without ``achieved_goal`` a policy could not know where
+in the maze it is. The same flattening is applied to the dataset, to ``predict`` inputs and to evaluation
+environments, so the three can never disagree.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-GOAL_KEYS = ("observation", "desired_goal")
+GOAL_KEYS = ("achieved_goal", "observation", "desired_goal")
 
 
 def default_obs_keys(space: spaces.Space) -> tuple[str, ...] | None:
-    """Keys to flatten for a Dict space: D4RL's (observation, desired_goal) for goal spaces, else all, sorted."""
+    """Keys to flatten for a Dict space: GOAL_KEYS for goal spaces, else all keys, sorted."""
     if isinstance(space, spaces.Box):
         return None
     if isinstance(space, spaces.Dict):

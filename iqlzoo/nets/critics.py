@@ -1,6 +1,7 @@
 """IQL's critics: an ensemble of state-action values Q_i(s, a[, τ]) and a state value V(s[, τ]).
 
-Both are body → head compositions; with a scalar head τ is ignored and the last dimension has size 1.
+Both are body → head compositions; with a scalar head τ is ignored and the last dimension has size 1. Inputs carry
+a leading agent dimension K (independent agents stacked as ensemble members; K = 1 for one agent).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from iqlzoo.nets.mlp import make_body
 
 
 class EnsembleQ(nn.Module):
-    """Q_1..Q_E(s, a, τ) on the concatenation [s, a]; returns (E, B, N) (N = 1 for a scalar head)."""
+    """Q_1..Q_C(s, a, τ) per agent on the concatenation [s, a]: (K, B, ·) inputs → (K, C, B, N) values."""
 
     def __init__(
         self,
@@ -26,24 +27,37 @@ class EnsembleQ(nn.Module):
         body: str = "mlp",
         head: str = "scalar",
         n_cos: int = 64,
+        n_agents: int = 1,
     ) -> None:
         super().__init__()
-        self.body = make_body(body, n_critics, obs_dim + act_dim, hidden)
-        self.head = make_head(head, n_critics, self.body.out_dim, n_cos)
+        self.n_critics, self.n_agents = n_critics, n_agents
+        self.body = make_body(body, n_agents * n_critics, obs_dim + act_dim, hidden)
+        self.head = make_head(head, n_agents * n_critics, self.body.out_dim, n_cos)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor, taus: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(torch.cat([obs, act], dim=-1)), taus)
+        k, b, _ = obs.shape
+        c = self.n_critics
+        x = torch.cat([obs, act], dim=-1).unsqueeze(1).expand(-1, c, -1, -1).reshape(k * c, b, -1)
+        if taus is not None:
+            taus = taus.unsqueeze(1).expand(-1, c, -1, -1).reshape(k * c, b, -1)
+        return self.head(self.body(x), taus).reshape(k, c, b, -1)
 
 
 class ValueNet(nn.Module):
-    """V(s, τ); returns (B, N) (N = 1 for a scalar head)."""
+    """V(s, τ) per agent: (K, B, obs_dim) → (K, B, N) (N = 1 for a scalar head)."""
 
     def __init__(
-        self, obs_dim: int, hidden: Sequence[int], body: str = "mlp", head: str = "scalar", n_cos: int = 64
+        self,
+        obs_dim: int,
+        hidden: Sequence[int],
+        body: str = "mlp",
+        head: str = "scalar",
+        n_cos: int = 64,
+        n_agents: int = 1,
     ) -> None:
         super().__init__()
-        self.body = make_body(body, 1, obs_dim, hidden)
-        self.head = make_head(head, 1, self.body.out_dim, n_cos)
+        self.body = make_body(body, n_agents, obs_dim, hidden)
+        self.head = make_head(head, n_agents, self.body.out_dim, n_cos)
 
     def forward(self, obs: torch.Tensor, taus: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(obs), taus).squeeze(0)
+        return self.head(self.body(obs), taus)

@@ -1,7 +1,7 @@
 """Value heads: scalar, or IQN-style quantiles of the return distribution.
 
-Every head maps body features (E, B, H) and quantile fractions τ of shape (B, N) to values (E, B, N); a scalar head
-ignores τ and returns (E, B, 1), which broadcasts against any N — so one loss written per quantile serves both.
+Every head maps body features (E, B, H) and quantile fractions τ of shape (E, B, N) to values (E, B, N); a scalar
+head ignores τ and returns (E, B, 1), which broadcasts against any N — so one loss written per quantile serves both.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ HEADS = ("scalar", "quantile")
 
 
 def cosine_embedding(taus: torch.Tensor, n_cos: int) -> torch.Tensor:
-    r"""IQN's cosine basis of quantile fractions: φ(τ)_k = cos(π k τ), k = 0..n_cos−1; (B, N) → (B, N, n_cos)."""
+    r"""IQN's cosine basis of quantile fractions: φ(τ)_k = cos(π k τ), k = 0..n_cos−1; (..., N) → (..., N, n_cos)."""
     k = torch.arange(n_cos, device=taus.device, dtype=taus.dtype)
     return torch.cos(math.pi * k * taus.unsqueeze(-1))
 
@@ -48,10 +48,10 @@ class QuantileHead(nn.Module):
 
     def forward(self, features: torch.Tensor, taus: torch.Tensor | None = None) -> torch.Tensor:
         if taus is None:
-            raise ValueError("a quantile head needs quantile fractions taus of shape (B, N)")
+            raise ValueError("a quantile head needs quantile fractions taus of shape (E, B, N)")
         e, b, h = features.shape
-        n = taus.shape[1]
-        phi = cosine_embedding(taus, self.n_cos).reshape(1, b * n, self.n_cos).expand(e, -1, -1)
+        n = taus.shape[-1]
+        phi = cosine_embedding(taus, self.n_cos).reshape(e, b * n, self.n_cos)
         embedding = torch.relu(self.tau_embed(phi)).reshape(e, b, n, h)
         merged = (features.unsqueeze(2) * embedding).reshape(e, b * n, h)
         return self.out(merged).reshape(e, b, n)

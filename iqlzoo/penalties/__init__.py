@@ -16,14 +16,16 @@ from iqlzoo.penalties.rnd import RNDBonus
 PENALTIES = ("none", "rnd", "cvae")
 
 
-def make_penalty(kind: str, obs_dim: int, act_dim: int, hidden: Sequence[int]) -> NoveltyBonus | None:
+def make_penalty(
+    kind: str, obs_dim: int, act_dim: int, hidden: Sequence[int], n_agents: int = 1
+) -> NoveltyBonus | None:
     """``none`` → None, ``rnd`` → :class:`RNDBonus`, ``cvae`` → :class:`CVAEBonus`."""
     if kind == "none":
         return None
     if kind == "rnd":
-        return RNDBonus(obs_dim, act_dim, hidden)
+        return RNDBonus(obs_dim, act_dim, hidden, n_agents=n_agents)
     if kind == "cvae":
-        return CVAEBonus(obs_dim, act_dim, hidden)
+        return CVAEBonus(obs_dim, act_dim, hidden, n_agents=n_agents)
     raise ValueError(f"unknown penalty {kind!r}; choose one of {PENALTIES}")
 
 

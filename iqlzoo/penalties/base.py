@@ -9,12 +9,18 @@ from torch import nn
 
 
 class NoveltyBonus(nn.Module, ABC):
-    """A bonus b(s, a) ≥ 0 with its own training loss, fitted on dataset pairs alongside IQL."""
+    """A bonus b(s, a) ≥ 0 with its own training loss, fitted on dataset pairs alongside IQL.
+
+    Inputs carry a leading agent dimension K: (K, B, ·) → bonuses (K, B) and losses (K,).
+    """
+
+    noise_dim: int = 0
+    """Size of the per-sample standard normal noise :meth:`loss` needs (0: none)."""
 
     @abstractmethod
     def bonus(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """b(s, a) for a batch; shape (B,)."""
+        """b(s, a) for a batch; shape (K, B)."""
 
     @abstractmethod
-    def loss(self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The scalar loss whose minimisation on dataset pairs makes b small there (noise drawn from ``generator``)."""
+    def loss(self, obs: torch.Tensor, act: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-agent losses (K,) whose minimisation on the data makes b small there; ``noise``: (K, B, noise_dim)."""

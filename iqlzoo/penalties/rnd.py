@@ -17,13 +17,15 @@ class RNDBonus(NoveltyBonus):
     Training loss: E_D[b(s, a)].
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], embedding_dim: int = 32) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: Sequence[int], embedding_dim: int = 32, n_agents: int = 1
+    ) -> None:
         super().__init__()
         in_dim = obs_dim + act_dim
-        self.predictor = make_body("mlp", 1, in_dim, hidden)
-        self.predictor_out = EnsembleLinear(1, self.predictor.out_dim, embedding_dim)
-        self.target = make_body("mlp", 1, in_dim, hidden)
-        self.target_out = EnsembleLinear(1, self.target.out_dim, embedding_dim)
+        self.predictor = make_body("mlp", n_agents, in_dim, hidden)
+        self.predictor_out = EnsembleLinear(n_agents, self.predictor.out_dim, embedding_dim)
+        self.target = make_body("mlp", n_agents, in_dim, hidden)
+        self.target_out = EnsembleLinear(n_agents, self.target.out_dim, embedding_dim)
         self.target.requires_grad_(False)
         self.target_out.requires_grad_(False)
 
@@ -32,7 +34,7 @@ class RNDBonus(NoveltyBonus):
         prediction = self.predictor_out(self.predictor(x))
         with torch.no_grad():
             target = self.target_out(self.target(x))
-        return (prediction - target).square().mean(dim=-1).squeeze(0)
+        return (prediction - target).square().mean(dim=-1)
 
-    def loss(self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.bonus(obs, act).mean()
+    def loss(self, obs: torch.Tensor, act: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return self.bonus(obs, act).mean(dim=-1)

@@ -1,0 +1,379 @@
+"""One run of the benchmark harness: train, evaluate and checkpoint, resuming from the latest checkpoint.
+
+A run's folder in the results store (``<root>/runs/<run_id>/``) holds::
+
+    evaluations.csv, provenance.json, status.json    the store's files (see benchmarks.store)
+    checkpoints/step_0010000.zip ...                 every checkpoint, kept (JSON + safetensors, with optimizer state)
+    checkpoints/latest.zip                           the newest checkpoint (a hard link to it, or a copy)
+    train_log.jsonl                                  training statistics (losses, Q/V means) every log interval,
+                                                     and the sranks of policy and Q features at every checkpoint
+    .lock                                            locked (flock) by the process training the run
+
+At a step that is both an evaluation and a checkpoint step, the evaluation is stored first, so a checkpoint never
+exists without the evaluations up to its step. A run killed at any point resumes from ``latest.zip`` (falling back to
+older checkpoints if that one is unreadable) with ``learn(remaining, reset_num_timesteps=False)``, which continues
+bit-for-bit on CPU; evaluations after the checkpoint are recomputed and replace the stored ones (same numbers).
+Failures end in the store's status: ``diverged`` for `TrainingDivergedError`, ``failed`` with the traceback for any
+other exception. Everything here runs inside a worker (a local process or a Ray task); `execute_run` is its entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import shutil
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter, Logger
+
+from benchmarks.store import EvalRecord, ResultsStore, atomic_write_text, collect_provenance
+from benchmarks.suites import RunSpec, agent_class
+from iqlzoo.agents.base import TrainingDivergedError
+from iqlzoo.checkpoint import CheckpointError
+from iqlzoo.data.minari import from_minari
+from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.diagnostics import SrankCallback
+from iqlzoo.evaluation import evaluate
+
+#: States after which a run is never trained again by the harness.
+FINAL_STATES: tuple[str, ...] = ("finished", "diverged")
+CHECKPOINT_DIR = "checkpoints"
+LATEST = "latest.zip"
+TRAIN_LOG = "train_log.jsonl"
+LOCK_FILE = ".lock"
+#: Evaluation episode i of a run with seed s is reset with seed EVAL_SEED_BASE + 1000 * s + i.
+EVAL_SEED_BASE = 1_000_000
+#: Seconds between two progress reports of a run.
+REPORT_INTERVAL_S = 1.0
+#: Characters of a traceback kept in status.json.
+ERROR_CHARS = 4000
+#: Seconds a worker waits for a run's lock before reporting the run as busy.
+LOCK_WAIT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A run reached `step` of `total`; `score` is its latest evaluation (normalised score, else mean return)."""
+
+    run_id: str
+    step: int
+    total: int
+    score: float | None = None
+    evaluated: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run attempt ended: finished | diverged | failed | killed (the worker died) | busy (another process
+    holds the run's lock). `error` is a one-line summary (the store keeps the traceback)."""
+
+    run_id: str
+    state: str
+    step: int
+    error: str | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and how workers run: the results store `root`, the torch `device`, the driver's command line, and the
+    Minari store the driver resolved the datasets in (None: the worker's own ``MINARI_DATASETS_PATH`` or default)."""
+
+    root: str
+    device: str = "cpu"
+    command: tuple[str, ...] = field(default_factory=tuple)
+    minari_root: str | None = None
+
+
+Reporter = Callable[[Progress], None]
+
+
+def checkpoint_name(step: int) -> str:
+    """``step_0001000.zip`` for step 1000 (7 digits: a million steps)."""
+    return f"step_{step:07d}.zip"
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step of a ``step_*.zip`` checkpoint, or None for other names."""
+    stem = path.name.removesuffix(".zip")
+    if path.suffix != ".zip" or not stem.startswith("step_") or not stem[5:].isdigit():
+        return None
+    return int(stem[5:])
+
+
+def completed_steps(run_dir: Path) -> int:
+    """The step of a run's newest checkpoint (0 without one), read from the file names only."""
+    steps = [checkpoint_step(path) for path in (run_dir / CHECKPOINT_DIR).glob("step_*.zip")]
+    return max((step for step in steps if step is not None), default=0)
+
+
+def dataset_fingerprint(data: TransitionDataset) -> str:
+    """16 hex digits of SHA-256 over a TransitionDataset's arrays (shape, dtype and bytes): equal data, equal hash."""
+    digest = hashlib.sha256()
+    for array in (data.observations, data.actions, data.rewards, data.next_observations, data.terminations):
+        contiguous = np.ascontiguousarray(array)
+        digest.update(f"{contiguous.dtype}{contiguous.shape}".encode())
+        digest.update(contiguous)
+    return digest.hexdigest()[:16]
+
+
+def _link_latest(source: Path, latest: Path) -> None:
+    """Point `latest` at `source` atomically: a hard link moved into place, a copy where links are unsupported."""
+    tmp = latest.with_name(f".{latest.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, latest)
+
+
+@contextlib.contextmanager
+def _exclusive(run_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
+    """Hold the run's lock file while the block runs; yields False when another process still holds it after
+    `wait_s` seconds (a worker of a killed driver stops within about a second; another driver keeps it).
+
+    The operating system releases the lock when its holder dies, even by SIGKILL, so a lock never goes stale.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    with open(run_dir / LOCK_FILE, "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.2)
+        yield True
+
+
+def _raise_if_diverged(model: Any) -> None:
+    """Run the agent's own divergence check (the one save() runs). learn() checks after a step's callbacks, so
+    without this an evaluation callback could score a policy whose losses already went NaN."""
+    first_bad = getattr(model, "_first_bad_step", None)
+    if first_bad is not None:
+        model._raise_if_diverged(first_bad)
+
+
+class _TrainLog(KVWriter):
+    """An SB3 logger output that appends each dump to `path` as one JSON line {"step": ..., "<key>": value}."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
+        row = {"step": step, **{k: v for k, v in key_values.items() if isinstance(v, (int, float))}}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        """Nothing stays open between writes."""
+
+
+def _truncate_train_log(path: Path, step: int) -> None:
+    """Keep the lines of steps <= `step` (the resumed checkpoint), dropping what the killed attempt logged after."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut short by the kill
+    atomic_write_text(path, "".join(kept))
+
+
+class _Run:
+    """The state of one attempt at a run inside its worker."""
+
+    def __init__(self, spec: RunSpec, store: ResultsStore, context: RunContext, report: Reporter) -> None:
+        self.spec = spec
+        self.store = store
+        self.context = context
+        self.report = report
+        self.run_dir = store.run_dir(spec.run_id)
+        self.ckpt_dir = self.run_dir / CHECKPOINT_DIR
+        self.step = 0
+        self.score: float | None = None
+        self.wall_offset = 0.0
+        self.started = time.perf_counter()
+        self.last_report = -math.inf
+        self.model: Any = None
+        self.data: Any = None
+        self.dataset_hash = ""
+
+    def execute(self) -> None:
+        spec, protocol = self.spec, self.spec.protocol
+        self.data = from_minari(spec.dataset_id, download=False)
+        self.dataset_hash = dataset_fingerprint(self.data)
+        self.model = self._resume() or agent_class(spec.agent)(
+            "MlpPolicy", self.data, seed=spec.seed, device=self.context.device, **dict(spec.config)
+        )
+        self.step = self.model.num_timesteps
+        self._record_provenance()
+        _truncate_train_log(self.run_dir / TRAIN_LOG, self.step)
+        self.model.set_logger(Logger(None, [_TrainLog(self.run_dir / TRAIN_LOG)]))
+        self.report(Progress(spec.run_id, self.step, protocol.steps))
+        if self.step < protocol.steps:
+            # SrankCallback counts the calls of one learn(); runs resume at checkpoint steps, so this cadence keeps
+            # the sranks on the same steps however often the run was interrupted.
+            sranks = SrankCallback(every=protocol.checkpoint_every, seed=spec.seed)
+            self.model.learn(
+                protocol.steps - self.step,
+                callback=[_RunCallback(self), sranks],
+                log_interval=min(1000, protocol.eval_every),
+                reset_num_timesteps=False,
+            )
+        elif protocol.steps not in set(self.store.read_run(spec.run_id)["step"]):
+            self.evaluate(self.step)
+
+    def _resume(self) -> Any:
+        """The agent of the newest readable checkpoint, with the wall time already spent; None without one."""
+        candidates = [self.ckpt_dir / LATEST]
+        candidates += sorted(self.ckpt_dir.glob("step_*.zip"), key=lambda p: checkpoint_step(p) or -1, reverse=True)
+        for path in candidates:
+            if not path.is_file():
+                continue
+            try:
+                model = agent_class(self.spec.agent).load(path, device=self.context.device, dataset=self.data)
+            except CheckpointError as error:
+                print(f"{self.spec.run_id}: skipping unreadable checkpoint {path.name}: {error}", file=sys.stderr)
+                continue
+            records = self.store.read_run(self.spec.run_id)
+            done = records[records["step"] <= model.num_timesteps]
+            self.wall_offset = float(done["wall_time_s"].max()) if len(done) else 0.0
+            return model
+        return None
+
+    def _record_provenance(self) -> None:
+        """Write provenance on the first attempt; on later ones check the data is unchanged and log the attempt."""
+        attempt = {
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "from_step": self.step,
+            "host": socket.gethostname(),
+            "device": self.context.device,
+        }
+        provenance = self.store.read_provenance(self.spec.run_id)
+        if provenance is None or self.step == 0:
+            earlier = [] if provenance is None else provenance.get("attempts", [])
+            provenance = {
+                **collect_provenance(self.context.command or None),
+                "run": self.spec.to_json(),
+                "dataset": {
+                    "id": self.spec.dataset_id,
+                    "source": self.spec.data_source,
+                    "hash": self.dataset_hash,
+                    "transitions": len(self.data),
+                },
+                "agent_config": self.model.config.to_json(),
+                "attempts": earlier,
+            }
+        elif provenance.get("dataset", {}).get("hash") != self.dataset_hash:
+            raise RuntimeError(
+                f"run {self.spec.run_id} was trained on {self.spec.dataset_id} with hash "
+                f"{provenance.get('dataset', {}).get('hash')}, but that dataset now has hash {self.dataset_hash}: "
+                f"it changed (rebuilt?) since the run started. Restore the data or delete {self.run_dir} to retrain."
+            )
+        provenance["attempts"] = [*provenance.get("attempts", []), attempt]
+        self.store.write_provenance(self.spec.run_id, provenance)
+
+    def on_step(self, step: int) -> None:
+        """Evaluate, checkpoint and report at the protocol's steps (called after every gradient step)."""
+        self.step = step
+        protocol = self.spec.protocol
+        if step % protocol.eval_every == 0 or step == protocol.steps:
+            self.evaluate(step)
+        if step % protocol.checkpoint_every == 0 or step == protocol.steps:
+            path = self.model.save(self.ckpt_dir / checkpoint_name(step))
+            _link_latest(path, self.ckpt_dir / LATEST)
+        if time.perf_counter() - self.last_report >= REPORT_INTERVAL_S:
+            self.last_report = time.perf_counter()
+            self.report(Progress(self.spec.run_id, step, protocol.steps, self.score))
+
+    def evaluate(self, step: int) -> None:
+        """Roll out the policy and append the evaluation record of `step` to the store."""
+        _raise_if_diverged(self.model)
+        spec = self.spec
+        result = evaluate(
+            self.model, self.data, n_episodes=spec.protocol.eval_episodes, seed=EVAL_SEED_BASE + 1000 * spec.seed
+        )
+        score, success = result.normalized_score, result.success_rate
+        self.store.append(
+            EvalRecord(
+                run_id=spec.run_id,
+                agent=spec.label,
+                config_hash=spec.config_hash,
+                dataset_id=spec.dataset_id,
+                dataset_hash=self.dataset_hash,
+                data_source=spec.data_source,
+                suite=spec.suite,
+                budget=spec.protocol.steps,
+                seed=spec.seed,
+                step=step,
+                return_mean=result.mean_return,
+                return_std=result.std_return,
+                normalized_score=math.nan if score is None else score,
+                success_rate=math.nan if success is None else success,
+                n_episodes=result.n_episodes,
+                wall_time_s=self.wall_offset + time.perf_counter() - self.started,
+            )
+        )
+        self.score = result.mean_return if score is None else score
+        self.report(Progress(spec.run_id, step, spec.protocol.steps, self.score, evaluated=True))
+
+
+class _RunCallback(BaseCallback):
+    """Hands every gradient step to `_Run.on_step`."""
+
+    def __init__(self, run: _Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def _on_step(self) -> bool:
+        self.run.on_step(self.num_timesteps)
+        return True
+
+
+def execute_run(spec: RunSpec, context: RunContext, report: Reporter = lambda progress: None) -> Outcome:
+    """Train `spec` to its budget in this process, resuming from its latest checkpoint; never raises for a failed
+    run (the `Outcome` and the store's status say what happened), only for interrupts (KeyboardInterrupt)."""
+    if context.minari_root is not None:
+        os.environ["MINARI_DATASETS_PATH"] = context.minari_root
+    store = ResultsStore(context.root)
+    with _exclusive(store.run_dir(spec.run_id)) as owned:
+        if not owned:
+            return Outcome(spec.run_id, "busy", 0, "another process is training this run")
+        status = store.read_status(spec.run_id)
+        if status is not None and status.state in FINAL_STATES:
+            return Outcome(spec.run_id, status.state, completed_steps(store.run_dir(spec.run_id)), status.error)
+        store.set_status(spec.run_id, "running")
+        run = _Run(spec, store, context, report)
+        try:
+            run.execute()
+        except TrainingDivergedError as error:
+            store.set_status(spec.run_id, "diverged", str(error))
+            return Outcome(spec.run_id, "diverged", error.step, str(error), run.score)
+        except Exception as error:
+            store.set_status(spec.run_id, "failed", traceback.format_exc()[-ERROR_CHARS:])
+            return Outcome(spec.run_id, "failed", run.step, f"{type(error).__name__}: {error}", run.score)
+        store.set_status(spec.run_id, "finished")
+        return Outcome(spec.run_id, "finished", spec.protocol.steps, None, run.score)

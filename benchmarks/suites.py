@@ -1,0 +1,338 @@
+"""What the benchmark harness trains: suites of agent configurations x datasets, budgets, and the runs they expand to.
+
+A *suite* names datasets and agent configurations ("cells"); a *budget* says how long each run trains and how it is
+evaluated; `plan` picks the cells and seeds, and `benchmarks.run.expand` crosses them with the resolved datasets into
+`RunSpec`s, one per run. Specs are plain data, so they travel to worker processes and Ray tasks as they are.
+
+Agents are referred to by name through `AGENTS` (name -> "module:attribute"); a name whose class cannot be imported
+yet is skipped by `plan` with a message, never an error, so a grid can list variants before they exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Agent name -> "module:attribute" of its class. Adding an agent to the harness is one line here.
+AGENTS: dict[str, str] = {
+    "IQL": "iqlzoo:IQL",
+    "DistributionalIQL": "iqlzoo:DistributionalIQL",
+    "D2RLIQL": "iqlzoo:D2RLIQL",
+    "BonusIQL": "iqlzoo:BonusIQL",
+}
+
+#: Small networks and batches for the smoke suite, so that a smoke run takes seconds.
+SMOKE_CONFIG: dict[str, Any] = {
+    "actor_hidden": [64, 64],
+    "critic_hidden": [64, 64],
+    "value_hidden": [64, 64],
+    "batch_size": 64,
+}
+
+
+class AgentUnavailableError(LookupError):
+    """An agent name that is not in `AGENTS` or whose class cannot be imported (yet)."""
+
+
+def agent_class(name: str) -> type:
+    """Import the class `AGENTS[name]` names; `AgentUnavailableError` says why when that fails."""
+    if name not in AGENTS:
+        raise AgentUnavailableError(f"agent {name!r} is not in benchmarks.suites.AGENTS (known: {sorted(AGENTS)})")
+    module_name, _, attribute = AGENTS[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise AgentUnavailableError(
+            f"agent {name!r} is not available yet: cannot import {AGENTS[name]} ({type(error).__name__}: {error})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one run trains and is evaluated: `steps` gradient steps; an evaluation of `eval_episodes` episodes every
+    `eval_every` steps and at the end; a checkpoint every `checkpoint_every` steps and at the end."""
+
+    steps: int
+    eval_every: int
+    eval_episodes: int
+    checkpoint_every: int
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    def eval_steps(self) -> list[int]:
+        """The steps at which the run is evaluated."""
+        return sorted({*range(self.eval_every, self.steps + 1, self.eval_every), self.steps})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A named training budget; evaluation cadence and episodes depend on the domain (`antmaze` or `locomotion`)."""
+
+    name: str
+    steps: int
+    eval_every: Mapping[str, int]
+    eval_episodes: Mapping[str, int]
+    checkpoint_every: int
+    seeds: int
+    summary: str
+
+    def protocol(self, domain: str) -> Protocol:
+        """The protocol of a run on a dataset of `domain` (anything but `antmaze` uses the locomotion numbers)."""
+        key = "antmaze" if domain == "antmaze" else "locomotion"
+        return Protocol(self.steps, self.eval_every[key], self.eval_episodes[key], self.checkpoint_every)
+
+
+BUDGETS: dict[str, Budget] = {
+    "paper": Budget(
+        name="paper",
+        steps=1_000_000,
+        eval_every={"antmaze": 100_000, "locomotion": 5_000},
+        eval_episodes={"antmaze": 100, "locomotion": 10},
+        checkpoint_every=50_000,
+        seeds=5,
+        summary="the IQL paper's protocol: 1M gradient steps; locomotion evaluated every 5k steps on 10 episodes, "
+        "AntMaze every 100k steps on 100 episodes (the reference code's flags)",
+    ),
+    "quick": Budget(
+        name="quick",
+        steps=100_000,
+        eval_every={"antmaze": 20_000, "locomotion": 10_000},
+        eval_episodes={"antmaze": 50, "locomotion": 10},
+        checkpoint_every=10_000,
+        seeds=3,
+        summary="100k gradient steps (a tenth of the paper's); locomotion evaluated every 10k steps on 10 episodes, "
+        "AntMaze every 20k steps on 50 episodes; ~20-25 min per run on one core at ~90 updates/s",
+    ),
+    "tiny": Budget(
+        name="tiny",
+        steps=1_000,
+        eval_every={"antmaze": 250, "locomotion": 250},
+        eval_episodes={"antmaze": 2, "locomotion": 3},
+        checkpoint_every=250,
+        seeds=2,
+        summary="1k gradient steps, evaluated every 250 steps on 2-3 episodes: checks the machinery, measures nothing",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One agent configuration on some datasets. `label` is the name the results store and leaderboard show;
+    `config` holds the hyperparameters passed to the agent's constructor; `finding` says what the cell tests."""
+
+    label: str
+    agent: str
+    datasets: tuple[str, ...]
+    config: Mapping[str, Any] = field(default_factory=dict)
+    finding: str | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Datasets and agent configurations. Without explicit `cells`, every agent given on the command line (default
+    `default_agents`) runs with `agent_config` on every dataset; with them, `--agents` selects cells by label or
+    agent name. `test_data` suites write into a store marked as test data, never published."""
+
+    name: str
+    summary: str
+    datasets: tuple[str, ...]
+    default_budget: str
+    cells: tuple[Cell, ...] = ()
+    default_agents: tuple[str, ...] = ("IQL",)
+    agent_config: Mapping[str, Any] = field(default_factory=dict)
+    test_data: bool = False
+
+    def select(self, agents: Sequence[str] | None = None) -> list[Cell]:
+        """The cells to run for the `agents` asked for (None: the suite's default)."""
+        if not self.cells:
+            names = list(agents) if agents else list(self.default_agents)
+            return [Cell(name, name, self.datasets, dict(self.agent_config)) for name in dict.fromkeys(names)]
+        if not agents:
+            return list(self.cells)
+        unknown = sorted(set(agents) - {c.label for c in self.cells} - {c.agent for c in self.cells})
+        if unknown:
+            known = sorted({c.label for c in self.cells} | {c.agent for c in self.cells})
+            raise ValueError(f"suite {self.name!r} has no cells for {unknown}; its labels and agents: {known}")
+        return [cell for cell in self.cells if cell.label in agents or cell.agent in agents]
+
+
+ANTMAZE: dict[str, str] = {
+    "umaze": "D4RL/antmaze/umaze-v1",
+    "umaze-diverse": "D4RL/antmaze/umaze-diverse-v1",
+    "medium-play": "D4RL/antmaze/medium-play-v1",
+    "medium-diverse": "D4RL/antmaze/medium-diverse-v1",
+    "large-play": "D4RL/antmaze/large-play-v1",
+    "large-diverse": "D4RL/antmaze/large-diverse-v1",
+}
+HALFCHEETAH: dict[str, str] = {
+    "medium": "mujoco/halfcheetah/medium-v0",
+    "medium-expert": "mujoco/halfcheetah/medium-expert-v0",
+    "expert": "mujoco/halfcheetah/expert-v0",
+}
+PENDULUM_TOY = "iqlzoo/toy/pendulum-mixed-v0"
+
+_TWIN_Q = "Twin vs single Q: without the minimum of two Q-functions IQL may diverge (Part II)."
+_EXPECTILE = "Expectile: a larger expectile gives higher AntMaze scores (Part II)."
+_D2RL = "D2RL skip connections (IQL+SC) raise srank and converge better on antmaze-large-play (Part IV)."
+_DISTRIBUTIONAL = "Distributional IQL is not much better than IQL and trains less stably (Part III)."
+
+SEED_FINDINGS_CELLS: tuple[Cell, ...] = (
+    Cell("IQL", "IQL", (ANTMAZE["umaze"], ANTMAZE["medium-play"], ANTMAZE["large-play"], HALFCHEETAH["medium"],
+                        HALFCHEETAH["expert"]), finding="baseline of every finding (expectile 0.9 on AntMaze)"),
+    Cell("IQL-1Q", "IQL", (ANTMAZE["umaze"], HALFCHEETAH["medium"]), {"n_critics": 1}, _TWIN_Q),
+    Cell("IQL-expectile0.5", "IQL", (ANTMAZE["umaze"], ANTMAZE["medium-play"]), {"expectile": 0.5}, _EXPECTILE),
+    Cell("IQL-expectile0.7", "IQL", (ANTMAZE["umaze"], ANTMAZE["medium-play"]), {"expectile": 0.7}, _EXPECTILE),
+    Cell("D2RLIQL", "D2RLIQL", (ANTMAZE["medium-play"], ANTMAZE["large-play"], HALFCHEETAH["expert"]), {}, _D2RL),
+    Cell("DistributionalIQL", "DistributionalIQL", (ANTMAZE["umaze"], HALFCHEETAH["medium"]), {}, _DISTRIBUTIONAL),
+)
+
+SUITES: dict[str, Suite] = {
+    "antmaze": Suite(
+        "antmaze", "AntMaze: the six D4RL mazes (IQL paper, Table 1)", tuple(ANTMAZE.values()), "quick"
+    ),
+    "halfcheetah": Suite(
+        "halfcheetah", "HalfCheetah: medium, medium-expert, expert", tuple(HALFCHEETAH.values()), "quick"
+    ),
+    "seed-findings": Suite(
+        "seed-findings",
+        "the source report's claims: twin vs single Q, expectile sweep, IQL vs IQL+SC (D2RL), distributional IQL",
+        tuple(dict.fromkeys(d for cell in SEED_FINDINGS_CELLS for d in cell.datasets)),
+        "quick",
+        cells=SEED_FINDINGS_CELLS,
+    ),
+    "smoke": Suite(
+        "smoke",
+        "toy Pendulum dataset, small networks, a thousand steps: checks the harness end to end",
+        (PENDULUM_TOY,),
+        "tiny",
+        agent_config=SMOKE_CONFIG,
+        test_data=True,
+    ),
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: `label` (agent class `agent` with `config`) trained on `dataset_id` with `seed` under `protocol`.
+
+    `suite` is the store's suite column (`Plan.store_suite`, e.g. "antmaze-quick"), so runs of one agent, dataset
+    and seed under different budgets never meet in one leaderboard section. `data_source` is "official",
+    "regenerated" or "toy". The run's identity - hence its folder - is everything but `checkpoint_every`.
+    """
+
+    suite: str
+    label: str
+    agent: str
+    config: Mapping[str, Any]
+    dataset_id: str
+    data_source: str
+    seed: int
+    protocol: Protocol
+
+    @property
+    def config_hash(self) -> str:
+        """12 hex digits of SHA-256 over the agent name and its configuration."""
+        return _digest({"agent": self.agent, "config": dict(self.config)})[:12]
+
+    @property
+    def run_id(self) -> str:
+        """The run's folder name: readable fields, then 8 hex digits of a hash over the whole identity."""
+        identity = {
+            "suite": self.suite,
+            "label": self.label,
+            "agent": self.agent,
+            "config": dict(self.config),
+            "dataset_id": self.dataset_id,
+            "seed": self.seed,
+            "steps": self.protocol.steps,
+            "eval_every": self.protocol.eval_every,
+            "eval_episodes": self.protocol.eval_episodes,
+        }
+        return f"{_slug(self.label)}.{_slug(self.dataset_id)}.seed{self.seed}.{self.suite}.{_digest(identity)[:8]}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe description (written to the run's provenance)."""
+        return {**asdict(self), "config": dict(self.config), "config_hash": self.config_hash, "run_id": self.run_id}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """`cells` (label, agent, config, dataset task) to run per seed, and messages for the cells that were skipped."""
+
+    suite: Suite
+    budget: Budget
+    protocol_overrides: Mapping[str, int]
+    seeds: tuple[int, ...]
+    cells: tuple[Cell, ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def store_suite(self) -> str:
+        """The suite column of the store: "<suite>-<budget>", or with overridden numbers in place of the budget's
+        name, e.g. "smoke-steps40-every20-episodes2" (the checkpoint interval is not part of it)."""
+        names = {"steps": "steps", "eval_every": "every", "eval_episodes": "episodes"}
+        changed = [f"{short}{self.protocol_overrides[key]}" for key, short in names.items()
+                   if key in self.protocol_overrides]
+        return "-".join([self.suite.name, *(changed or [self.budget.name])])
+
+    def protocol(self, domain: str) -> Protocol:
+        """The budget's protocol for `domain` with the command line's overrides applied."""
+        base = asdict(self.budget.protocol(domain))
+        return Protocol(**{**base, **self.protocol_overrides})
+
+
+def plan(
+    suite_name: str,
+    agents: Sequence[str] | None = None,
+    seeds: int | None = None,
+    budget_name: str | None = None,
+    overrides: Mapping[str, int | None] | None = None,
+) -> Plan:
+    """Choose the cells of a suite, skipping (with a message) those whose agent class is not available.
+
+    `overrides` may set `steps`, `eval_every`, `eval_episodes` and `checkpoint_every`; None values are ignored.
+    """
+    if suite_name not in SUITES:
+        raise ValueError(f"unknown suite {suite_name!r}; known: {sorted(SUITES)}")
+    suite = SUITES[suite_name]
+    budget_name = budget_name or suite.default_budget
+    if budget_name not in BUDGETS:
+        raise ValueError(f"unknown budget {budget_name!r}; known: {sorted(BUDGETS)}")
+    budget = BUDGETS[budget_name]
+    chosen = {key: value for key, value in (overrides or {}).items() if value is not None}
+    unknown = sorted(set(chosen) - {"steps", "eval_every", "eval_episodes", "checkpoint_every"})
+    if unknown:
+        raise ValueError(f"unknown protocol overrides {unknown}")
+    Protocol(**{**asdict(budget.protocol("locomotion")), **chosen})  # validates the overrides
+    n_seeds = budget.seeds if seeds is None else seeds
+    if n_seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {n_seeds}")
+    cells, skipped = [], []
+    for cell in suite.select(agents):
+        try:
+            agent_class(cell.agent)
+        except AgentUnavailableError as error:
+            skipped.append(f"skipping {cell.label} on {len(cell.datasets)} dataset(s): {error}")
+            continue
+        cells.append(cell)
+    labels: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for cell in cells:
+        if labels.setdefault(cell.label, (cell.agent, cell.config)) != (cell.agent, cell.config):
+            raise ValueError(f"suite {suite_name!r}: label {cell.label!r} names two configurations")
+    return Plan(suite, budget, chosen, tuple(range(n_seeds)), tuple(cells), tuple(skipped))

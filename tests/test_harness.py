@@ -1,0 +1,199 @@
+"""The benchmark harness, run for real on the toy dataset: local worker processes and Ray, a driver killed with
+SIGKILL and resumed bit-for-bit, a worker killed mid-run, and a run that keeps failing while the others finish."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from conftest import ANTMAZE_TINY_ID
+
+from benchmarks import runner, suites
+from benchmarks.backends import LocalBackend
+from benchmarks.run import expand, main, run_grid
+from benchmarks.store import TEST_DATA_MARKER, ResultsStore, load_results
+from benchmarks.suites import PENDULUM_TOY, Cell, Protocol, RunSpec, Suite, plan
+from iqlzoo import IQL
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ["--suite", "smoke", "--eval-episodes", "2", "--reps", "50"]
+
+
+def smoke_args(root: Path, *extra: str) -> list[str]:
+    return [*SMOKE, "--out", str(root), "--leaderboard-out", str(root / "board" / "README.md"), *extra]
+
+
+def smoke_specs(seeds: int, steps: int, eval_every: int, checkpoint_every: int) -> list[RunSpec]:
+    overrides = {"steps": steps, "eval_every": eval_every, "eval_episodes": 2, "checkpoint_every": checkpoint_every}
+    return expand(plan("smoke", seeds=seeds, overrides=overrides), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def same_parameters(a: Path, b: Path) -> None:
+    left, right = IQL.load(a, device="cpu").nets.state_dict(), IQL.load(b, device="cpu").nets.state_dict()
+    assert left.keys() == right.keys()
+    for name in left:
+        assert torch.equal(left[name], right[name]), name
+
+
+def test_killed_grid_resumes_bit_exact_and_skips_finished_runs(tmp_path: Path) -> None:
+    """SIGKILL the whole CLI (driver and worker) after the second run's first checkpoint, then rerun the command."""
+    root = tmp_path / "store"
+    args = smoke_args(root, "--seeds", "2", "--workers", "1", "--steps", "400", "--eval-every", "200",
+                      "--checkpoint-every", "100")
+    store = ResultsStore(root)
+    seed0, seed1 = (spec.run_id for spec in smoke_specs(2, 400, 200, 100))
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.run", *args, "--no-leaderboard"], cwd=REPO_ROOT,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: any((store.run_dir(seed1) / "checkpoints").glob("step_*.zip")) or proc.poll() is not None,
+                 60, "the second run's first checkpoint")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    assert store.read_status(seed0).state == "finished"
+    assert store.read_status(seed1).state == "running"  # killed: it could not record anything else
+    finished_csv = (store.run_dir(seed0) / "evaluations.csv").read_bytes()
+    killed_at = runner.completed_steps(store.run_dir(seed1))
+    assert 100 <= killed_at < 400
+
+    assert main(args) == 0
+    assert (store.run_dir(seed0) / "evaluations.csv").read_bytes() == finished_csv
+    assert store.read_status(seed0).attempts == 1
+    status = store.read_status(seed1)
+    assert (status.state, status.attempts) == ("finished", 2)
+    attempts = store.read_provenance(seed1)["attempts"]
+    assert [a["from_step"] for a in attempts] == [0, killed_at]
+    records = load_results(root)
+    assert sorted(records.groupby("run_id")["step"].apply(list).tolist()) == [[200, 400], [200, 400]]
+    assert IQL.load(store.run_dir(seed1) / "checkpoints" / "latest.zip").num_timesteps == 400
+    assert (root / TEST_DATA_MARKER).exists()
+    board = (root / "board" / "README.md").read_text()
+    assert "smoke-steps400-every200-episodes2" in board and "| IQL |" in board
+
+    # The same run trained without interruption, in this process with one thread like a worker: same bits.
+    straight = tmp_path / "straight"
+    spec = smoke_specs(2, 400, 200, 100)[1]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert runner.execute_run(spec, runner.RunContext(str(straight))).state == "finished"
+    finally:
+        torch.set_num_threads(threads)
+    same_parameters(store.run_dir(seed1) / "checkpoints" / "latest.zip",
+                    ResultsStore(straight).run_dir(seed1) / "checkpoints" / "latest.zip")
+    columns = ["step", "return_mean", "return_std", "normalized_score"]
+    pd.testing.assert_frame_equal(store.read_run(seed1)[columns], ResultsStore(straight).read_run(seed1)[columns])
+
+
+class Recorder:
+    """Collects what run_grid reports, and SIGKILLs one run's worker once that run has its first checkpoint."""
+
+    def __init__(self, store: ResultsStore, backend: LocalBackend, victim: str) -> None:
+        self.outcomes: list[runner.Outcome] = []
+        self.store = store
+        self.backend = backend
+        self.victim = victim
+        self.killed = threading.Event()
+        self.watcher = threading.Thread(target=self._kill_victim, daemon=True)
+
+    def _kill_victim(self) -> None:
+        wait_for(lambda: any((self.store.run_dir(self.victim) / "checkpoints").glob("step_*.zip")), 60, "checkpoint")
+        os.kill(self.backend.worker_pid(self.victim), signal.SIGKILL)
+        self.killed.set()
+
+    def started(self, spec: RunSpec, attempt: int, max_attempts: int) -> None:
+        if spec.run_id == self.victim and attempt == 1:
+            self.watcher.start()
+
+    def progress(self, event: runner.Progress) -> None:
+        pass
+
+    def ended(self, outcome: runner.Outcome, retry: bool, attempt: int, max_attempts: int) -> None:
+        self.outcomes.append(outcome)
+
+
+def test_killed_worker_and_failing_run_are_retried_while_the_grid_goes_on(tmp_path: Path, antmaze_minari) -> None:
+    good = smoke_specs(1, 400, 200, 100)[0]
+    bad = dataclasses.replace(good, label="IQL-bad", config={**good.config, "expectile": 1.5})
+    maze = dataclasses.replace(good, dataset_id=ANTMAZE_TINY_ID, protocol=Protocol(40, 20, 2, 20))
+    store = ResultsStore(tmp_path)
+    backend = LocalBackend(runner.RunContext(str(tmp_path)), workers=2)
+    recorder = Recorder(store, backend, good.run_id)
+    outcomes = run_grid([good, bad, maze], backend, store, max_attempts=2, display=recorder)
+    assert recorder.killed.is_set()
+    assert [(o.run_id, o.state) for o in recorder.outcomes if o.run_id == good.run_id] == [
+        (good.run_id, "killed"), (good.run_id, "finished")]
+    assert "SIGKILL" in next(o.error for o in recorder.outcomes if o.state == "killed")
+    assert outcomes[good.run_id].state == "finished" and store.read_status(good.run_id).attempts == 2
+    assert store.read_provenance(good.run_id)["attempts"][1]["from_step"] >= 100
+    assert store.read_run(good.run_id)["step"].tolist() == [200, 400]
+
+    assert outcomes[bad.run_id].state == "failed" and "expectile" in outcomes[bad.run_id].error
+    status = store.read_status(bad.run_id)
+    assert (status.state, status.attempts) == ("failed", 2)
+    assert "Traceback" in status.error and "expectile" in status.error
+    assert store.read_run(bad.run_id).empty
+
+    assert outcomes[maze.run_id].state == "finished"  # goal-reaching data: success rates are recorded
+    maze_records = store.read_run(maze.run_id)
+    assert maze_records["step"].tolist() == [20, 40] and maze_records["success_rate"].notna().all()
+
+
+def test_smoke_suite_on_a_local_ray_cluster(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main(smoke_args(tmp_path, "--backend", "ray", "--seeds", "2", "--steps", "40", "--eval-every", "20",
+                               "--checkpoint-every", "20")) == 0
+    finally:
+        ray.shutdown()
+    records = load_results(tmp_path)
+    assert sorted(records.groupby("run_id")["step"].apply(list).tolist()) == [[20, 40], [20, 40]]
+    assert set(records["seed"]) == {0, 1} and set(records["agent"]) == {"IQL"}
+    store = ResultsStore(tmp_path)
+    assert all(store.read_status(run_id).state == "finished" for run_id in store.run_ids())
+    assert "smoke-steps40-every20-episodes2" in (tmp_path / "board" / "README.md").read_text()
+
+
+def test_default_paths_match_the_leaderboard_generator() -> None:
+    from benchmarks import run
+    from leaderboard import render
+
+    assert (run.DEFAULT_RESULTS, run.DEFAULT_OUT) == (render.DEFAULT_RESULTS, render.DEFAULT_OUT)
+
+
+def test_plan_skips_unavailable_agents_and_run_ids_follow_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(suites.AGENTS, "FutureIQL", "iqlzoo:FutureIQL")
+    monkeypatch.setitem(suites.SUITES, "mixed", Suite("mixed", "test", (PENDULUM_TOY,), "tiny", cells=(
+        Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("Future", "FutureIQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
+    grid = plan("mixed", seeds=2)
+    assert [cell.label for cell in grid.cells] == ["IQL"]
+    assert len(grid.skipped) == 1 and "FutureIQL" in grid.skipped[0] and "not available yet" in grid.skipped[0]
+    assert grid.store_suite == "mixed-tiny"
+    with pytest.raises(ValueError, match="no cells for"):
+        plan("mixed", agents=["SAC"])
+
+    specs = smoke_specs(2, 400, 200, 100)
+    assert len({spec.run_id for spec in specs}) == 2 and specs[0].suite == "smoke-steps400-every200-episodes2"
+    moved = dataclasses.replace(specs[0], protocol=Protocol(400, 200, 2, 50))
+    assert moved.run_id == specs[0].run_id  # the checkpoint interval is not part of a run's identity
+    tuned = dataclasses.replace(specs[0], config={**specs[0].config, "expectile": 0.8})
+    assert tuned.run_id != specs[0].run_id and tuned.config_hash != specs[0].config_hash
