@@ -165,14 +165,6 @@ def _exclusive(run_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
         yield True
 
 
-def _raise_if_diverged(model: Any) -> None:
-    """Run the agent's own divergence check (the one save() runs). learn() checks after a step's callbacks, so
-    without this an evaluation callback could score a policy whose losses already went NaN."""
-    first_bad = getattr(model, "_first_bad_step", None)
-    if first_bad is not None:
-        model._raise_if_diverged(first_bad)
-
-
 class _TrainLog(KVWriter):
     """An SB3 logger output that appends each dump to `path` as one JSON line {"step": ..., "<key>": value}."""
 
@@ -234,8 +226,6 @@ class _Run:
         self.model.set_logger(Logger(None, [_TrainLog(self.run_dir / TRAIN_LOG)]))
         self.report(Progress(spec.run_id, self.step, protocol.steps))
         if self.step < protocol.steps:
-            # SrankCallback counts the calls of one learn(); runs resume at checkpoint steps, so this cadence keeps
-            # the sranks on the same steps however often the run was interrupted.
             sranks = SrankCallback(every=protocol.checkpoint_every, seed=spec.seed)
             self.model.learn(
                 protocol.steps - self.step,
@@ -311,7 +301,7 @@ class _Run:
 
     def evaluate(self, step: int) -> None:
         """Roll out the policy and append the evaluation record of `step` to the store."""
-        _raise_if_diverged(self.model)
+        self.model.check_divergence()  # learn() checks only every log interval: never score a diverged policy
         spec = self.spec
         result = evaluate(
             self.model, self.data, n_episodes=spec.protocol.eval_episodes, seed=EVAL_SEED_BASE + 1000 * spec.seed

@@ -46,7 +46,8 @@ def network_sranks(model: Any, obs: torch.Tensor, act: torch.Tensor, delta: floa
 
 
 class SrankCallback(BaseCallback):
-    """Log :func:`network_sranks` every ``every`` gradient steps on one fixed batch of ``batch_size`` dataset pairs."""
+    """Log :func:`network_sranks` at every multiple of ``every`` gradient steps (the model's step count, so resumed
+    runs keep the same cadence) on one fixed batch of ``batch_size`` dataset pairs."""
 
     def __init__(self, every: int = 10_000, batch_size: int = 2048, delta: float = 0.01, seed: int = 0) -> None:
         super().__init__()
@@ -69,7 +70,7 @@ class SrankCallback(BaseCallback):
         )
 
     def _on_step(self) -> bool:
-        if self.n_calls % self.every == 0:
+        if self.num_timesteps % self.every == 0:
             assert self._batch is not None
             ranks = network_sranks(self.model, *self._batch, delta=self.delta)
             self.history.append({"step": self.num_timesteps, **ranks})

@@ -227,6 +227,15 @@ class OfflineAgent(ABC):
         callback.on_training_end()
         return self
 
+    def check_divergence(self) -> None:
+        """Raise :class:`TrainingDivergedError` if the current or last ``learn`` call has diverged so far.
+
+        ``learn`` checks every ``min(log_interval, 1000)`` steps to avoid a host sync per step; callbacks that
+        evaluate or export the model mid-training call this first (``save`` always does).
+        """
+        if self._first_bad_step is not None:
+            self._raise_if_diverged(self._first_bad_step)
+
     def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
         """Whether one step's statistics show divergence (a 0-d bool tensor; no host sync). Default: non-finite."""
         return ~torch.isfinite(stats).all()
@@ -306,8 +315,7 @@ class OfflineAgent(ABC):
 
     def save(self, path: str | os.PathLike, include_optimizer: bool = True) -> Path:
         """Save to a folder (or a ``.zip``) as JSON + safetensors, atomically; refuses non-finite parameters."""
-        if self._first_bad_step is not None:
-            self._raise_if_diverged(self._first_bad_step)
+        self.check_divergence()
         ckpt = self._checkpoint_payload(include_optimizer)
         for name, tensor in ckpt.tensors.items():
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
