@@ -169,15 +169,23 @@ def run(seconds: float, include_variants: bool, include_threads: bool) -> dict[s
         rows["iqlzoo IQL eager (2 threads)"] = measure_iqlzoo(data, 2, False, seconds)
         rows["iqlzoo IQL compiled (2 threads)"] = measure_iqlzoo(data, 2, True, seconds)
     rows["iqlzoo IQL compiled, K=5 seeds (1 thread, per agent)"] = measure_iqlzoo(data, 1, True, seconds, n_seeds=5)
+    rows["iqlzoo IQL compiled + bf16 (1 thread)"] = measure_iqlzoo(data, 1, True, seconds, bf16=True)
+    rows["iqlzoo IQL compiled + bf16, K=5 seeds (1 thread, per agent)"] = measure_iqlzoo(
+        data, 1, True, seconds, n_seeds=5, bf16=True
+    )
     if include_variants:
         for name, config in VARIANTS.items():
             rows[f"iqlzoo {name} compiled (1 thread)"] = measure_iqlzoo(data, 1, True, seconds, **config)
+            rows[f"iqlzoo {name} compiled + bf16 (1 thread)"] = measure_iqlzoo(
+                data, 1, True, seconds, bf16=True, **config
+            )
     d3 = measure_d3rlpy(seconds)
     if d3 is not None:
         rows["d3rlpy IQL (1 thread)"] = d3
     reference = rows["reference eager (1 thread)"]["updates_per_s"]
-    plain_gflops = rows["iqlzoo IQL compiled (1 thread)"]["gflops"]
-    for row in rows.values():
+    for name, row in rows.items():
+        plain = "iqlzoo IQL compiled + bf16 (1 thread)" if "bf16" in name else "iqlzoo IQL compiled (1 thread)"
+        plain_gflops = rows.get(plain, rows["iqlzoo IQL compiled (1 thread)"])["gflops"]
         row["vs_reference"] = row["updates_per_s"] / reference
         if row["gflops"] is not None:
             row["share_of_mm_2048_peak"] = row["gflops"] / peaks["mm_2048_gflops"]

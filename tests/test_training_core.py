@@ -60,3 +60,16 @@ def test_k_seed_agents_save_load_and_resume_as_single_agents(pendulum_data, tmp_
     straight.learn(4, reset_num_timesteps=False)
     loaded.learn(4, reset_num_timesteps=False)
     assert _max_difference(straight, loaded) < 1e-5
+
+
+def test_bf16_autocast_still_learns(pendulum_data):
+    """bf16 matmuls are accepted only if learning still works: the toy-Pendulum bar of tests/test_learning.py."""
+    from iqlzoo import evaluate
+
+    torch.set_num_threads(1)
+    model = IQL("MlpPolicy", pendulum_data, seed=0, device="cpu", bf16=True, policy_kwargs={"net_arch": [128, 128]})
+    model.learn(3000)
+    assert all(p.dtype == torch.float32 for p in model.nets.parameters())
+    behaviour = float(np.mean(pendulum_data.normalized_score(pendulum_data.episode_returns)))
+    score = evaluate(model, n_episodes=10, seed=123).normalized_score
+    assert score > behaviour + 15, (score, behaviour)

@@ -42,7 +42,7 @@ class GaussianPolicy(nn.Module):
         self.log_std_max = log_std_max
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.mean_out(self.body(obs)))
+        return torch.tanh(self.mean_out(self.body(obs)).float())  # float32 even under bf16 autocast
 
     def clipped_log_std(self) -> torch.Tensor:
         return self.log_std.clamp(self.log_std_min, self.log_std_max)
