@@ -15,7 +15,6 @@ os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="iqlzoo-test-hf-")  # never touc
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hub_server import LocalHub  # noqa: E402
 
@@ -43,30 +42,16 @@ def antmaze_minari():
     """Three 60-step episodes of random actions in AntMaze_UMaze-v5 (27-d ant state + 2-d goals), as Minari data."""
     import gymnasium_robotics
     import minari
-    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    from iqlzoo.datasets.toy import rollout_episode
 
     gym.register_envs(gymnasium_robotics)
     env = gym.make("AntMaze_UMaze-v5", include_cfrc_ext_in_observation=False, max_episode_steps=60)
-    episodes = []
-    for i in range(3):
-        obs, _ = env.reset(seed=i)
-        env.action_space.seed(i)
-        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
-        done = False
-        while not done:
-            action = env.action_space.sample()
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(float(reward))
-            terms.append(bool(terminated))
-            truncs.append(bool(truncated))
-            done = terminated or truncated
-        stacked = {k: np.stack([o[k] for o in observations]) for k in observations[0]}
-        episodes.append(
-            EpisodeBuffer(id=i, seed=i, observations=stacked, actions=np.asarray(actions), rewards=rewards,
-                          terminations=terms, truncations=truncs)
-        )
+    def random_policy(obs):
+        return env.action_space.sample()
+
+    env.action_space.seed(0)
+    episodes = [rollout_episode(env, random_policy, seed=i, episode_id=i) for i in range(3)]
     dataset = minari.create_dataset_from_buffers(
         ANTMAZE_TINY_ID, buffer=episodes, env=env.spec, eval_env=env.spec, algorithm_name="random",
         author="iqlzoo tests", author_email="none", ref_min_score=0.0, ref_max_score=1.0,

@@ -37,7 +37,11 @@ def swing_up_controller(obs: np.ndarray) -> np.ndarray:
     return np.clip(np.array([torque], dtype=np.float32), -2.0, 2.0)
 
 
-def _rollout(env: gym.Env, policy: Callable[[np.ndarray], np.ndarray], seed: int, episode_id: int) -> EpisodeBuffer:
+def rollout_episode(
+    env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int, episode_id: int
+) -> EpisodeBuffer:
+    """One episode of ``policy`` in ``env`` (reset with ``seed``) as a Minari EpisodeBuffer; dict observations are
+    stacked per key."""
     obs, _ = env.reset(seed=seed)
     observations, actions, rewards, terms, truncs = [obs], [], [], [], []
     done = False
@@ -50,10 +54,14 @@ def _rollout(env: gym.Env, policy: Callable[[np.ndarray], np.ndarray], seed: int
         terms.append(bool(terminated))
         truncs.append(bool(truncated))
         done = terminated or truncated
+    if isinstance(observations[0], dict):
+        stacked: Any = {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+    else:
+        stacked = np.asarray(observations, dtype=np.float32)
     return EpisodeBuffer(
         id=episode_id,
         seed=seed,
-        observations=np.asarray(observations, dtype=np.float32),
+        observations=stacked,
         actions=np.asarray(actions, dtype=np.float32),
         rewards=rewards,
         terminations=terms,
@@ -98,12 +106,12 @@ def build_pendulum_dataset(
         return env.action_space.sample()
 
     episodes = [
-        _rollout(env, noisy_controller if i % 2 == 0 else random_policy, seed * 100_003 + i, i)
+        rollout_episode(env, noisy_controller if i % 2 == 0 else random_policy, seed * 100_003 + i, i)
         for i in range(n_episodes)
     ]
     ref_seeds = range(10**6, 10**6 + n_reference_episodes)
-    ref_min = float(np.mean([sum(_rollout(env, random_policy, s, 0).rewards) for s in ref_seeds]))
-    ref_max = float(np.mean([sum(_rollout(env, swing_up_controller, s, 0).rewards) for s in ref_seeds]))
+    ref_min = float(np.mean([sum(rollout_episode(env, random_policy, s, 0).rewards) for s in ref_seeds]))
+    ref_max = float(np.mean([sum(rollout_episode(env, swing_up_controller, s, 0).rewards) for s in ref_seeds]))
     env.close()
     return write_dataset(
         dataset_id,
