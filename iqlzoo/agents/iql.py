@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from minari import MinariDataset
 from torch import nn
+from torch.optim.adam import adam as adam_update
 
 from iqlzoo.agents.base import OfflineAgent, library_versions
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, REWARD_TRANSFORMS, infer_domain
@@ -440,7 +441,9 @@ class IQL(OfflineAgent):
         )
         for group in self.optimizer.param_groups:
             group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+        self._init_optimizer_state()
         self._compiled_update: Any = None
+        self._trained_params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self._target_params = list(self.nets.critic_target.parameters())
         self._online_params = list(self.nets.critic.parameters())
         self.buffer: TransitionBuffer | None = None
@@ -531,14 +534,16 @@ class IQL(OfflineAgent):
     def _compile_update(self) -> Any:
         """The update under ``torch.compile``, warmed up and timed once.
 
-        On torch 2.13 dynamo splits it at ``zero_grad``/``backward`` into three compiled pieces (losses, backward via
-        AOTAutograd, Adam + Polyak); see the speed benchmark for what that buys. CUDA uses
+        With ``trace_autograd_ops`` dynamo traces the ``autograd.grad`` call, so batch gather, losses, gradients, Adam
+        and the Polyak update form one graph (``_update`` avoids ``zero_grad``/``backward``, which break it). CUDA uses
         ``mode="reduce-overhead"`` (CUDA graphs; not yet run on a GPU); CPU the default inductor mode. If
         compilation fails (no C++ compiler, an unsupported op), training continues eagerly with a warning. The warm-up
         step runs on a throw-away copy of the state, so compiled and eager training see the same sequence of updates.
         """
         mode = "reduce-overhead" if self.device.type == "cuda" else None
-        compiled = torch.compile(self._update, mode=mode, dynamic=False, fullgraph=False)
+        compiled = torch._dynamo.config.patch(trace_autograd_ops=True)(
+            torch.compile(self._update, mode=mode, dynamic=False, fullgraph=False)
+        )
         snapshot = copy.deepcopy((self.nets.state_dict(), self.optimizer.state_dict()))
         start = time.perf_counter()
         try:
@@ -553,10 +558,14 @@ class IQL(OfflineAgent):
             warnings.warn(message, stacklevel=2)
             compiled = None
         finally:
+            # restore in place: the compiled graph holds these very tensors
             self.nets.load_state_dict(snapshot[0])
-            self.optimizer.load_state_dict(snapshot[1])
-            for group in self.optimizer.param_groups:
-                group["lr"] = torch.as_tensor(float(group["lr"]), device=self.device)
+            saved_state = snapshot[1]["state"]
+            for index, p in enumerate(self._trained_params):
+                for key, value in self.optimizer.state[p].items():
+                    value.copy_(saved_state[index][key])
+            for group, saved in zip(self.optimizer.param_groups, snapshot[1]["param_groups"]):
+                group["lr"].copy_(saved["lr"])
         self.compile_seconds = time.perf_counter() - start
         if self.verbose and compiled is not None:
             print(f"{self.agent_name}: compiled the update in {self.compile_seconds:.1f} s")
@@ -620,19 +629,15 @@ class IQL(OfflineAgent):
         total = value_loss + critic_loss + actor_loss
         if penalty_loss is not None:
             total = total + penalty_loss
-        self.optimizer.zero_grad(set_to_none=True)
-        total.sum().backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._online_params, cfg.target_update_rate)
-
         def per_agent(x: torch.Tensor) -> torch.Tensor:
-            return x.reshape(x.shape[0], -1).mean(dim=1)
+            return x.detach().reshape(x.shape[0], -1).mean(dim=1)
 
+        # statistics from detached tensors, taken before the gradient: nothing that needs a grad_fn may stay live
+        # past autograd.grad, or dynamo splits the graph there
         stats = [
-            value_loss,
-            critic_loss,
-            actor_loss,
+            value_loss.detach(),
+            critic_loss.detach(),
+            actor_loss.detach(),
             per_agent(q),
             per_agent(v),
             per_agent(advantage),
@@ -641,8 +646,58 @@ class IQL(OfflineAgent):
             per_agent(nets.actor.clipped_log_std()),
         ]
         if nets.penalty is not None:
-            stats += [per_agent(bonus), bonus_scale, penalty_loss]
-        return torch.stack(stats, dim=1).detach().reshape(-1)
+            stats += [per_agent(bonus), bonus_scale, penalty_loss.detach()]
+        stats_vector = torch.stack(stats, dim=1).reshape(-1)
+        # autograd.grad rather than backward(): dynamo traces it (trace_autograd_ops), so the compiled step is one
+        # graph from batch gather to the Adam and Polyak updates
+        grads = torch.autograd.grad(total.sum(), self._trained_params)
+        with torch.no_grad():
+            self._adam_step(grads)
+            torch._foreach_lerp_(self._target_params, self._online_params, cfg.target_update_rate)
+        return stats_vector
+
+    def _adam_step(self, grads: tuple[torch.Tensor, ...]) -> None:
+        """``self.optimizer``'s fused Adam step, called functionally on its own state tensors.
+
+        ``Optimizer.step`` deliberately breaks dynamo graphs; calling ``torch.optim.adam.adam`` on the same state
+        (``exp_avg``, ``exp_avg_sq``, ``step``) computes the identical update inside one graph, and the optimizer's
+        ``state_dict`` stays the checkpoint format.
+        """
+        start = 0
+        compiling = torch.compiler.is_compiling()
+        for group in self.optimizer.param_groups:
+            params = group["params"]
+            states = [self.optimizer.state[p] for p in params]
+            adam_update(
+                params,
+                list(grads[start : start + len(params)]),
+                [state["exp_avg"] for state in states],
+                [state["exp_avg_sq"] for state in states],
+                [],
+                [state["step"] for state in states],
+                # fused kernels in eager mode; traced per-tensor updates (fused by inductor) under torch.compile,
+                # which refuses to trace into the fused kernel
+                fused=not compiling,
+                foreach=False,
+                amsgrad=False,
+                beta1=group["betas"][0],
+                beta2=group["betas"][1],
+                lr=group["lr"],
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+            )
+            start += len(params)
+
+    def _init_optimizer_state(self) -> None:
+        """Create Adam's state tensors up front (``Optimizer.step`` would create them lazily on its first call)."""
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                state = self.optimizer.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
 
     def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
         """Non-finite statistics, or |mean Q| beyond ``divergence_factor``·max|r|/(1−γ) (a bound on any return)."""
