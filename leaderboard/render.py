@@ -254,6 +254,9 @@ def _legend(reps: int, seed: int) -> list[str]:
     ]
 
 
+SPEED_FILE = "speed.md"
+
+
 def build_leaderboard(frame: pd.DataFrame, results_root: Path, out_dir: Path, reps: int, seed: int) -> Leaderboard:
     """The leaderboard of the records in `frame` (from the store at `results_root`), to be written in `out_dir`.
 
@@ -262,8 +265,9 @@ def build_leaderboard(frame: pd.DataFrame, results_root: Path, out_dir: Path, re
     and sample-efficiency curves, with their plots.
     """
     lines = _header(results_root, reps, seed)
+    speed = _speed_section(out_dir)
     if frame.empty:
-        return Leaderboard("\n".join([*lines, *_empty_body()]) + "\n")
+        return Leaderboard("\n".join([*lines, *_empty_body(), *speed]) + "\n")
     renderer = _Renderer(frame, results_root, out_dir, reps, seed)
     suites = sorted(frame["suite"].unique())
     lines += _legend(reps, seed)
@@ -272,7 +276,17 @@ def build_leaderboard(frame: pd.DataFrame, results_root: Path, out_dir: Path, re
         lines += renderer.suite_section(suite)
     while lines[-1] == "":
         lines.pop()
+    lines += speed
     return Leaderboard("\n".join(lines) + "\n", renderer.plots)
+
+
+def _speed_section(out_dir: Path) -> list[str]:
+    """The training-speed table that ``python -m benchmarks.speed`` wrote beside the leaderboard, if any."""
+    path = Path(out_dir) / SPEED_FILE
+    if not path.is_file():
+        return []
+    return ["", "## Training speed", "", f"From [`{SPEED_FILE}`]({SPEED_FILE}) (`python -m benchmarks.speed`):", "",
+            path.read_text().rstrip("\n")]
 
 
 def write_leaderboard(board: Leaderboard, out_path: Path) -> None:

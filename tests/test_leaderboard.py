@@ -68,3 +68,15 @@ def test_findings_table_shows_report_numbers_beside_ours() -> None:
     assert [claim["report"] for claim in SRANK_CLAIMS] == [
         "227 / 232", "225 / 232", "226 / 232", "223 / 231", "221 / 230", "225 / 233"
     ]
+
+
+def test_speed_table_beside_the_leaderboard_is_included(tmp_path):
+    from benchmarks.store import empty_frame
+    from leaderboard.render import SPEED_FILE, build_leaderboard
+
+    out_dir = tmp_path / "board"
+    out_dir.mkdir()
+    assert "## Training speed" not in build_leaderboard(empty_frame(), tmp_path, out_dir, 50, 0).markdown
+    (out_dir / SPEED_FILE).write_text("| configuration | updates/s |\n|---|---|\n| x | 1.0 |\n")
+    markdown = build_leaderboard(empty_frame(), tmp_path, out_dir, 50, 0).markdown
+    assert "## Training speed" in markdown and "| x | 1.0 |" in markdown
