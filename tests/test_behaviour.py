@@ -43,6 +43,7 @@ def test_reloaded_policy_matches_sb3_actor(sac_model: SAC, exported: Path) -> No
     expected, _ = sac_model.predict(obs, deterministic=True)
     np.testing.assert_allclose(policy(obs), expected, atol=1e-6)
     np.testing.assert_allclose(policy(obs[0]), expected[0], atol=1e-6)
+    np.testing.assert_allclose(policy.predict(obs)[0], expected, atol=1e-6)
     assert policy.card["env_id"] == "HalfCheetah-v5" and policy.card["net_arch"] == [256, 256]
 
 

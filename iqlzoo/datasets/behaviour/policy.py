@@ -106,6 +106,10 @@ class BehaviourPolicy(nn.Module):
         result = actions.numpy()
         return result[0] if single else result
 
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """Stable-Baselines3-style ``(action, state)``; single vs batch follows the observation's shape."""
+        return self(obs, deterministic=deterministic), None
+
     def architecture(self) -> dict[str, Any]:
         """Card fields needed to rebuild the network."""
         return {
@@ -152,14 +156,15 @@ class BehaviourPolicy(nn.Module):
     def save(self, path: str | Path, card: dict[str, Any] | None = None) -> Path:
         """Write ``<path>.safetensors`` and its ``<path>.json`` card atomically; returns the weights path.
 
-        ``card`` extends the stored card; architecture fields and the weights' sha256 are always written.
+        ``card`` (default: the policy's current card) is written followed by the architecture fields and the
+        weights' sha256, and becomes the policy's card.
         """
         weights = Path(path).with_suffix(".safetensors")
         weights.parent.mkdir(parents=True, exist_ok=True)
         tmp = weights.with_name(weights.name + ".tmp")
         tensors = {k: v.detach().contiguous().clone() for k, v in self.state_dict().items()}
         save_file(tensors, str(tmp), metadata={"format": CARD_FORMAT})
-        full_card = {**self.card, **(card or {}), **self.architecture()}
+        full_card = {**(self.card if card is None else card), **self.architecture()}
         full_card["sha256"] = hashlib.sha256(tmp.read_bytes()).hexdigest()
         write_json_atomic(weights.with_suffix(".json"), full_card)
         tmp.replace(weights)

@@ -2,8 +2,8 @@
 
 Train (resumes automatically from the newest checkpoint in ``--run-dir``)::
 
-    python -m iqlzoo.datasets.behaviour.train halfcheetah --run-dir runs/behaviour/halfcheetah \\
-        --total-steps 3000000 --seed 0
+    python -m iqlzoo.datasets.behaviour.train halfcheetah --run-dir runs/behaviour/halfcheetah-s1 \\
+        --total-steps 3000000 --seed 1
     python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal \\
         --total-steps 5000000 --seed 0
 
@@ -16,7 +16,7 @@ SIGTERM/SIGINT write a checkpoint before exiting.
 
 Promote the snapshots whose evaluation best matches each level to ``iqlzoo/datasets/weights``::
 
-    python -m iqlzoo.datasets.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah
+    python -m iqlzoo.datasets.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah-s1
 """
 
 from __future__ import annotations
@@ -337,12 +337,13 @@ def promote(task: TaskSpec, run_dir: Path, names: list[str], episodes: int, out_
             continue
         policy = load_behaviour_policy(run.snapshots / f"step_{chosen['steps']:07d}")
         metrics = task.evaluate(policy, episodes, PROMOTE_SEED)
-        card = {key: value for key, value in policy.card.items() if key not in ("sha256", "evaluation")}
+        derived = {"sha256", "evaluation", *policy.architecture()}
+        provenance = {key: value for key, value in policy.card.items() if key not in derived}
         card = {
             "name": name,
-            **card,
-            "training_eval": policy.card["evaluation"],
+            **provenance,
             "evaluation": {**metrics, "deterministic": True, "seed": PROMOTE_SEED},
+            "training_eval": policy.card["evaluation"],
         }
         written.append(policy.save(out_dir / name, card))
         log(f"{name}: step {chosen['steps']} {task.score_key}={metrics[task.score_key]:.4g} -> {written[-1]}")
