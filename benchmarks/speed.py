@@ -87,15 +87,8 @@ def flops_per_update(model: IQL) -> int:
     model._setup_training(1)
     counter = FlopCounterMode(display=False)
     with counter:
-        model._update(model.buffer.sample_index(model.config.batch_size, model.generators), *_extras(model))
+        model._update(*model._draw_batch())
     return counter.get_total_flops()
-
-
-def _extras(model: IQL) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    k, b, cfg = model.n_seeds, model.config.batch_size, model.config
-    taus = torch.rand(k, b, cfg.n_quantiles) if cfg.critic_head == "quantile" else None
-    noise_dim = model.nets.penalty.noise_dim if model.nets.penalty is not None else 0
-    return taus, (torch.randn(k, b, noise_dim) if noise_dim else None)
 
 
 def measure_iqlzoo(

@@ -271,7 +271,7 @@ class IQLNetworks(nn.Module):
 
     def agent_dim(self, name: str, single_shape: torch.Size) -> bool:
         """Whether state entry ``name`` is stacked over agents (vs shared), judged from one agent's shape."""
-        return self.state_dict()[name].shape != single_shape or name == "bonus_ema"
+        return self.state_dict()[name].shape != single_shape
 
 
 def _optimized_modules(nets: IQLNetworks) -> list[nn.Module]:
@@ -580,7 +580,16 @@ class IQL(OfflineAgent):
     def _train_step(self, progress_remaining: float) -> torch.Tensor:
         assert self.buffer is not None
         self.optimizer.param_groups[0]["lr"].fill_(self._actor_lr(progress_remaining))
-        cfg, k, b = self.config, self.n_seeds, self.config.batch_size
+        index, taus, noise = self._draw_batch()
+        k = self.n_seeds
+        update = self._compiled_update or self._update
+        return update(index, taus, noise).reshape(k, -1).mean(dim=0) if k > 1 else update(index, taus, noise)
+
+    def _draw_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Each agent's random inputs of one step, from its own generator: batch indices (K, B), quantile fractions
+        (K, B, N) for quantile critics, standard normal noise (K, B, d) for bonus models that need it."""
+        assert self.buffer is not None
+        cfg, b = self.config, self.config.batch_size
         index = self.buffer.sample_index(b, self.generators)
         taus = noise = None
         if cfg.critic_head == "quantile":
@@ -591,8 +600,7 @@ class IQL(OfflineAgent):
             noise = torch.stack(
                 [torch.randn(b, self.nets.penalty.noise_dim, device=self.device, generator=g) for g in self.generators]
             )
-        update = self._compiled_update or self._update
-        return update(index, taus, noise).reshape(k, -1).mean(dim=0) if k > 1 else update(index, taus, noise)
+        return index, taus, noise
 
     def _update(self, index: torch.Tensor, taus: torch.Tensor | None, noise: torch.Tensor | None) -> torch.Tensor:
         """One IQL step for every agent on its batch ``index`` (K, B): all losses, one backward, one optimizer step,
