@@ -12,10 +12,16 @@ import pytest
 import torch
 from stable_baselines3 import SAC
 
-from iqlzoo.datasets.behaviour import BehaviourPolicy, BehaviourPolicyError, halfcheetah, load_behaviour_policy
+from iqlzoo.datasets.behaviour import (
+    BehaviourPolicy,
+    BehaviourPolicyError,
+    ant_goal,
+    halfcheetah,
+    load_behaviour_policy,
+)
 from iqlzoo.datasets.behaviour.ant_goal import GoalReachingAnt, heading, policy_input
 from iqlzoo.datasets.behaviour.export import load_portable, save_portable
-from iqlzoo.datasets.behaviour.train import RunDir, main, read_jsonl, select_snapshot
+from iqlzoo.datasets.behaviour.train import RunDir, crossed, main, read_jsonl, select_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +193,47 @@ def test_select_snapshot_prefers_target_inside_band() -> None:
     assert select_snapshot(entries, "r", (2250.0, 2000.0, 2500.0))["steps"] == 3
     assert select_snapshot(entries, "r", None)["steps"] == 4
     assert select_snapshot(entries, "r", (4500.0, 4000.0, 5000.0)) is None
+
+
+def test_goal_ant_reward_is_scaled_goal_speed_plus_healthy_minus_control() -> None:
+    env = GoalReachingAnt(velocity_scale=10.0)
+    env.reset(seed=3)
+    action = np.full(8, 0.5)
+    _, reward, terminated, _, info = env.step(action)
+    expected = 10.0 * info["progress"] / env.ant.dt + (0.0 if terminated else 1.0) - 0.5 * float(np.sum(action**2))
+    assert reward == pytest.approx(expected)
+    env.close()
+
+
+def test_crossed_fires_once_per_multiple_for_any_stride() -> None:
+    for stride in (1, 3, 8):
+        steps = range(stride, 200 + stride, stride)
+        fired = [step for step in steps if crossed(step, 50, stride)]
+        assert len(fired) == 4 and all(0 <= step % 50 < stride for step in fired)
+
+
+def test_vectorised_task_trains_and_refuses_other_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ant_goal.TASK.sac_kwargs, "learning_starts", 10_000)  # no gradient updates: fast
+    assert ant_goal.TASK.n_envs == 8
+    run_dir, portable = tmp_path / "run", tmp_path / "portable"
+    common = ["--seed", "0", "--eval-episodes", "1", "--buffer-size", "2000", "--portable-dir", str(portable)]
+    freqs = ["--eval-freq", "80", "--checkpoint-freq", "80"]
+    main(["ant-goal", "--run-dir", str(run_dir), "--total-steps", "160", *freqs, *common])
+    run = RunDir(run_dir)
+    assert run.latest_checkpoint() == 160
+    assert [e["steps"] for e in read_jsonl(run.eval_log)] == [80, 160]
+    assert json.loads(portable.joinpath("ant-goal.json").read_text())["task_version"] == ant_goal.TASK.version
+    snapshot = load_behaviour_policy(run.snapshots / "step_0000160")
+    assert snapshot.card["n_envs"] == 8 and snapshot.card["task_version"] == ant_goal.TASK.version
+
+    # A run dir of an older version of the task is never continued under the new reward.
+    info = json.loads(run.run_json.read_text())
+    run.run_json.write_text(json.dumps({**info, "task_version": ant_goal.TASK.version - 1}))
+    with pytest.raises(SystemExit, match="version"):
+        main(["ant-goal", "--run-dir", str(run_dir), "--total-steps", "240", *freqs, *common])
+    # ... nor is a portable checkpoint of another version: a fresh run dir starts from scratch instead.
+    card = json.loads(portable.joinpath("ant-goal.json").read_text())
+    portable.joinpath("ant-goal.json").write_text(json.dumps({**card, "task_version": ant_goal.TASK.version - 1}))
+    fresh = tmp_path / "fresh"
+    main(["ant-goal", "--run-dir", str(fresh), "--total-steps", "80", *freqs, *common])
+    assert json.loads((fresh / "run.json").read_text())["sessions"][0]["resumed_from"] == "fresh"

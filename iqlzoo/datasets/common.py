@@ -31,9 +31,9 @@ TRAINING_COMMANDS = {
         "python -m iqlzoo.datasets.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah-s1",
     ),
     "ant-goal": (
-        "python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal "
-        "--total-steps 5000000 --seed 0",
-        "python -m iqlzoo.datasets.behaviour.train promote ant-goal --run-dir runs/behaviour/ant_goal",
+        "python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v2 "
+        "--total-steps 10000000 --seed 0 --eval-freq 100000 --checkpoint-freq 250000",
+        "python -m iqlzoo.datasets.behaviour.train promote ant-goal --run-dir runs/behaviour/ant_goal_v2",
     ),
 }
 

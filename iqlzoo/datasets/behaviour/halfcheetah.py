@@ -12,9 +12,11 @@ D4RL_RANDOM_SCORE = -280.178953
 D4RL_EXPERT_SCORE = 12135.0
 
 # Shipped name -> (target evaluation return, accepted [low, high] band); ``None`` means "best reached".
-# Medium: D4RL-normalised 35-43, about one third of the expert return.
+# Medium: D4RL-normalised 35-43, about one third of the expert return. Simple: a policy that runs but poorly,
+# D4RL-normalised ~10-20. SAC jumps through 1,000-3,000 within ~20k steps (seed 1: 1,263 at 40k, 3,031 at 60k), so
+# the band is wide enough to hold a 20k-step snapshot.
 LEVELS: dict[str, tuple[float, float, float] | None] = {
-    "halfcheetah-simple": (2250.0, 2000.0, 2500.0),
+    "halfcheetah-simple": (1750.0, 1000.0, 2500.0),
     "halfcheetah-medium": (4500.0, 4000.0, 5000.0),
     "halfcheetah-expert": None,
 }

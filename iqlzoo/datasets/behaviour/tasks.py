@@ -27,6 +27,10 @@ class TaskSpec:
         levels: Shipped policy name -> ``(target, low, high)`` band of ``score_key`` to promote, or ``None`` to
             promote the best snapshot.
         card_fields: Extra fields written on every weights card of this task (observation layout etc.).
+        n_envs: Environments stepped together (SB3 ``DummyVecEnv``); SAC's ``train_freq=1`` then means one gradient
+            step per ``n_envs`` environment steps, trading sample efficiency for wall-clock speed.
+        version: Bumped whenever the environment or reward changes, so that checkpoints of an older version are
+            never resumed under the new one.
     """
 
     name: str
@@ -37,6 +41,8 @@ class TaskSpec:
     score_key: str
     levels: dict[str, tuple[float, float, float] | None]
     card_fields: dict[str, Any] = field(default_factory=dict)
+    n_envs: int = 1
+    version: int = 1
 
 
 def get_task(name: str) -> TaskSpec:

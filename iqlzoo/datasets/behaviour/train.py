@@ -31,11 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import stable_baselines3
 import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv
 
 from iqlzoo.datasets.behaviour.export import load_portable, read_portable_meta, refill_replay_buffer, save_portable
 from iqlzoo.datasets.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy, load_behaviour_policy, write_json_atomic
@@ -114,10 +117,25 @@ class RunDir:
                 snapshot.unlink()
 
 
+def training_env(task: TaskSpec, seed: int) -> gym.Env | VecEnv:
+    """One environment of ``task``, or a ``DummyVecEnv`` of ``task.n_envs`` of them (seeded ``seed, seed+1, ...``)."""
+    if task.n_envs == 1:
+        return task.make_env()
+    return make_vec_env(task.make_env, n_envs=task.n_envs, seed=seed)
+
+
 def build_model(task: TaskSpec, seed: int, buffer_size: int) -> SAC:
-    """A fresh SB3 SAC on one environment of ``task`` with a replay buffer of ``buffer_size`` transitions."""
+    """A fresh SB3 SAC on ``task``'s training environment(s) with a replay buffer of ``buffer_size`` transitions."""
     kwargs = {**task.sac_kwargs, "buffer_size": buffer_size}
-    return SAC("MlpPolicy", task.make_env(), seed=seed, device="cpu", verbose=0, **kwargs)
+    return SAC("MlpPolicy", training_env(task, seed), seed=seed, device="cpu", verbose=0, **kwargs)
+
+
+def crossed(step: int, every: int, stride: int) -> bool:
+    """Whether the last ``stride`` environment steps (one vectorised step) reached or crossed a multiple of ``every``.
+
+    True iff some multiple of ``every`` lies in ``(step - stride, step]``.
+    """
+    return step // every > (step - stride) // every
 
 
 class TrainingCallback(BaseCallback):
@@ -133,16 +151,17 @@ class TrainingCallback(BaseCallback):
     def _on_step(self) -> bool:
         step = self.num_timesteps
         trainer = self.trainer
-        if step % self.progress_every == 0:
+        stride = self.training_env.num_envs
+        if crossed(step, self.progress_every, stride):
             last_step, last_time = self._last_progress
             if last_step:
                 recent = [ep["r"] for ep in self.model.ep_info_buffer]
                 mean = f"{np.mean(recent):.1f}" if recent else "n/a"
                 log(f"step {step}: {(step - last_step) / (time.time() - last_time):.1f} steps/s, train return {mean}")
             self._last_progress = (step, time.time())
-        if step % trainer.eval_freq == 0:
+        if crossed(step, trainer.eval_freq, stride):
             trainer.evaluate_and_snapshot(self.model)
-        if step % trainer.checkpoint_freq == 0 or self.stop_requested:
+        if crossed(step, trainer.checkpoint_freq, stride) or self.stop_requested:
             trainer.checkpoint(self.model, force_portable=self.stop_requested)
         return not self.stop_requested
 
@@ -173,12 +192,20 @@ class Trainer:
 
     def _record_session(self, from_step: int, source: str) -> dict[str, Any]:
         info = json.loads(self.run.run_json.read_text()) if self.run.run_json.exists() else None
+        version = self.task.version
         if info is None:
-            info = {"task": self.task.name, "seed": self.seed, "command": self.command, "sessions": []}
-        elif info["task"] != self.task.name or info["seed"] != self.seed:
+            info = {
+                "task": self.task.name,
+                "task_version": version,
+                "seed": self.seed,
+                "command": self.command,
+                "sessions": [],
+            }
+        elif (info["task"], info.get("task_version", 1), info["seed"]) != (self.task.name, version, self.seed):
             raise SystemExit(
-                f"{self.run.root} holds a {info['task']} run with seed {info['seed']}; "
-                f"refusing to continue it as {self.task.name} with seed {self.seed} (use another --run-dir)"
+                f"{self.run.root} holds a {info['task']} (version {info.get('task_version', 1)}) run with seed "
+                f"{info['seed']}; refusing to continue it as {self.task.name} (version {version}) with seed "
+                f"{self.seed} (use another --run-dir)"
             )
         info["sessions"].append(
             {
@@ -195,9 +222,10 @@ class Trainer:
         if self.portable_path is None or not self.portable_path.with_suffix(".json").exists():
             return False
         meta = read_portable_meta(self.portable_path)
-        if meta.get("task") == self.task.name and meta.get("seed") == self.seed:
+        found = (meta.get("task"), meta.get("task_version", 1), meta.get("seed"))
+        if found == (self.task.name, self.task.version, self.seed):
             return True
-        log(f"ignoring {self.portable_path}: task/seed {meta.get('task')}/{meta.get('seed')} differ")
+        log(f"ignoring {self.portable_path}: task/version/seed {found} differ")
         return False
 
     def load_or_create(self) -> SAC:
@@ -205,7 +233,7 @@ class Trainer:
         step = self.run.latest_checkpoint()
         if step is not None:
             zip_path, pkl_path, meta_path = self.run.checkpoint_paths(step)
-            model = SAC.load(zip_path, env=self.task.make_env(), device="cpu")
+            model = SAC.load(zip_path, env=training_env(self.task, self.seed + step), device="cpu")
             model.load_replay_buffer(pkl_path)
             self.wall_offset = float(json.loads(meta_path.read_text())["wall_seconds"])
             self.run.discard_after(step)
@@ -234,7 +262,9 @@ class Trainer:
         return {
             **self.task.card_fields,
             "task": self.task.name,
+            "task_version": self.task.version,
             "algorithm": f"SAC (stable-baselines3 {stable_baselines3.__version__}), defaults + {self.task.sac_kwargs}",
+            "n_envs": self.task.n_envs,
             "training_steps": int(model.num_timesteps),
             "wall_time_s": round(self.wall_seconds(), 1),
             "seed": self.seed,
@@ -266,6 +296,7 @@ class Trainer:
             return ""
         meta = {
             "task": self.task.name,
+            "task_version": self.task.version,
             "seed": self.seed,
             "wall_seconds": self.wall_seconds(),
             "command": self.info["command"],
@@ -300,7 +331,7 @@ class Trainer:
                 model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
             if not callback.stop_requested:
                 if self.run.latest_checkpoint() != model.num_timesteps:
-                    if int(model.num_timesteps) % self.eval_freq != 0:
+                    if not crossed(int(model.num_timesteps), self.eval_freq, self.task.n_envs):
                         self.evaluate_and_snapshot(model)
                     self.checkpoint(model, force_portable=True)
                 else:
