@@ -1,8 +1,9 @@
 """Where runs execute: a pool of local worker processes (default) or Ray tasks.
 
-Both backends take `RunSpec`s with `submit` and hand back, through `poll`, the `Progress` reports and the final
+Both backends take tasks with `submit` — one `RunSpec`, or a tuple of runs that differ only in their seed (a seed
+group, trained as one multi-seed model) — and hand back, through `poll`, the `Progress` reports and the final
 `Outcome` of every run; the driver (`benchmarks.run.run_grid`) decides about retries. A worker runs
-`benchmarks.runner.execute_run` with one torch thread per CPU it was given and ``OMP_NUM_THREADS`` set to match.
+`benchmarks.runner.execute_task` with one torch thread per CPU it was given and ``OMP_NUM_THREADS`` set to match.
 
 - `LocalBackend`: up to `workers` ``spawn``ed processes, each executing one run at a time and reused for the next.
   A process that dies mid-run (SIGKILL, out of memory, segfault) turns into a ``killed`` outcome naming the signal
@@ -24,13 +25,20 @@ import queue
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from benchmarks.runner import Outcome, Progress, RunContext, execute_run
+from benchmarks.runner import Outcome, Progress, RunContext, execute_task
 from benchmarks.suites import RunSpec
 
 Event = Progress | Outcome
+#: A unit of work: one run, or a seed group (runs differing only in their seed, trained as one multi-seed model).
+Task = RunSpec | tuple[RunSpec, ...]
+
+
+def task_specs(task: Task) -> tuple[RunSpec, ...]:
+    """The runs of a task."""
+    return task if isinstance(task, tuple) else (task,)
 
 
 class Backend(Protocol):
@@ -41,11 +49,11 @@ class Backend(Protocol):
     #: Whether the backend itself already retried a run whose worker died (then the driver does not).
     retries_killed: bool
 
-    def submit(self, spec: RunSpec) -> None:
-        """Start one attempt at `spec` (the driver never submits more than `capacity` at once)."""
+    def submit(self, task: Task) -> None:
+        """Start one attempt at `task` (the driver never has more than `capacity` tasks running at once)."""
 
     def running(self) -> int:
-        """How many submitted attempts have not yet produced their `Outcome`."""
+        """How many submitted tasks have runs that have not yet produced their `Outcome`."""
 
     def poll(self, timeout: float) -> list[Event]:
         """Progress reports and outcomes since the last call, waiting up to `timeout` seconds for the first."""
@@ -90,12 +98,13 @@ def _local_worker(context: RunContext, tasks: Any, events: Any, parent_pid: int)
     try:
         while driver_alive():
             try:
-                spec = tasks.get(timeout=1.0)
+                task = tasks.get(timeout=1.0)
             except queue.Empty:
                 continue
-            if spec is None:
+            if task is None:
                 return
-            events.put(execute_run(spec, context, report))
+            for outcome in execute_task(task_specs(task), context, report):
+                events.put(outcome)
     except KeyboardInterrupt:
         pass  # the driver was interrupted too; the run's status stays "running" and it resumes next time
 
@@ -113,11 +122,11 @@ def describe_exit(exitcode: int | None) -> str:
 
 @dataclass
 class _Worker:
-    """A worker process, its task queue and the run it is executing (None when idle)."""
+    """A worker process, its task queue and the runs of its task still without an outcome (empty when idle)."""
 
     process: Any
     tasks: Any
-    run_id: str | None = None
+    run_ids: set[str] = field(default_factory=set)
 
 
 class LocalBackend:
@@ -152,18 +161,18 @@ class LocalBackend:
         self._workers.append(worker)
         return worker
 
-    def submit(self, spec: RunSpec) -> None:
-        idle = [w for w in self._workers if w.run_id is None and w.process.is_alive()]
+    def submit(self, task: Task) -> None:
+        idle = [w for w in self._workers if not w.run_ids and w.process.is_alive()]
         worker = idle[0] if idle else self._start_worker()
-        worker.run_id = spec.run_id
-        worker.tasks.put(spec)
+        worker.run_ids = {spec.run_id for spec in task_specs(task)}
+        worker.tasks.put(task)
 
     def running(self) -> int:
-        return sum(worker.run_id is not None for worker in self._workers)
+        return sum(bool(worker.run_ids) for worker in self._workers)
 
     def worker_pid(self, run_id: str) -> int | None:
         """The process id of the worker executing `run_id`, or None."""
-        return next((w.process.pid for w in self._workers if w.run_id == run_id), None)
+        return next((w.process.pid for w in self._workers if run_id in w.run_ids), None)
 
     def _drain(self, first_timeout: float = 0.0) -> list[Event]:
         events: list[Event] = []
@@ -175,8 +184,7 @@ class LocalBackend:
             pass
         for outcome in (event for event in events if isinstance(event, Outcome)):
             for worker in self._workers:
-                if worker.run_id == outcome.run_id:
-                    worker.run_id = None
+                worker.run_ids.discard(outcome.run_id)
         return events
 
     def poll(self, timeout: float) -> list[Event]:
@@ -186,8 +194,8 @@ class LocalBackend:
                 continue
             worker.process.join()
             events += self._drain()
-            if worker.run_id is not None:
-                events.append(Outcome(worker.run_id, "killed", 0, describe_exit(worker.process.exitcode)))
+            for run_id in sorted(worker.run_ids):
+                events.append(Outcome(run_id, "killed", 0, describe_exit(worker.process.exitcode)))
             self._workers.remove(worker)
         return events
 
@@ -207,12 +215,12 @@ class LocalBackend:
         self._events.close()
 
 
-def _ray_entry(spec: RunSpec, context: RunContext, events: Any, threads: int) -> Outcome:
-    """Body of a Ray task: `threads` torch threads, execute the run, report progress through a Ray queue."""
+def _ray_entry(task: Task, context: RunContext, events: Any, threads: int) -> list[Outcome]:
+    """Body of a Ray task: `threads` torch threads, execute the task, report progress through a Ray queue."""
     import torch
 
     torch.set_num_threads(threads)
-    return execute_run(spec, context, events.put)
+    return execute_task(task_specs(task), context, events.put)
 
 
 class RayBackend:
@@ -254,11 +262,11 @@ class RayBackend:
         )
         self._threads = threads
         self._max_retries = max_retries
-        self._pending: dict[Any, str] = {}
+        self._pending: dict[Any, tuple[str, ...]] = {}
 
-    def submit(self, spec: RunSpec) -> None:
-        ref = self._task.remote(spec, self.context, self._queue, self._threads)
-        self._pending[ref] = spec.run_id
+    def submit(self, task: Task) -> None:
+        ref = self._task.remote(task, self.context, self._queue, self._threads)
+        self._pending[ref] = tuple(spec.run_id for spec in task_specs(task))
 
     def running(self) -> int:
         return len(self._pending)
@@ -277,15 +285,16 @@ class RayBackend:
             ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
         outcomes = []
         for ref in ready:
-            run_id = self._pending.pop(ref)
+            run_ids = self._pending.pop(ref)
             try:
-                outcomes.append(ray.get(ref))
+                outcomes.extend(ray.get(ref))
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                     ray.exceptions.OutOfMemoryError) as error:
-                outcomes.append(Outcome(run_id, "killed", 0, f"Ray worker died (after {self._max_retries} Ray "
-                                                             f"retries): {str(error).splitlines()[0]}"))
+                reason = f"Ray worker died (after {self._max_retries} Ray retries): {str(error).splitlines()[0]}"
+                outcomes.extend(Outcome(run_id, "killed", 0, reason) for run_id in run_ids)
             except ray.exceptions.RayError as error:
-                outcomes.append(Outcome(run_id, "failed", 0, f"{type(error).__name__}: {str(error).splitlines()[0]}"))
+                reason = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+                outcomes.extend(Outcome(run_id, "failed", 0, reason) for run_id in run_ids)
         return events + self._drain() + outcomes
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+import torch
 from minari.storage.datasets_root_dir import get_dataset_path
 from rich.console import Console
 from rich.markup import escape
@@ -38,7 +39,7 @@ from rich.progress import (
 )
 
 from benchmarks import runner
-from benchmarks.backends import Backend, LocalBackend, RayBackend
+from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_specs
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, load_results
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
 from iqlzoo.agents.presets import infer_domain
@@ -205,34 +206,45 @@ class GridDisplay:
         self.bars.update(self.grid, completed=self._done())
 
 
+def seed_groups(specs: Sequence[RunSpec]) -> list[Task]:
+    """`specs` as tasks: runs that differ only in their seed form one seed group (a tuple), in first-seen order."""
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(runner.seed_group_key(spec), []).append(spec)
+    return [group[0] if len(group) == 1 else tuple(group) for group in groups.values()]
+
+
 def run_grid(
     specs: Sequence[RunSpec],
     backend: Backend,
     store: ResultsStore,
     max_attempts: int = 3,
     display: GridEvents | None = None,
+    group_seeds: bool = False,
 ) -> dict[str, runner.Outcome]:
     """Run `specs` on `backend` until each has an outcome; return the last outcome of every run.
 
-    A ``failed`` or ``killed`` attempt goes back to the end of the queue until the run has had `max_attempts`
-    attempts in this call (a killed one only if the backend did not retry it already); other runs keep going
-    meanwhile. A killed worker cannot write its status, so the driver records it (state ``failed`` with the
-    reason). The backend is closed on the way out, even on Ctrl-C.
+    With `group_seeds`, the runs that differ only in their seed are submitted together and train as one multi-seed
+    model (`benchmarks.runner.execute_group`); retries always run alone. A ``failed`` or ``killed`` attempt goes back
+    to the end of the queue until the run has had `max_attempts` attempts in this call (a killed one only if the
+    backend did not retry it already); other runs keep going meanwhile. A killed worker cannot write its status, so
+    the driver records it (state ``failed`` with the reason). The backend is closed on the way out, even on Ctrl-C.
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     by_id = {spec.run_id: spec for spec in specs}
-    waiting = deque(specs)
+    waiting: deque[Task] = deque(seed_groups(specs) if group_seeds else specs)
     attempts: Counter[str] = Counter()
     outcomes: dict[str, runner.Outcome] = {}
     try:
         while waiting or backend.running():
             while waiting and backend.running() < backend.capacity:
-                spec = waiting.popleft()
-                attempts[spec.run_id] += 1
-                if display is not None:
-                    display.started(spec, attempts[spec.run_id], max_attempts)
-                backend.submit(spec)
+                task = waiting.popleft()
+                for spec in task_specs(task):
+                    attempts[spec.run_id] += 1
+                    if display is not None:
+                        display.started(spec, attempts[spec.run_id], max_attempts)
+                backend.submit(task)
             for event in backend.poll(POLL_S):
                 if isinstance(event, runner.Progress):
                     if display is not None:
@@ -282,6 +294,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=_positive, help="runs at once (default: CPU count locally, CPUs on Ray)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="torch device of a run")
     parser.add_argument("--gpus-per-run", type=float, help="Ray GPUs per run (default: 1 with --device cuda, else 0)")
+    parser.add_argument("--group-seeds", choices=("auto", "on", "off"), default="auto",
+                        help="train the seeds of an agent x dataset as one multi-seed model (n_seeds=K): 'auto' does "
+                             "on CUDA, where it multiplies throughput; on one CPU core it gains little (see "
+                             "leaderboard/speed.md)")
     parser.add_argument("--max-attempts", type=_positive, default=3, help="attempts per run and invocation (3)")
     parser.add_argument("--out", type=Path, help=f"results store (default {DEFAULT_RESULTS}; smoke: "
                                                  f"{DEFAULT_TEST_RESULTS})")
@@ -370,7 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend = make_backend(args, context)
         try:
             with GridDisplay(console, todo, root) as display:
-                outcomes = run_grid(todo, backend, store, args.max_attempts, display)
+                on_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+                group = args.group_seeds == "on" or (args.group_seeds == "auto" and on_cuda)
+                outcomes = run_grid(todo, backend, store, args.max_attempts, display, group_seeds=group)
         except KeyboardInterrupt:
             console.print("interrupted: unfinished runs keep their checkpoints; rerun the same command to resume")
             return 130

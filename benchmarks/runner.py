@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +46,7 @@ from iqlzoo.agents.base import TrainingDivergedError
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data.minari import from_minari
 from iqlzoo.data.transitions import TransitionDataset
-from iqlzoo.diagnostics import SrankCallback
+from iqlzoo.diagnostics import SrankCallback, network_sranks
 from iqlzoo.evaluation import evaluate
 
 #: States after which a run is never trained again by the harness.
@@ -212,19 +212,27 @@ class _Run:
         self.model: Any = None
         self.data: Any = None
         self.dataset_hash = ""
+        #: run ids trained together with this one as one multi-seed model (empty when trained alone)
+        self.seed_group: tuple[str, ...] = ()
 
-    def execute(self) -> None:
-        spec, protocol = self.spec, self.spec.protocol
-        self.data = from_minari(spec.dataset_id, download=False)
-        self.dataset_hash = dataset_fingerprint(self.data)
+    def prepare(self, data: TransitionDataset | None = None, dataset_hash: str | None = None) -> Any:
+        """Load the data (unless given), resume or create the agent, record provenance; returns the agent."""
+        spec = self.spec
+        self.data = data if data is not None else from_minari(spec.dataset_id, download=False)
+        self.dataset_hash = dataset_hash or dataset_fingerprint(self.data)
         self.model = self._resume() or agent_class(spec.agent)(
             "MlpPolicy", self.data, seed=spec.seed, device=self.context.device, **dict(spec.config)
         )
         self.step = self.model.num_timesteps
         self._record_provenance()
         _truncate_train_log(self.run_dir / TRAIN_LOG, self.step)
+        self.report(Progress(spec.run_id, self.step, spec.protocol.steps))
+        return self.model
+
+    def execute(self) -> None:
+        spec, protocol = self.spec, self.spec.protocol
+        self.prepare()
         self.model.set_logger(Logger(None, [_TrainLog(self.run_dir / TRAIN_LOG)]))
-        self.report(Progress(spec.run_id, self.step, protocol.steps))
         if self.step < protocol.steps:
             sranks = SrankCallback(every=protocol.checkpoint_every, seed=spec.seed)
             self.model.learn(
@@ -262,6 +270,8 @@ class _Run:
             "host": socket.gethostname(),
             "device": self.context.device,
         }
+        if self.seed_group:
+            attempt["seed_group"] = list(self.seed_group)
         provenance = self.store.read_provenance(self.spec.run_id)
         if provenance is None or self.step == 0:
             earlier = [] if provenance is None else provenance.get("attempts", [])
@@ -352,18 +362,171 @@ def execute_run(spec: RunSpec, context: RunContext, report: Reporter = lambda pr
     with _exclusive(store.run_dir(spec.run_id)) as owned:
         if not owned:
             return Outcome(spec.run_id, "busy", 0, "another process is training this run")
-        status = store.read_status(spec.run_id)
-        if status is not None and status.state in FINAL_STATES:
-            return Outcome(spec.run_id, status.state, completed_steps(store.run_dir(spec.run_id)), status.error)
-        store.set_status(spec.run_id, "running")
-        run = _Run(spec, store, context, report)
-        try:
-            run.execute()
-        except TrainingDivergedError as error:
-            store.set_status(spec.run_id, "diverged", str(error))
-            return Outcome(spec.run_id, "diverged", error.step, str(error), run.score)
-        except Exception as error:
-            store.set_status(spec.run_id, "failed", traceback.format_exc()[-ERROR_CHARS:])
-            return Outcome(spec.run_id, "failed", run.step, f"{type(error).__name__}: {error}", run.score)
-        store.set_status(spec.run_id, "finished")
-        return Outcome(spec.run_id, "finished", spec.protocol.steps, None, run.score)
+        return _execute_locked(spec, store, context, report)
+
+
+def _final_outcome(spec: RunSpec, store: ResultsStore) -> Outcome | None:
+    """The outcome of a run already finished or diverged, else None."""
+    status = store.read_status(spec.run_id)
+    if status is not None and status.state in FINAL_STATES:
+        return Outcome(spec.run_id, status.state, completed_steps(store.run_dir(spec.run_id)), status.error)
+    return None
+
+
+def _execute_locked(spec: RunSpec, store: ResultsStore, context: RunContext, report: Reporter) -> Outcome:
+    """`execute_run` once the run's lock is held."""
+    final = _final_outcome(spec, store)
+    if final is not None:
+        return final
+    store.set_status(spec.run_id, "running")
+    run = _Run(spec, store, context, report)
+    try:
+        run.execute()
+    except TrainingDivergedError as error:
+        store.set_status(spec.run_id, "diverged", str(error))
+        return Outcome(spec.run_id, "diverged", error.step, str(error), run.score)
+    except Exception as error:
+        store.set_status(spec.run_id, "failed", traceback.format_exc()[-ERROR_CHARS:])
+        return Outcome(spec.run_id, "failed", run.step, f"{type(error).__name__}: {error}", run.score)
+    store.set_status(spec.run_id, "finished")
+    return Outcome(spec.run_id, "finished", spec.protocol.steps, None, run.score)
+
+
+def seed_group_key(spec: RunSpec) -> str:
+    """Runs with equal keys differ only in their seed, so they can train as one multi-seed model."""
+    return json.dumps({**spec.to_json(), "seed": None, "run_id": None}, sort_keys=True, default=str)
+
+
+def execute_task(
+    specs: Sequence[RunSpec], context: RunContext, report: Reporter = lambda progress: None
+) -> list[Outcome]:
+    """A worker's unit of work: one run (`execute_run`) or a seed group (`execute_group`); one outcome per run."""
+    if len(specs) == 1:
+        return [execute_run(specs[0], context, report)]
+    return execute_group(specs, context, report)
+
+
+class _GroupTrainLog(KVWriter):
+    """The multi-seed model's statistics (means over its agents) appended to every member's train log."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
+        row = {"step": step, **{k: v for k, v in key_values.items() if isinstance(v, (int, float))}}
+        row["seed_group_size"] = len(self.paths)
+        for path in self.paths:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        """Nothing stays open between writes."""
+
+
+class _GroupCallback(BaseCallback):
+    """Hands every gradient step of a multi-seed model to its members: agent k is evaluated, checkpointed (as an
+    ordinary single agent) and srank-measured exactly when a run trained alone would be."""
+
+    def __init__(self, runs: Sequence[_Run]) -> None:
+        super().__init__()
+        self.runs = list(runs)
+        self.sranks = [SrankCallback(every=run.spec.protocol.checkpoint_every, seed=run.spec.seed) for run in runs]
+
+    def _on_training_start(self) -> None:
+        for run, sranks in zip(self.runs, self.sranks):
+            sranks.model = run.model  # the single agent before stacking: same data and action space
+            sranks._on_training_start()
+
+    def _on_step(self) -> bool:
+        step = self.num_timesteps
+        protocol = self.runs[0].spec.protocol
+        due_eval = step % protocol.eval_every == 0 or step == protocol.steps
+        due_checkpoint = step % protocol.checkpoint_every == 0 or step == protocol.steps
+        if due_eval or due_checkpoint:
+            self.model.check_divergence()  # one diverged agent sends every member back to training alone
+        for k, (run, sranks) in enumerate(zip(self.runs, self.sranks)):
+            if due_eval or due_checkpoint:
+                run.model = self.model.agent(k)
+            if step % sranks.every == 0:
+                assert sranks._batch is not None
+                ranks = network_sranks(run.model, *sranks._batch, delta=sranks.delta)
+                with (run.run_dir / TRAIN_LOG).open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"step": step, **ranks}) + "\n")
+            run.on_step(step)
+        return True
+
+
+def execute_group(
+    specs: Sequence[RunSpec], context: RunContext, report: Reporter = lambda progress: None
+) -> list[Outcome]:
+    """Train runs that differ only in their seed as one multi-seed model (`IQL.stack` of each run's resumed or
+    fresh agent); every member keeps its own records, checkpoints and status, identical in form to a run trained
+    alone (and equal in value up to float reassociation in batched matmuls).
+
+    Members whose lock another process holds are reported busy; finished ones are skipped. The group falls back
+    to training its members one after another (each resuming from its own checkpoint) when they stand at
+    different steps, and when any agent diverges — so a divergence is recorded against the seed that diverged.
+    Any other exception fails every member (the driver retries them alone).
+    """
+    if len({seed_group_key(spec) for spec in specs}) != 1 or len({spec.seed for spec in specs}) != len(specs):
+        raise ValueError("a seed group holds runs that differ only in their (distinct) seeds")
+    if context.minari_root is not None:
+        os.environ["MINARI_DATASETS_PATH"] = context.minari_root
+    store = ResultsStore(context.root)
+    outcomes: dict[str, Outcome] = {}
+    with contextlib.ExitStack() as locks:
+        members = []
+        for spec in specs:
+            if not locks.enter_context(_exclusive(store.run_dir(spec.run_id))):
+                outcomes[spec.run_id] = Outcome(spec.run_id, "busy", 0, "another process is training this run")
+            elif (final := _final_outcome(spec, store)) is not None:
+                outcomes[spec.run_id] = final
+            else:
+                members.append(spec)
+        if len(members) == 1:
+            outcomes[members[0].run_id] = _execute_locked(members[0], store, context, report)
+        elif members:
+            outcomes.update(_train_group(members, store, context, report))
+    return [outcomes[spec.run_id] for spec in specs]
+
+
+def _train_group(
+    specs: Sequence[RunSpec], store: ResultsStore, context: RunContext, report: Reporter
+) -> dict[str, Outcome]:
+    """`execute_group` for members whose locks are held and which are not finished."""
+    alone = {spec.run_id: spec for spec in specs}
+    runs = [_Run(spec, store, context, report) for spec in specs]
+    for run in runs:
+        store.set_status(run.spec.run_id, "running")
+        run.seed_group = tuple(spec.run_id for spec in specs)
+    try:
+        data = from_minari(specs[0].dataset_id, download=False)
+        fingerprint = dataset_fingerprint(data)
+        agents = [run.prepare(data, fingerprint) for run in runs]
+        protocol = specs[0].protocol
+        step = agents[0].num_timesteps
+        if any(agent.num_timesteps != step for agent in agents) or step >= protocol.steps:
+            return {spec.run_id: _execute_locked(spec, store, context, report) for spec in alone.values()}
+        multi = type(agents[0]).stack(agents)
+        multi.set_logger(Logger(None, [_GroupTrainLog([run.run_dir / TRAIN_LOG for run in runs])]))
+        multi.learn(
+            protocol.steps - step,
+            callback=[_GroupCallback(runs)],
+            log_interval=min(1000, protocol.eval_every),
+            reset_num_timesteps=False,
+        )
+    except TrainingDivergedError:
+        return {spec.run_id: _execute_locked(spec, store, context, report) for spec in alone.values()}
+    except Exception as error:
+        text = traceback.format_exc()[-ERROR_CHARS:]
+        outcomes = {}
+        for run in runs:
+            store.set_status(run.spec.run_id, "failed", text)
+            summary = f"{type(error).__name__}: {error}"
+            outcomes[run.spec.run_id] = Outcome(run.spec.run_id, "failed", run.step, summary, run.score)
+        return outcomes
+    outcomes = {}
+    for run in runs:
+        store.set_status(run.spec.run_id, "finished")
+        outcomes[run.spec.run_id] = Outcome(run.spec.run_id, "finished", protocol.steps, None, run.score)
+    return outcomes

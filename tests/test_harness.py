@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from conftest import ANTMAZE_TINY_ID
 
 from benchmarks import runner, suites
 from benchmarks.backends import LocalBackend
-from benchmarks.run import expand, main, run_grid
+from benchmarks.run import expand, main, resolve_task, run_grid
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, load_results
 from benchmarks.suites import PENDULUM_TOY, Cell, Protocol, RunSpec, Suite, plan
 from iqlzoo import IQL
@@ -197,3 +198,70 @@ def test_plan_skips_unavailable_agents_and_run_ids_follow_identity(monkeypatch: 
     assert moved.run_id == specs[0].run_id  # the checkpoint interval is not part of a run's identity
     tuned = dataclasses.replace(specs[0], config={**specs[0].config, "expectile": 0.8})
     assert tuned.run_id != specs[0].run_id and tuned.config_hash != specs[0].config_hash
+
+
+def _close_parameters(a: Path, b: Path, atol: float = 1e-5) -> None:
+    left, right = IQL.load(a, device="cpu").nets.state_dict(), IQL.load(b, device="cpu").nets.state_dict()
+    assert left.keys() == right.keys()
+    for name in left:
+        torch.testing.assert_close(left[name], right[name], atol=atol, rtol=0, msg=name)
+
+
+def _truncate_to_checkpoint(store: ResultsStore, run_id: str, step: int) -> None:
+    """Make a finished run look killed right after its checkpoint at `step`."""
+    run_dir = store.run_dir(run_id)
+    for path in (run_dir / "checkpoints").glob("*.zip"):
+        if path.name != runner.checkpoint_name(step):
+            path.unlink()
+    (run_dir / "checkpoints" / runner.checkpoint_name(step)).rename(run_dir / "checkpoints" / runner.LATEST)
+    store.set_status(run_id, "running")
+
+
+def test_seed_group_trains_resumes_and_falls_back_like_runs_alone(tmp_path: Path) -> None:
+    resolve_task(PENDULUM_TOY, "auto")  # builds the toy dataset when the store lacks it, as the CLI does
+    specs = smoke_specs(3, 200, 100, 100)
+    group = [spec for spec in specs if spec.label == specs[0].label]
+    assert len(group) == 3 and len({runner.seed_group_key(spec) for spec in group}) == 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = ResultsStore(tmp_path / "alone")
+        for spec in group:
+            assert runner.execute_run(spec, runner.RunContext(str(alone.root))).state == "finished"
+        together = ResultsStore(tmp_path / "together")
+        outcomes = runner.execute_group(group, runner.RunContext(str(together.root)))
+        assert [o.state for o in outcomes] == ["finished"] * 3
+        # interrupted at step 100: all members resume as one model; one member behind: each trains alone
+        resumed, uneven = ResultsStore(tmp_path / "resumed"), ResultsStore(tmp_path / "uneven")
+        for store in (resumed, uneven):
+            for spec in group:
+                runner.execute_run(spec, runner.RunContext(str(store.root)))
+                _truncate_to_checkpoint(store, spec.run_id, 100)
+        shutil.rmtree(uneven.run_dir(group[2].run_id))
+        assert [o.state for o in runner.execute_group(group, runner.RunContext(str(resumed.root)))] == ["finished"] * 3
+        assert [o.state for o in runner.execute_group(group, runner.RunContext(str(uneven.root)))] == ["finished"] * 3
+        assert [o.state for o in runner.execute_group(group, runner.RunContext(str(resumed.root)))] == ["finished"] * 3
+    finally:
+        torch.set_num_threads(threads)
+    columns = ["step", "return_mean", "normalized_score"]
+    for spec in group:
+        reference = alone.read_run(spec.run_id)[columns]
+        for store in (together, resumed, uneven):
+            _close_parameters(alone.run_dir(spec.run_id) / "checkpoints" / "latest.zip",
+                              store.run_dir(spec.run_id) / "checkpoints" / "latest.zip")
+            pd.testing.assert_frame_equal(store.read_run(spec.run_id)[columns], reference, rtol=1e-3)
+        attempts = together.read_provenance(spec.run_id)["attempts"]
+        assert attempts[-1]["seed_group"] == [s.run_id for s in group]
+        log = (together.run_dir(spec.run_id) / runner.TRAIN_LOG).read_text()
+        assert '"seed_group_size": 3' in log and "srank" in log
+    assert [a["from_step"] for a in resumed.read_provenance(group[0].run_id)["attempts"]] == [0, 100]
+    # first run, the faked kill (set "running"), the group's resume; the third call found every member finished
+    assert resumed.read_status(group[0].run_id).attempts == 3
+
+
+def test_grid_with_seed_groups_on_local_workers(tmp_path: Path) -> None:
+    args = smoke_args(tmp_path / "store", "--seeds", "2", "--workers", "2", "--steps", "100", "--eval-every", "100",
+                      "--checkpoint-every", "100", "--group-seeds", "on", "--no-leaderboard")
+    assert main(args) == 0
+    records = load_results(tmp_path / "store")
+    assert records["run_id"].nunique() == len(smoke_specs(2, 100, 100, 100)) and set(records["step"]) == {100}

@@ -73,3 +73,41 @@ def test_bf16_autocast_still_learns(pendulum_data):
     behaviour = float(np.mean(pendulum_data.normalized_score(pendulum_data.episode_returns)))
     score = evaluate(model, n_episodes=10, seed=123).normalized_score
     assert score > behaviour + 15, (score, behaviour)
+
+
+@pytest.mark.parametrize("name", ["iql", "quantile_huber+cvae"])
+def test_stacked_single_agents_continue_like_each_alone(name, pendulum_data, tmp_path):
+    kwargs = {**SMALL, **CONFIGS[name]}
+    singles = [IQL("MlpPolicy", pendulum_data, seed=seed, **kwargs).learn(20) for seed in (3, 7, 8)]
+    loaded = [IQL.load(s.save(tmp_path / f"s{k}"), dataset=pendulum_data, device="cpu") for k, s in enumerate(singles)]
+    multi = IQL.stack(loaded)
+    assert multi.n_seeds == 3 and multi.seeds == [3, 7, 8] and multi.num_timesteps == 20
+    multi.learn(10, reset_num_timesteps=False)
+    for k, single in enumerate(singles):
+        single.learn(10, reset_num_timesteps=False)
+        assert _max_difference(single, multi.agent(k)) < 1e-5, (k, _max_difference(single, multi.agent(k)))
+
+
+def test_stack_refuses_agents_of_different_runs(pendulum_data):
+    a = IQL("MlpPolicy", pendulum_data, seed=0, **SMALL).learn(4)
+    with pytest.raises(ValueError, match="num_timesteps"):
+        IQL.stack([a, IQL("MlpPolicy", pendulum_data, seed=1, **SMALL).learn(6)])
+    with pytest.raises(ValueError, match="configuration"):
+        IQL.stack([a, IQL("MlpPolicy", pendulum_data, seed=1, expectile=0.8, **SMALL).learn(4)])
+    with pytest.raises(ValueError, match="at least one"):
+        IQL.stack([])
+    assert IQL.stack([a]) is a
+
+
+def test_multi_seed_divergence_is_judged_per_agent(pendulum_data):
+    model = IQL("MlpPolicy", pendulum_data, seed=0, n_seeds=3, **SMALL).learn(2)
+    model.q_limit = 10.0
+    q = model.base_stats.index("q_mean")
+    stats = torch.zeros(3, len(model.stat_names))
+    stats[2, q] = 25.0  # one agent beyond the bound; the mean over agents (8.3) is not
+    model._agent_stats = stats
+    assert bool(model._diverged(stats.mean(dim=0)))
+    stats[2, q] = 5.0
+    assert not bool(model._diverged(stats.mean(dim=0)))
+    stats[1, 0] = float("nan")
+    assert bool(model._diverged(stats.mean(dim=0)))

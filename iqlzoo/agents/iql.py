@@ -42,6 +42,7 @@ import dataclasses
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -397,6 +398,7 @@ class IQL(OfflineAgent):
         self.compile = compile
         self.stat_names = self.base_stats + (self.penalty_stats if cfg.penalty != "none" else ())
         self.q_limit = math.inf
+        self._agent_stats = torch.zeros(0)  # per-agent statistics of the last step (multi-seed models)
         super().__init__(
             observation_space,
             action_space,
@@ -581,9 +583,12 @@ class IQL(OfflineAgent):
         assert self.buffer is not None
         self.optimizer.param_groups[0]["lr"].fill_(self._actor_lr(progress_remaining))
         index, taus, noise = self._draw_batch()
-        k = self.n_seeds
         update = self._compiled_update or self._update
-        return update(index, taus, noise).reshape(k, -1).mean(dim=0) if k > 1 else update(index, taus, noise)
+        stats = update(index, taus, noise)
+        if self.n_seeds == 1:
+            return stats
+        self._agent_stats = stats.reshape(self.n_seeds, -1)  # divergence is judged per agent, not on the mean
+        return self._agent_stats.mean(dim=0)
 
     def _draw_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Each agent's random inputs of one step, from its own generator: batch indices (K, B), quantile fractions
@@ -708,8 +713,11 @@ class IQL(OfflineAgent):
                     state["exp_avg_sq"] = torch.zeros_like(p)
 
     def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
-        """Non-finite statistics, or |mean Q| beyond ``divergence_factor``·max|r|/(1−γ) (a bound on any return)."""
-        return super()._diverged(stats) | (stats[self.base_stats.index("q_mean")].abs() > self.q_limit)
+        """Non-finite statistics, or |mean Q| beyond ``divergence_factor``·max|r|/(1−γ) (a bound on any return) —
+        for any one of the agents of a multi-seed model (one agent's blow-up must not hide in the mean)."""
+        per_agent = self._agent_stats if self.n_seeds > 1 else stats.unsqueeze(0)
+        q_mean = per_agent[:, self.base_stats.index("q_mean")]
+        return super()._diverged(per_agent) | (q_mean.abs() > self.q_limit).any()
 
     def _extra_log_values(self) -> dict[str, float]:
         return {"actor_lr": float(self.optimizer.param_groups[0]["lr"])}
@@ -733,6 +741,63 @@ class IQL(OfflineAgent):
         return type(self)._from_checkpoint(
             self._checkpoint_payload(include_optimizer=True, agent=k), self.device, dataset=self.dataset
         )
+
+    @classmethod
+    def stack(cls, agents: Sequence[IQL], compile: bool | str | None = None) -> IQL:
+        """K single agents as one K-seed model that continues exactly where each of them stands: the inverse of
+        :meth:`agent`. Networks, Adam moments, learning rates, batch/noise generators and step counters are
+        stacked agent-major; the agents must share class, configuration, data transform and step count.
+
+        ``IQL.stack([IQL.load(p) for p in paths])`` resumes K interrupted seeds as one vectorised run, and
+        ``stacked.agent(k)`` then equals agent ``k`` trained on alone (up to float reassociation in batched matmuls).
+        """
+        agents = list(agents)
+        if not agents:
+            raise ValueError("stack() needs at least one agent")
+        first = agents[0]
+        for k, other in enumerate(agents):
+            if type(other) is not type(first) or other.n_seeds != 1:
+                raise ValueError(f"stack() takes single {type(first).__name__} agents; agent {k} is "
+                                 f"{type(other).__name__} with n_seeds={other.n_seeds}")
+            mismatch = [
+                name
+                for name, a, b in (
+                    ("configuration", other.config, first.config),
+                    ("data transform", other.transform, first.transform),
+                    ("observation space", other.observation_space, first.observation_space),
+                    ("action space", other.action_space, first.action_space),
+                    ("num_timesteps", other.num_timesteps, first.num_timesteps),
+                )
+                if a != b
+            ]
+            if mismatch:
+                raise ValueError(f"agent {k} differs from agent 0 in {', '.join(mismatch)}: only copies of one run "
+                                 "setup (different seeds) can be stacked")
+        if len(agents) == 1:
+            return first
+        multi = cls(
+            _init_from=first._checkpoint_payload(include_optimizer=False),
+            dataset=first.dataset,
+            n_seeds=len(agents),
+            seed=first.seeds[0],
+            device=first.device,
+            compile=first.compile if compile is None else compile,
+            verbose=first.verbose,
+        )
+        stack_agents(multi.nets, [a.nets for a in agents])
+        singles = [a._trained_params for a in agents]
+        for index, param in enumerate(multi._trained_params):
+            for slot, value in multi.optimizer.state[param].items():
+                parts = [agent.optimizer.state[params[index]][slot] for agent, params in zip(agents, singles)]
+                value.copy_(torch.cat(parts, dim=0) if value.shape != parts[0].shape else parts[0])
+        for group, single_group in zip(multi.optimizer.param_groups, first.optimizer.param_groups):
+            group["lr"].copy_(single_group["lr"])
+        multi.seeds = [a.seeds[0] for a in agents]
+        for generator, agent in zip(multi.generators, agents):
+            generator.set_state(agent.generator.get_state())
+        multi.num_timesteps = first.num_timesteps
+        multi._total_timesteps = first._total_timesteps
+        return multi
 
     # ------------------------------------------------------------------ persistence
     def _checkpoint_payload(self, include_optimizer: bool, agent: int | None = None) -> Checkpoint:
