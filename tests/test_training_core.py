@@ -111,3 +111,14 @@ def test_multi_seed_divergence_is_judged_per_agent(pendulum_data):
     assert not bool(model._diverged(stats.mean(dim=0)))
     stats[1, 0] = float("nan")
     assert bool(model._diverged(stats.mean(dim=0)))
+
+
+def test_every_model_in_a_process_compiles(pendulum_data):
+    # dynamo stops compiling a shared code object after 8 cached graphs; harness workers train run after run
+    from torch._dynamo.utils import counters
+
+    for seed in range(9):
+        graphs = counters["stats"]["unique_graphs"]
+        model = IQL("MlpPolicy", pendulum_data, seed=seed, compile=True, **SMALL).learn(2)
+        assert model._compiled_update is not None, f"model {seed} fell back to eager"
+        assert counters["stats"]["unique_graphs"] > graphs, f"model {seed} compiled no graph"

@@ -41,6 +41,7 @@ import copy
 import dataclasses
 import math
 import time
+import types
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ import numpy as np
 import torch
 from minari import MinariDataset
 from torch import nn
+from torch._C._dynamo.eval_frame import _debug_get_cache_entry_list
 from torch.optim.adam import adam as adam_update
 
 from iqlzoo.agents.base import OfflineAgent, library_versions
@@ -230,6 +232,23 @@ def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, 
     if spread <= 0.0:
         raise ValueError("reward_transform='return_scale': all episode returns are equal; choose 'none'")
     return 1000.0 / spread, 0.0
+
+
+def _private_copy(method: Any) -> Any:
+    """``method`` bound to a copy of its function with its own code object.
+
+    Dynamo keys compiled graphs on the code object and guards each on the instance, so every model compiling the
+    shared ``IQL._update`` adds an entry to one cache — and after ``recompile_limit`` (8) entries it silently runs
+    eagerly, even when the earlier models are gone: a harness worker or a sweep script would train its 9th model
+    uncompiled. A private code object gives each model its own cache, freed with the model.
+    """
+    func = method.__func__
+    clone = types.FunctionType(
+        func.__code__.replace(), func.__globals__, func.__name__, func.__defaults__, func.__closure__
+    )
+    clone.__kwdefaults__ = func.__kwdefaults__
+    clone.__qualname__ = func.__qualname__
+    return types.MethodType(clone, method.__self__)
 
 
 class IQLNetworks(nn.Module):
@@ -543,8 +562,9 @@ class IQL(OfflineAgent):
         step runs on a throw-away copy of the state, so compiled and eager training see the same sequence of updates.
         """
         mode = "reduce-overhead" if self.device.type == "cuda" else None
+        update = _private_copy(self._update)
         compiled = torch._dynamo.config.patch(trace_autograd_ops=True)(
-            torch.compile(self._update, mode=mode, dynamic=False, fullgraph=False)
+            torch.compile(update, mode=mode, dynamic=False, fullgraph=False)
         )
         snapshot = copy.deepcopy((self.nets.state_dict(), self.optimizer.state_dict()))
         start = time.perf_counter()
@@ -555,6 +575,8 @@ class IQL(OfflineAgent):
             noise_dim = self.nets.penalty.noise_dim if self.nets.penalty is not None else 0
             noise = torch.zeros(k, b, noise_dim, device=self.device) if noise_dim else None
             compiled(index, taus if self.config.critic_head == "quantile" else None, noise)
+            if not _debug_get_cache_entry_list(update.__func__.__code__):
+                raise RuntimeError("dynamo produced no graph for the update (recompile limit or a skipped frame)")
         except Exception as exc:  # compilation problems surface as many exception types
             message = f"torch.compile of the IQL update failed ({type(exc).__name__}: {exc}); training eagerly"
             warnings.warn(message, stacklevel=2)
