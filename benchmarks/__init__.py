@@ -4,5 +4,6 @@
 grid and drives it on a backend of `benchmarks.backends` (local processes or Ray), each run executed by
 `benchmarks.runner` with checkpoints and resumption. `benchmarks.store` keeps one tidy table of evaluation records
 (one CSV per run plus provenance and status), `benchmarks.stats` turns it into score matrices and rliable estimates,
-`benchmarks.plots` draws them, and `benchmarks.report_claims` holds the numbers quoted from the source report.
+`benchmarks.plots` draws them, `benchmarks.report_claims` holds the numbers quoted from the source report, and
+`benchmarks.findings` sets our measurements of the report's claims beside them.
 """

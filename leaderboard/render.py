@@ -1,21 +1,24 @@
-"""Render the leaderboard markdown and its plots from the evaluation records of a results store.
+"""Render the leaderboard markdown and its plots from the records of a results store.
 
-`build_leaderboard` is pure: it returns the markdown and the PNG bytes. `write_leaderboard` puts them on disk
-atomically. The output depends only on the records, `reps` and `seed`, and on where the files go relative to the
-results store (links are relative), so regenerating from the same store gives byte-identical files.
+`build_leaderboard` returns the markdown and the PNG bytes; it reads nothing but the runs' status and training logs
+(`benchmarks.findings.load_run_records`, unless given them) and the speed table beside the output. `write_leaderboard`
+puts them on disk atomically. The output depends only on the records, `reps` and `seed`, and on where the files go
+relative to the results store (links are relative), so regenerating from the same store gives byte-identical files.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import plots, stats
+from benchmarks import findings, plots, stats
+from benchmarks.report_claims import REPORT, SRANK_TABLE
 from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -67,20 +70,67 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
 
 
-def render_findings(claims: Sequence[Mapping[str, object]], source: str | None = None) -> str:
+def _records_cell(records: Sequence[Sequence[str]], link: Callable[[str, str], str]) -> str:
+    """The text "group: [label](path), ...; group: ..." from (group, label, path) triples, grouped by group."""
+    groups: dict[str, list[str]] = {}
+    for group, label, path in records:
+        groups.setdefault(group, []).append(link(label, path))
+    return "; ".join(f"{group}: {', '.join(links)}" for group, links in groups.items())
+
+
+def render_findings(
+    claims: Sequence[Mapping[str, object]],
+    source: str | None = None,
+    link: Callable[[str, str], str] | None = None,
+) -> str:
     """A markdown table of claims from the source report beside our measurements.
 
     Each claim is a mapping with `claim` (what the report says), `report` (its number) and optionally `measured`
-    (ours); a missing or None `measured` reads "not measured yet". `source`, when given, is cited under the table.
+    (ours); a missing or None `measured` reads "not measured yet". With `link` (label, path relative to the results
+    store -> markdown link), claims' `records` ((group, label, path) triples, see `benchmarks.findings`) fill a
+    Records column. `source`, when given, is cited under the table.
     """
-    rows = [
-        (claim["claim"], claim["report"], "not measured yet" if claim.get("measured") is None else claim["measured"])
-        for claim in claims
-    ]
-    lines = _table(["Claim (source report)", "Report", "Ours"], rows)
+    with_records = link is not None and any(claim.get("records") for claim in claims)
+    rows = []
+    for claim in claims:
+        measured = claim.get("measured")
+        row = [claim["claim"], claim["report"], "not measured yet" if measured is None else measured]
+        if link is not None and with_records:
+            row.append(_records_cell(claim.get("records") or (), link))
+        rows.append(row)
+    lines = _table(["Claim (source report)", "Report", "Ours", *(["Records"] if with_records else [])], rows)
     if source:
         lines += ["", f"Source: {source}."]
     return "\n".join(lines) + "\n"
+
+
+def _store_link(results_root: Path, out_dir: Path, label: str, path: str) -> str:
+    """A markdown link to `path` (relative to the results store), relative to the folder the markdown goes to."""
+    target = Path(results_root) / path
+    return f"[{label}]({Path(os.path.relpath(target, out_dir)).as_posix()})"
+
+
+FINDINGS_TITLE = "Seed findings: the source report beside our measurements"
+
+
+def findings_section(
+    frame: pd.DataFrame, records: findings.RunRecords, results_root: Path, out_dir: Path, reps: int, seed: int
+) -> list[str]:
+    """The source report's claims beside our measurements: one table per `seed-findings` store suite, or one table
+    of unmeasured claims when the store holds none; then how each measurement is computed."""
+    lines = [f"## {FINDINGS_TITLE}", ""]
+    suites = findings.findings_suites(records)
+    if not suites:
+        claims = findings.seed_findings(frame, records, None, reps, seed)
+        lines += [findings.unmeasured_summary(), "", render_findings(claims)]
+    link = functools.partial(_store_link, results_root, out_dir)
+    for suite in suites:
+        claims = findings.seed_findings(frame, records, suite, reps, seed)
+        lines += [f"### Measured in `{suite}`", "", findings.suite_summary(records, suite), ""]
+        lines += [render_findings(claims, link=link)]
+    lines += [*findings.method_notes(reps, seed), ""]
+    lines += [f"Source: {REPORT}: Parts II-IV (statements quoted); the srank numbers from {SRANK_TABLE}.", ""]
+    return lines
 
 
 class _Renderer:
@@ -96,8 +146,7 @@ class _Renderer:
         self.colors = plots.agent_colors(stats.order_agents(frame["agent"]))
 
     def run_link(self, run_id: str, label: str) -> str:
-        target = self.results_root / "runs" / run_id / EVALUATIONS_FILE
-        return f"[{label}]({Path(os.path.relpath(target, self.out_dir)).as_posix()})"
+        return _store_link(self.results_root, self.out_dir, label, f"runs/{run_id}/{EVALUATIONS_FILE}")
 
     def add_plot(self, name: str, png: bytes, alt: str) -> str:
         self.plots[name] = png
@@ -226,7 +275,8 @@ def _header(results_root: Path, reps: int, seed: int) -> list[str]:
         "",
         f"This file is generated from the results store `{results}` by "
         f"`python -m leaderboard --results {results} --reps {reps} --seed {seed}`. "
-        "Every number in it is computed from the evaluation records stored there.",
+        "Every number in it is computed from the records stored there (evaluations; for the seed findings also "
+        "the runs' status and the sranks in their training logs).",
         "",
     ]
 
@@ -257,21 +307,36 @@ def _legend(reps: int, seed: int) -> list[str]:
 SPEED_FILE = "speed.md"
 
 
-def build_leaderboard(frame: pd.DataFrame, results_root: Path, out_dir: Path, reps: int, seed: int) -> Leaderboard:
+def build_leaderboard(
+    frame: pd.DataFrame,
+    results_root: Path,
+    out_dir: Path,
+    reps: int,
+    seed: int,
+    records: findings.RunRecords | None = None,
+) -> Leaderboard:
     """The leaderboard of the records in `frame` (from the store at `results_root`), to be written in `out_dir`.
 
-    One section per suite: a table per dataset, then for the normalised score (and, for goal-reaching suites, the
+    First the source report's claims beside our measurements (`findings_section`, from `frame` and `records`: the
+    runs' states and sranks, read from `results_root` when None), listed even before anything is measured. Then one
+    section per suite: a table per dataset, then for the normalised score (and, for goal-reaching suites, the
     success rate) the aggregate metrics, performance profiles, probability of improvement over `stats.BASELINE`
     and sample-efficiency curves, with their plots.
     """
     lines = _header(results_root, reps, seed)
     speed = _speed_section(out_dir)
+    records = findings.load_run_records(results_root, frame) if records is None else records
+    claims = findings_section(frame, records, results_root, out_dir, reps, seed)
     if frame.empty:
-        return Leaderboard("\n".join([*lines, *_empty_body(), *speed]) + "\n")
+        lines += [*_empty_body(), "", *claims]
+        while lines[-1] == "":
+            lines.pop()
+        return Leaderboard("\n".join([*lines, *speed]) + "\n")
     renderer = _Renderer(frame, results_root, out_dir, reps, seed)
     suites = sorted(frame["suite"].unique())
     lines += _legend(reps, seed)
     lines += ["Suites: " + ", ".join(f"[`{suite}`](#suite-{_slug(suite).lower()})" for suite in suites), ""]
+    lines += claims
     for suite in suites:
         lines += renderer.suite_section(suite)
     while lines[-1] == "":

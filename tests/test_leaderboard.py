@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from benchmarks.report_claims import SOURCE, SRANK_CLAIMS
+from benchmarks.store import load_results
 from leaderboard.__main__ import main
-from leaderboard.render import DEFAULT_OUT, render_findings
+from leaderboard.render import DEFAULT_OUT, FINDINGS_TITLE, render_findings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
+SEED_FINDINGS_FIXTURE = FIXTURE.with_name("results_seed_findings")
 REPS = "100"
 
 
@@ -35,6 +37,29 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
     assert len(links) == 8  # one per (agent, dataset); relative to the output folder, and they resolve
     assert all(not link.startswith("/") and (tmp_path / "a" / link).is_file() for link in links)
     assert (tmp_path / "a" / "README.md").resolve() != DEFAULT_OUT.resolve()
+    assert f"## {FINDINGS_TITLE}" in markdown and markdown.count("| not measured yet |") == 13  # no seed-findings runs
+
+
+def test_seed_findings_fixture_regenerates_byte_identical_with_linked_measurements(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        out = tmp_path / name / "README.md"
+        assert main(["--results", str(SEED_FINDINGS_FIXTURE), "--out", str(out), "--reps", REPS]) == 0
+    first = files_under(tmp_path / "a")
+    assert first == files_under(tmp_path / "b") and list(first) == ["README.md"]
+    markdown = first["README.md"].decode()
+    links = re.findall(r"\]\(([^)]*/runs/[^)]+)\)", markdown)
+    assert links and all(not link.startswith("/") and (tmp_path / "a" / link).is_file() for link in links)
+    findings, suites = markdown.split(f"## {FINDINGS_TITLE}\n", 1)[1].split("\n## Suite ", 1)
+    assert "### Measured in `seed-findings-tiny`" in findings and findings.count("not measured yet") == 4
+    assert "33 runs of `seed-findings-tiny` in the store (2 diverged, 31 finished)" in findings
+    frame = load_results(SEED_FINDINGS_FIXTURE)
+    single_q = frame[(frame["agent"] == "IQL-1Q") & (frame["step"] == 1000)]["normalized_score"]
+    assert len(single_q) == 2  # seed 2 diverged before its first evaluation
+    assert "IQL-1Q diverged in 1/3 ended runs; IQL diverged in 0/3 ended runs. " in findings
+    assert f"IQL-1Q {single_q.mean():.1f} [" in findings
+    assert re.search(r"\[s2 diverged\]\([^)]*/sf-IQL-1Q-antmaze-umaze-v1-s2/status\.json\)", findings)
+    assert findings.count("/train_log.jsonl)") == 4 * 6  # 4 srank rows measured: 3 seeds of IQL and of D2RLIQL
+    assert len(re.findall(r"\[s0\]\(", suites)) == 11  # the suite's own section: one per (agent, dataset)
 
 
 def test_empty_store_says_no_results_yet_and_removes_stale_plots(tmp_path: Path) -> None:
