@@ -237,3 +237,25 @@ def test_vectorised_task_trains_and_refuses_other_versions(tmp_path: Path, monke
     fresh = tmp_path / "fresh"
     main(["ant-goal", "--run-dir", str(fresh), "--total-steps", "80", *freqs, *common])
     assert json.loads((fresh / "run.json").read_text())["sessions"][0]["resumed_from"] == "fresh"
+    # --init-from: a new run dir continues from a portable checkpoint (any version), and says so on every card
+    started = tmp_path / "started"
+    init = ["--init-from", str(portable / "ant-goal"), "--refill-steps", "10"]
+    own = ["--portable-dir", str(tmp_path / "own")]  # a matching portable of its own would take precedence
+    main(["ant-goal", "--run-dir", str(started), "--total-steps", "160", *init, *freqs, *common, *own])
+    lineage = json.loads((started / "run.json").read_text())["initialised_from"]
+    assert lineage["steps"] == 80 and lineage["task_version"] == ant_goal.TASK.version
+    assert RunDir(started).latest_checkpoint() == 160
+    assert load_behaviour_policy(started / "snapshots" / "step_0000160").card["initialised_from"] == lineage
+
+
+def test_goal_ant_upside_down_ends_the_episode() -> None:
+    for upright in (True, False):
+        env = GoalReachingAnt(upright=upright)
+        env.reset(seed=0)
+        qpos, qvel = env.ant.data.qpos.copy(), env.ant.data.qvel.copy()
+        qpos[2], qpos[3:7] = 0.5, [0.0, 1.0, 0.0, 0.0]  # torso rolled 180 degrees, at a healthy height
+        env.ant.set_state(qpos, qvel * 0.0)
+        _, reward, terminated, _, info = env.step(np.zeros(8))
+        assert info["flipped"] and terminated == upright
+        assert (reward == pytest.approx(10.0 * info["progress"] / env.ant.dt)) == upright  # no healthy bonus
+        env.close()

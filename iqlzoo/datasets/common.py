@@ -31,9 +31,11 @@ TRAINING_COMMANDS = {
         "python -m iqlzoo.datasets.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah-s1",
     ),
     "ant-goal": (
-        "python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v2 "
+        # task version 3, initialised from version 2 at 1,240,760 steps (run.json and every card record the lineage);
+        # a fresh machine resumes from the committed portable state in weights/resume
+        "python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v3 "
         "--total-steps 10000000 --seed 0 --eval-freq 100000 --checkpoint-freq 250000",
-        "python -m iqlzoo.datasets.behaviour.train promote ant-goal --run-dir runs/behaviour/ant_goal_v2",
+        "python -m iqlzoo.datasets.behaviour.train promote ant-goal --run-dir runs/behaviour/ant_goal_v3",
     ),
 }
 

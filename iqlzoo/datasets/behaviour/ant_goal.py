@@ -9,8 +9,9 @@ Policy input (29-d, float32), rebuilt identically inside AntMaze by :func:`polic
 
 Training environment: ``Ant-v5`` (same MuJoCo model as AntMaze, which builds its maze around gymnasium's ant.xml),
 goals sampled uniformly in an annulus around the torso; a new goal is sampled as soon as the torso is within
-``GOAL_THRESHOLD``. Episodes last 1000 steps and end early only when the Ant is unhealthy (flipped or jumping), as
-in Ant-v5. Reward per control step (dt = 0.05 s)::
+``GOAL_THRESHOLD``. Episodes last 1000 steps and end early when the Ant is unhealthy: outside Ant-v5's torso-height
+range (0.2–1.0), or — since task version 3 — with the torso upside down (its up axis below the horizon). Reward per
+control step (dt = 0.05 s)::
 
     r = VELOCITY_SCALE * (d_before - d_after) / dt  +  healthy_reward * [healthy]  -  ctrl_cost_weight * |a|^2
 
@@ -21,6 +22,11 @@ the same ×10 weight on the goal-directed velocity for the same reason (the Ant 
 Ant-v5's straight-line runner). Training steps 8 environments per gradient step (``TASK.n_envs``), as Minari's
 training steps 16: on a CPU the gradient step dominates, and more, cheaper environment steps per update explore
 more directions per second.
+
+Why the upright condition (version 3): Ant-v5 counts an Ant lying on its back (torso height ~0.27) as healthy, so
+version 2 was never stopped there and kept collecting the healthy bonus; at 1.1M steps its AntMaze runs failed
+mostly that way (3 of 6 U-maze evaluation episodes ended upside down). Ending the episode makes a flip cost all the
+goal-directed reward to come.
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ def heading(ant_obs: np.ndarray) -> float:
     """Yaw of the torso from the 27-d Ant state (quaternion w, x, y, z at indices 1..4)."""
     w, x, y, z = (float(v) for v in ant_obs[1:5])
     return float(np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
+
+
+def torso_up(ant_obs: np.ndarray) -> float:
+    """z-component of the torso's up axis from the 27-d Ant state: 1 upright, negative upside down."""
+    _, x, y, _ = (float(v) for v in ant_obs[1:5])
+    return 1.0 - 2.0 * (x * x + y * y)
 
 
 def goal_features(ant_obs: np.ndarray, goal_vector: np.ndarray, clip: float = GOAL_CLIP) -> np.ndarray:
@@ -77,6 +89,7 @@ class GoalReachingAnt(gym.Env):
         goal_distance: ``(min, max)`` radius of the annulus around the torso in which goals are sampled.
         goal_threshold: Distance at which a goal counts as reached and a new one is sampled.
         velocity_scale: Weight of the speed towards the goal in the reward.
+        upright: End the episode (unhealthy) when the torso is upside down.
         healthy_reward: Per-step bonus while the Ant is healthy (Ant-v5 default 1).
         ctrl_cost_weight: Weight of the squared action norm (Ant-v5 default 0.5).
     """
@@ -88,6 +101,7 @@ class GoalReachingAnt(gym.Env):
         goal_distance: tuple[float, float] = GOAL_DISTANCE,
         goal_threshold: float = GOAL_THRESHOLD,
         velocity_scale: float = VELOCITY_SCALE,
+        upright: bool = True,
         healthy_reward: float = 1.0,
         ctrl_cost_weight: float = 0.5,
         render_mode: str | None = None,
@@ -101,6 +115,7 @@ class GoalReachingAnt(gym.Env):
         self.goal_distance = goal_distance
         self.goal_threshold = goal_threshold
         self.velocity_scale = velocity_scale
+        self.upright = upright
         self.healthy_reward = healthy_reward
         self.ctrl_cost_weight = ctrl_cost_weight
         self.action_space = self.ant.action_space
@@ -131,6 +146,8 @@ class GoalReachingAnt(gym.Env):
         """Advance one control step (0.05 s); see the module docstring for the reward."""
         before = float(np.linalg.norm(self.goal - self._state[:2]))
         self._state, _, terminated, _, _ = self.ant.step(action)
+        flipped = torso_up(self._state[2:]) < 0.0
+        terminated = terminated or (self.upright and flipped)
         after = float(np.linalg.norm(self.goal - self._state[:2]))
         progress = before - after
         ctrl_cost = self.ctrl_cost_weight * float(np.sum(np.square(action)))
@@ -138,7 +155,13 @@ class GoalReachingAnt(gym.Env):
         reached = after <= self.goal_threshold
         if reached:
             self.goal = self._sample_goal(self._state[:2])
-        info = {"progress": progress, "goal_reached": reached, "distance": after, "goal": self.goal.copy()}
+        info = {
+            "progress": progress,
+            "goal_reached": reached,
+            "distance": after,
+            "goal": self.goal.copy(),
+            "flipped": flipped,
+        }
         return self._observe(), float(reward), bool(terminated), False, info
 
     def render(self) -> np.ndarray | None:
@@ -198,7 +221,7 @@ TASK = TaskSpec(
     score_key="goals_per_1000_steps",
     levels={"ant-goal": None},
     n_envs=8,
-    version=2,
+    version=3,
     card_fields={
         "env_id": ENV_ID,
         "env_kwargs": {"include_cfrc_ext_in_observation": False},
@@ -211,5 +234,6 @@ TASK = TaskSpec(
         "goal_threshold": GOAL_THRESHOLD,
         "goal_distance": list(GOAL_DISTANCE),
         "velocity_scale": VELOCITY_SCALE,
+        "terminate_upside_down": True,
     },
 )

@@ -4,7 +4,7 @@ Train (resumes automatically from the newest checkpoint in ``--run-dir``)::
 
     python -m iqlzoo.datasets.behaviour.train halfcheetah --run-dir runs/behaviour/halfcheetah-s1 \\
         --total-steps 3000000 --seed 1
-    python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal \\
+    python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v3 \\
         --total-steps 5000000 --seed 0
 
 Run-dir layout: ``run.json`` (seed, original command, sessions), ``eval_log.jsonl`` (one line per evaluation),
@@ -180,6 +180,7 @@ class Trainer:
         self.portable_path = Path(args.portable_dir) / f"{self.task.name}" if args.portable_dir else None
         self.portable_seconds = 60.0 * args.portable_minutes
         self.refill_steps: int = args.refill_steps
+        self.init_from = Path(args.init_from) if args.init_from else None
         self.buffer_size: int = args.buffer_size
         self.command = command
         self.wall_offset = 0.0
@@ -231,6 +232,7 @@ class Trainer:
     def load_or_create(self) -> SAC:
         """Resume from the run dir's newest checkpoint, else from a matching portable checkpoint, else start."""
         step = self.run.latest_checkpoint()
+        lineage = None
         if step is not None:
             zip_path, pkl_path, meta_path = self.run.checkpoint_paths(step)
             model = SAC.load(zip_path, env=training_env(self.task, self.seed + step), device="cpu")
@@ -247,10 +249,29 @@ class Trainer:
             log(f"portable checkpoint at step {model.num_timesteps}: refilling replay buffer ({self.refill_steps})")
             refill_replay_buffer(model, self.refill_steps)
             source = str(self.portable_path.with_suffix(".safetensors"))
+            lineage = meta.get("initialised_from")
+        elif self.init_from is not None:
+            model = build_model(self.task, self.seed, self.buffer_size)
+            meta = load_portable(model, self.init_from)
+            self.wall_offset = float(meta["wall_seconds"])
+            self.run.discard_after(model.num_timesteps)
+            lineage = {
+                "path": str(self.init_from),
+                "task_version": meta.get("task_version", 1),
+                "steps": int(model.num_timesteps),
+                "wall_seconds": self.wall_offset,
+                "command": meta.get("command"),
+            }
+            log(f"initialised from {self.init_from} ({lineage}); refilling replay buffer ({self.refill_steps})")
+            refill_replay_buffer(model, self.refill_steps)
+            source = f"init-from {self.init_from}"
         else:
             model = build_model(self.task, self.seed, self.buffer_size)
             source = "fresh"
         self.info = self._record_session(int(model.num_timesteps), source)
+        if lineage is not None and "initialised_from" not in self.info:
+            self.info["initialised_from"] = lineage
+            write_json_atomic(self.run.run_json, self.info)
         if model.num_timesteps > 0:
             model.set_random_seed(self.seed + int(model.num_timesteps))
             model._last_obs = None  # start a fresh episode: the saved observation belongs to a discarded env
@@ -269,6 +290,7 @@ class Trainer:
             "wall_time_s": round(self.wall_seconds(), 1),
             "seed": self.seed,
             "command": self.info["command"],
+            **({"initialised_from": self.info["initialised_from"]} if "initialised_from" in self.info else {}),
         }
 
     def evaluate_and_snapshot(self, model: SAC) -> dict[str, Any]:
@@ -300,6 +322,7 @@ class Trainer:
             "seed": self.seed,
             "wall_seconds": self.wall_seconds(),
             "command": self.info["command"],
+            **({"initialised_from": self.info["initialised_from"]} if "initialised_from" in self.info else {}),
         }
         save_portable(model, self.portable_path, meta)
         self.last_portable = time.time()
@@ -410,6 +433,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             help="replay-buffer refill when resuming from a portable checkpoint",
         )
         sub.add_argument("--buffer-size", type=int, default=1_000_000, help="replay buffer size (SB3 default)")
+        sub.add_argument(
+            "--init-from",
+            help="a fresh run dir starts from this portable checkpoint (e.g. of an earlier task version) instead of "
+            "from scratch: weights, optimisers and step count carry over, the replay buffer is refilled; the "
+            "lineage goes on run.json and every card",
+        )
     sub = commands.add_parser("promote", help="copy the snapshots matching each level to the shipped weights")
     sub.add_argument("task", choices=TASK_NAMES)
     sub.add_argument("--run-dir", required=True)
