@@ -194,12 +194,23 @@ SEED_FINDINGS_CELLS: tuple[Cell, ...] = (
     Cell("DistributionalIQL", "DistributionalIQL", (ANTMAZE["umaze"], HALFCHEETAH["medium"]), {}, _DISTRIBUTIONAL),
 )
 
+#: The agents of the main suites' leaderboard: IQL and the source report's three improvements.
+LEADERBOARD_AGENTS: tuple[str, ...] = ("IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL")
+
 SUITES: dict[str, Suite] = {
     "antmaze": Suite(
-        "antmaze", "AntMaze: the six D4RL mazes (IQL paper, Table 1)", tuple(ANTMAZE.values()), "quick"
+        "antmaze",
+        "AntMaze: the six D4RL mazes (IQL paper, Table 1); IQL and the three variants",
+        tuple(ANTMAZE.values()),
+        "quick",
+        default_agents=LEADERBOARD_AGENTS,
     ),
     "halfcheetah": Suite(
-        "halfcheetah", "HalfCheetah: medium, medium-expert, expert", tuple(HALFCHEETAH.values()), "quick"
+        "halfcheetah",
+        "HalfCheetah: medium, medium-expert, expert; IQL and the three variants",
+        tuple(HALFCHEETAH.values()),
+        "quick",
+        default_agents=LEADERBOARD_AGENTS,
     ),
     "seed-findings": Suite(
         "seed-findings",
@@ -210,9 +221,10 @@ SUITES: dict[str, Suite] = {
     ),
     "smoke": Suite(
         "smoke",
-        "toy Pendulum dataset, small networks, a thousand steps: checks the harness end to end",
+        "toy Pendulum dataset, small networks, a thousand steps, IQL and D2RLIQL: checks the harness end to end",
         (PENDULUM_TOY,),
         "tiny",
+        default_agents=("IQL", "D2RLIQL"),
         agent_config=SMOKE_CONFIG,
         test_data=True,
     ),

@@ -33,9 +33,13 @@ def smoke_args(root: Path, *extra: str) -> list[str]:
     return [*SMOKE, "--out", str(root), "--leaderboard-out", str(root / "board" / "README.md"), *extra]
 
 
-def smoke_specs(seeds: int, steps: int, eval_every: int, checkpoint_every: int) -> list[RunSpec]:
+def smoke_specs(
+    seeds: int, steps: int, eval_every: int, checkpoint_every: int, agents: tuple[str, ...] | None = ("IQL",)
+) -> list[RunSpec]:
+    """The smoke suite's runs (IQL only unless `agents` says otherwise; None: the suite's default agents)."""
     overrides = {"steps": steps, "eval_every": eval_every, "eval_episodes": 2, "checkpoint_every": checkpoint_every}
-    return expand(plan("smoke", seeds=seeds, overrides=overrides), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
+    grid = plan("smoke", agents=agents, seeds=seeds, overrides=overrides)
+    return expand(grid, {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
@@ -56,8 +60,8 @@ def same_parameters(a: Path, b: Path) -> None:
 def test_killed_grid_resumes_bit_exact_and_skips_finished_runs(tmp_path: Path) -> None:
     """SIGKILL the whole CLI (driver and worker) after the second run's first checkpoint, then rerun the command."""
     root = tmp_path / "store"
-    args = smoke_args(root, "--seeds", "2", "--workers", "1", "--steps", "400", "--eval-every", "200",
-                      "--checkpoint-every", "100")
+    args = smoke_args(root, "--agents", "IQL", "--seeds", "2", "--workers", "1", "--steps", "400", "--eval-every",
+                      "200", "--checkpoint-every", "100")
     store = ResultsStore(root)
     seed0, seed1 = (spec.run_id for spec in smoke_specs(2, 400, 200, 100))
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.run", *args, "--no-leaderboard"], cwd=REPO_ROOT,
@@ -167,8 +171,8 @@ def test_smoke_suite_on_a_local_ray_cluster(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
     records = load_results(tmp_path)
-    assert sorted(records.groupby("run_id")["step"].apply(list).tolist()) == [[20, 40], [20, 40]]
-    assert set(records["seed"]) == {0, 1} and set(records["agent"]) == {"IQL"}
+    assert sorted(records.groupby("run_id")["step"].apply(list).tolist()) == [[20, 40]] * 4  # 2 agents x 2 seeds
+    assert set(records["seed"]) == {0, 1} and set(records["agent"]) == {"IQL", "D2RLIQL"}
     store = ResultsStore(tmp_path)
     assert all(store.read_status(run_id).state == "finished" for run_id in store.run_ids())
     assert "smoke-steps40-every20-episodes2" in (tmp_path / "board" / "README.md").read_text()
@@ -264,4 +268,5 @@ def test_grid_with_seed_groups_on_local_workers(tmp_path: Path) -> None:
                       "--checkpoint-every", "100", "--group-seeds", "on", "--no-leaderboard")
     assert main(args) == 0
     records = load_results(tmp_path / "store")
-    assert records["run_id"].nunique() == len(smoke_specs(2, 100, 100, 100)) and set(records["step"]) == {100}
+    assert records["run_id"].nunique() == len(smoke_specs(2, 100, 100, 100, agents=None)) == 4
+    assert set(records["step"]) == {100} and set(records["agent"]) == {"IQL", "D2RLIQL"}
