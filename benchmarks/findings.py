@@ -46,7 +46,16 @@ import pandas as pd
 from benchmarks import stats
 from benchmarks.report_claims import SRANK_CLAIMS, STATEMENTS
 from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore
-from benchmarks.suites import ANTMAZE, BUDGETS, HALFCHEETAH, SEED_FINDINGS_CELLS, SUITES
+from benchmarks.suites import (
+    ANTMAZE,
+    BUDGETS,
+    HALFCHEETAH,
+    MAIN_SUITES,
+    SEED_FINDINGS_CELLS,
+    SUITES,
+    home_suite,
+    task_of,
+)
 
 #: The suite whose runs measure the findings; its store suites are "seed-findings-<budget or overrides>".
 SUITE = "seed-findings"
@@ -98,6 +107,14 @@ EXPECTILE_SWEEP: tuple[tuple[float, str], ...] = tuple(
 _EXPECTILE_DATASETS: tuple[str, ...] = tuple(
     dict.fromkeys(d for _, label in EXPECTILE_SWEEP if label != BASELINE for d in _CELLS[label].datasets)
 )
+
+#: (cell label, dataset) of the seed-findings runs that belong to a main suite -> that suite (`home_suite`).
+SHARED_CELLS: dict[tuple[str, str], str] = {
+    (cell.label, task): home_suite(SUITE, cell, task)
+    for cell in SEED_FINDINGS_CELLS
+    for task in cell.datasets
+    if home_suite(SUITE, cell, task) != SUITE
+}
 
 Claim = dict[str, object]
 Record = tuple[str, str, str]
@@ -167,8 +184,8 @@ def load_run_records(root: str | os.PathLike[str], frame: pd.DataFrame) -> RunRe
     """Read `RunRecords` of the store at `root` whose evaluations are `frame` (`ResultsStore.load()`).
 
     A run's identity comes from its evaluations, else from its provenance; a run with neither is skipped. Training
-    logs are read for the runs of `seed-findings` store suites only. A store that does not exist has no runs beyond
-    those of `frame`.
+    logs are read for every run (the findings use main-suite runs too, see `SHARED_CELLS`). A store that does not
+    exist has no runs beyond those of `frame`.
     """
     store = ResultsStore(root)
     identities: dict[str, dict[str, object]] = {}
@@ -188,7 +205,7 @@ def load_run_records(root: str | os.PathLike[str], frame: pd.DataFrame) -> RunRe
         status = store.read_status(run_id)
         runs.append({"run_id": run_id, **identity, "state": status.state if status else UNKNOWN_STATE})
         log = store.run_dir(run_id) / TRAIN_LOG
-        if is_findings_suite(str(identity["suite"])) and log.is_file():
+        if log.is_file():  # every run: the findings also read shared runs of the main suites
             sranks += [{"run_id": run_id, **row} for row in read_sranks(log)]
     return run_records(runs, sranks)
 
@@ -259,7 +276,16 @@ class _Suite:
     """The records of one store suite (None: no suite, every claim unmeasured) and the statistics' settings."""
 
     def __init__(self, frame: pd.DataFrame, records: RunRecords, suite: str | None, reps: int, seed: int) -> None:
-        self.runs_table = records.runs[records.runs["suite"] == suite] if suite else records.runs.iloc[:0]
+        table = records.runs.assign(task=records.runs["dataset_id"].map(task_of))
+        if suite:
+            # runs of this store suite, and the shared runs its plain-agent cells reuse from the main suites
+            homes = {home: suite.replace(SUITE, home, 1) for home in MAIN_SUITES}
+            shared = [homes.get(SHARED_CELLS.get((row.agent, row.task), "")) for row in table.itertuples(index=False)]
+            borrowed = pd.Series([home is not None for home in shared], index=table.index, dtype=bool)
+            borrowed &= table["suite"] == pd.Series(shared, index=table.index)
+            self.runs_table = table[(table["suite"] == suite) | borrowed]
+        else:
+            self.runs_table = table.iloc[:0]
         ids = set(self.runs_table["run_id"])
         self.frame = frame[frame["run_id"].isin(ids)]
         self.final = stats.final_evaluations(self.frame).set_index("run_id", drop=False)
@@ -270,7 +296,7 @@ class _Suite:
     def runs(self, label: str, dataset_id: str) -> pd.DataFrame:
         """The runs of `label` on `dataset_id`, sorted by seed."""
         table = self.runs_table
-        rows = table[(table["agent"] == label) & (table["dataset_id"] == dataset_id)]
+        rows = table[(table["agent"] == label) & (table["task"] == dataset_id)]
         return rows.sort_values(["seed", "run_id"], ignore_index=True)
 
     @staticmethod

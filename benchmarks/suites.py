@@ -231,6 +231,37 @@ SUITES: dict[str, Suite] = {
 }
 
 
+#: Locally regenerated dataset id -> the official dataset it stands in for (tests check it against
+#: `iqlzoo.datasets.registry`); written out here so that reading results needs no simulator imports.
+REGENERATED: dict[str, str] = {
+    **{f"iqlzoo/antmaze/{name}-v0": official for name, official in ANTMAZE.items()},
+    **{f"iqlzoo/halfcheetah/{name}-v0": official for name, official in HALFCHEETAH.items()},
+}
+
+
+def task_of(dataset_id: str) -> str:
+    """The suite dataset (official Minari id) that a run's dataset stands for: itself, or for a local regeneration
+    the official id it regenerates."""
+    return REGENERATED.get(dataset_id, dataset_id)
+
+
+#: Suites whose plain agent runs other suites reuse (see `home_suite`).
+MAIN_SUITES: tuple[str, ...] = ("antmaze", "halfcheetah")
+
+
+def home_suite(suite_name: str, cell: Cell, task: str) -> str:
+    """The suite a run of `cell` on `task` belongs to. A `seed-findings` cell that is a main suite's default agent
+    with its default configuration, on one of that suite's datasets, is that suite's run: trained once, it serves
+    both the main suite's table and the finding (its records carry the main suite's name). Every other run belongs
+    to the suite that asks for it."""
+    if suite_name == "seed-findings" and cell.label == cell.agent and not cell.config:
+        for name in MAIN_SUITES:
+            main = SUITES[name]
+            if cell.agent in main.default_agents and task in main.datasets:
+                return name
+    return suite_name
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")
 
@@ -298,10 +329,19 @@ class Plan:
     def store_suite(self) -> str:
         """The suite column of the store: "<suite>-<budget>", or with overridden numbers in place of the budget's
         name, e.g. "smoke-steps40-every20-episodes2" (the checkpoint interval is not part of it)."""
+        return self.store_suite_of(self.suite.name)
+
+    def store_suite_of(self, suite_name: str) -> str:
+        """`store_suite` as it reads for the suite `suite_name` under the same budget and overrides."""
         names = {"steps": "steps", "eval_every": "every", "eval_episodes": "episodes"}
         changed = [f"{short}{self.protocol_overrides[key]}" for key, short in names.items()
                    if key in self.protocol_overrides]
-        return "-".join([self.suite.name, *(changed or [self.budget.name])])
+        return "-".join([suite_name, *(changed or [self.budget.name])])
+
+    def run_suite(self, cell: Cell, task: str) -> str:
+        """The store suite a run of `cell` on `task` belongs to: its home suite's (`home_suite`) under this plan's
+        budget, so a run shared by two suites is trained once and found by both."""
+        return self.store_suite_of(home_suite(self.suite.name, cell, task))
 
     def protocol(self, domain: str) -> Protocol:
         """The budget's protocol for `domain` with the command line's overrides applied."""

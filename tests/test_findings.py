@@ -248,7 +248,7 @@ def test_distributional_reports_instability_over_the_second_half_of_training() -
 
 def test_every_claim_is_listed_unmeasured_without_seed_findings_records() -> None:
     built = Records()
-    built.finals("IQL", UMAZE, [80.0, 90.0])  # another suite's runs measure nothing here
+    built.finals("IQL-1Q", UMAZE, [80.0, 90.0])  # another suite's runs of a cell it does not share measure nothing
     built.runs = [{**run, "suite": "antmaze-quick"} for run in built.runs]
     built.evaluations = [{**row, "suite": "antmaze-quick"} for row in built.evaluations]
     assert findings.findings_suites(built.records()) == []
@@ -312,12 +312,15 @@ def test_run_records_come_from_status_provenance_and_training_logs(tmp_path: Pat
         "diverged",
     ]
     assert runs.loc[finished, "state"] == "finished" and findings.findings_suites(records) == [SUITE]
-    assert records.sranks["run_id"].tolist() == [finished, finished]  # other suites' logs are not read
-    assert records.sranks["step"].tolist() == [50, 100]
-    assert records.sranks.iloc[0][list(findings.SRANK_COLUMNS)].tolist()[::2] == [200.0, 190.0]
-    assert math.isnan(records.sranks.iloc[0]["srank/policy_weights"])
+    # every run's log is read: the main suites' IQL runs are shared with the findings
+    assert records.sranks["run_id"].tolist() == [other, finished, finished]
+    assert records.sranks["step"].tolist() == [100, 50, 100]
+    assert records.sranks.iloc[1][list(findings.SRANK_COLUMNS)].tolist()[::2] == [200.0, 190.0]
+    assert math.isnan(records.sranks.iloc[1]["srank/policy_weights"])
     measured = str(claim_for(findings.seed_findings(store.load(), records, SUITE, REPS, 0), "Twin", UMAZE)["measured"])
-    assert measured.startswith("IQL-1Q diverged in 1/1 ended runs; IQL diverged in 0/1 ended runs.")
+    # the shared run has no status.json: it counts as not ended, but its final evaluation is used
+    assert measured.startswith("IQL-1Q diverged in 1/1 ended runs; IQL diverged in 0/1 ended runs (1 not ended yet).")
+    assert "IQL 50.0 [50.0, 50.0] (2 seeds)" in measured
 
 
 def test_constants_match_the_runner_the_srank_callback_and_the_presets() -> None:
@@ -352,3 +355,46 @@ def test_a_real_run_logs_the_sranks_the_findings_read(tmp_path: Path, pendulum_m
     assert records.sranks["step"].tolist() == [20, 40]
     values = records.sranks[list(findings.SRANK_COLUMNS)].to_numpy()
     assert np.isfinite(values).all() and (values >= 1).all() and (values <= 64).all()
+
+
+def test_findings_use_regenerated_data_and_the_main_suites_shared_runs() -> None:
+    built = Records()
+    regenerated = "iqlzoo/antmaze/umaze-v0"
+    built.add("IQL-1Q", regenerated, 0, {BUDGET: 40.0})
+    for seed, score in enumerate([70.0, 80.0]):  # trained by `--suite antmaze`, reused by the finding
+        built.add("IQL", regenerated, seed, {BUDGET: score}, suite="antmaze-quick")
+    built.add("IQL", regenerated, 2, {BUDGET: 10.0}, suite="antmaze-paper")  # another budget: not this suite's
+    built.add("IQL-1Q", regenerated, 1, {BUDGET: 99.0}, suite="antmaze-quick")  # not a shared cell
+    measured = str(claim_for(built.claims(), "Twin", UMAZE)["measured"])
+    assert measured.startswith("IQL-1Q diverged in 0/1 ended runs; IQL diverged in 0/2 ended runs.")
+    assert f"IQL {mean_ci([70.0, 80.0])} (2 seeds)" in measured
+
+
+def test_regenerated_ids_match_the_dataset_registry() -> None:
+    from benchmarks.suites import REGENERATED, task_of
+    from iqlzoo.datasets.registry import RECIPES
+
+    official = {dataset_id: recipe.official_id for dataset_id, recipe in RECIPES.items() if recipe.official_id}
+    assert {k: v for k, v in official.items() if v in REGENERATED.values()} == REGENERATED
+    assert task_of("iqlzoo/antmaze/large-play-v0") == ANTMAZE["large-play"] and task_of(UMAZE) == UMAZE
+
+
+def test_seed_findings_plain_agent_runs_are_the_main_suites_runs() -> None:
+    from benchmarks.run import expand
+    from benchmarks.suites import plan
+
+    def resolved(tasks):
+        return {task: (task, "official") for task in tasks}
+
+    findings_specs = expand(plan("seed-findings"), resolved(findings.SUITES["seed-findings"].datasets))
+    main_specs = expand(plan("antmaze"), resolved(ANTMAZE.values())) + expand(
+        plan("halfcheetah"), resolved(HALFCHEETAH.values())
+    )
+    shared = {spec.run_id for spec in findings_specs} & {spec.run_id for spec in main_specs}
+    by_id = {spec.run_id: spec for spec in findings_specs}
+    assert {(by_id[run].label, by_id[run].dataset_id) for run in shared} == set(findings.SHARED_CELLS)
+    assert len(shared) == 3 * len(findings.SHARED_CELLS)  # 3 seeds each: trained once for both suites
+    assert {by_id[run].suite for run in shared} == {"antmaze-quick", "halfcheetah-quick"}
+    own = [spec for spec in findings_specs if spec.run_id not in shared]
+    assert {spec.suite for spec in own} == {"seed-findings-quick"}
+    assert {spec.label for spec in own} == {"IQL-1Q", "IQL-expectile0.5", "IQL-expectile0.7"}
