@@ -46,7 +46,7 @@ from iqlzoo.agents.base import TrainingDivergedError
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data.minari import from_minari
 from iqlzoo.data.transitions import TransitionDataset
-from iqlzoo.diagnostics import SrankCallback, network_sranks
+from iqlzoo.diagnostics import SrankCallback
 from iqlzoo.evaluation import evaluate
 
 #: States after which a run is never trained again by the harness.
@@ -432,11 +432,6 @@ class _GroupCallback(BaseCallback):
         self.runs = list(runs)
         self.sranks = [SrankCallback(every=run.spec.protocol.checkpoint_every, seed=run.spec.seed) for run in runs]
 
-    def _on_training_start(self) -> None:
-        for run, sranks in zip(self.runs, self.sranks):
-            sranks.model = run.model  # the single agent before stacking: same data and action space
-            sranks._on_training_start()
-
     def _on_step(self) -> bool:
         step = self.num_timesteps
         protocol = self.runs[0].spec.protocol
@@ -448,8 +443,7 @@ class _GroupCallback(BaseCallback):
             if due_eval or due_checkpoint:
                 run.model = self.model.agent(k)
             if step % sranks.every == 0:
-                assert sranks._batch is not None
-                ranks = network_sranks(run.model, *sranks._batch, delta=sranks.delta)
+                ranks = sranks.measure(run.model)
                 with (run.run_dir / TRAIN_LOG).open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps({"step": step, **ranks}) + "\n")
             run.on_step(step)

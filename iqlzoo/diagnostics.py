@@ -57,22 +57,29 @@ class SrankCallback(BaseCallback):
         self.history: list[dict[str, int]] = []
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def _on_training_start(self) -> None:
-        data = self.model.dataset
+    def fixed_batch(self, model: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``batch_size`` dataset pairs (observations, actions scaled to [-1, 1]) drawn with ``seed`` from
+        ``model.dataset``: the same pairs at every measurement, and for every agent trained on that dataset."""
+        data = model.dataset
         g = torch.Generator().manual_seed(self.seed)
         index = torch.randint(len(data), (min(self.batch_size, len(data)),), generator=g)
-        low = torch.as_tensor(self.model.action_space.low.reshape(-1), dtype=torch.float32)
-        high = torch.as_tensor(self.model.action_space.high.reshape(-1), dtype=torch.float32)
+        low = torch.as_tensor(model.action_space.low.reshape(-1), dtype=torch.float32)
+        high = torch.as_tensor(model.action_space.high.reshape(-1), dtype=torch.float32)
         act = 2.0 * (torch.as_tensor(data.actions)[index] - low) / (high - low) - 1.0
-        self._batch = (
-            torch.as_tensor(data.observations)[index].to(self.model.device),
-            act.clamp(-1.0, 1.0).to(self.model.device),
-        )
+        return torch.as_tensor(data.observations)[index].to(model.device), act.clamp(-1.0, 1.0).to(model.device)
+
+    def measure(self, model: Any) -> dict[str, int]:
+        """:func:`network_sranks` of ``model`` (a single agent) on the fixed batch (drawn on the first call)."""
+        if self._batch is None:
+            self._batch = self.fixed_batch(model)
+        return network_sranks(model, *self._batch, delta=self.delta)
+
+    def _on_training_start(self) -> None:
+        self._batch = self.fixed_batch(self.model)
 
     def _on_step(self) -> bool:
         if self.num_timesteps % self.every == 0:
-            assert self._batch is not None
-            ranks = network_sranks(self.model, *self._batch, delta=self.delta)
+            ranks = self.measure(self.model)
             self.history.append({"step": self.num_timesteps, **ranks})
             for key, value in ranks.items():
                 self.logger.record(key, value)
