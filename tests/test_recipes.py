@@ -207,8 +207,8 @@ def test_antmaze_build_shapes_infos_and_environments(umaze, ant_weights):
 def test_antmaze_success_terminates_and_sets_the_next_goal_in_place():
     attempt = antmaze._Attempts(antmaze.TASKS["medium-play"], eval_env=False, seed=0)
     attempt.base.goal = attempt.obs["achieved_goal"].copy()  # put the goal under the Ant
-    success, timed_out = attempt.step(np.zeros(8, dtype=np.float32))
-    assert success and not timed_out
+    success, truncated = attempt.step(np.zeros(8, dtype=np.float32))
+    assert success and not truncated
     episode = attempt.finish(terminated=True)
     assert episode.terminations == [True] and episode.truncations == [False] and episode.rewards == [1.0]
     here = attempt.planner.cell_of(attempt.obs["achieved_goal"])
@@ -216,6 +216,20 @@ def test_antmaze_success_terminates_and_sets_the_next_goal_in_place():
     goal_cell = attempt.planner.cell_of(attempt.obs["desired_goal"])
     assert goal_cell != here and goal_cell in antmaze.TASKS["medium-play"].goal_cells()
     assert len(attempt.observations) == 1 and attempt.infos[0]["goal"].tolist() == attempt.base.goal.tolist()
+    attempt.env.close()
+
+
+def test_antmaze_attempt_ends_when_the_ant_lies_upside_down():
+    attempt = antmaze._Attempts(antmaze.TASKS["umaze"], eval_env=False, seed=0)
+    assert attempt.step(np.zeros(8, dtype=np.float32)) == (False, False)
+    ant = attempt.base.ant_env
+    qpos = ant.data.qpos.copy()
+    qpos[2], qpos[3:7] = 0.5, [0.0, 1.0, 0.0, 0.0]  # torso rolled 180 degrees at a healthy height
+    ant.set_state(qpos, ant.data.qvel * 0.0)
+    success, truncated = attempt.step(np.zeros(8, dtype=np.float32))
+    assert not success and truncated
+    episode = attempt.finish(terminated=False)
+    assert episode.truncations == [False, True] and episode.terminations == [False, False]
     attempt.env.close()
 
 

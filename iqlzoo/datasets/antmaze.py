@@ -13,13 +13,14 @@ What these recipes do (``AntMaze_*-v5`` with ``include_cfrc_ext_in_observation=F
 
 * **Each dataset episode is one attempt at one goal**, at most the evaluation horizon long (700 steps in the
   U-maze, 1000 in the others). It ends with ``termination=True`` on the step the Ant comes within 0.45 of its goal
-  (reward 1: the same event that ends an evaluation episode) or with ``truncation=True`` at the horizon. No step is
-  spent idling at a reached goal, and the data's MDP is the evaluation MDP.
-* After a success the Ant gets a **new goal where it stands** (no physical reset): the next attempt starts at the old
-  goal, so starts are as varied as goals. After a time-out (stuck or flipped) or in ``umaze`` the environment is
-  reset. ``umaze``: fixed start (3, 1) and goal (1, 1) as in D4RL/Minari; ``*-diverse``: starts and goals drawn
-  uniformly from every open cell (D4RL: "random goals from random starts"); ``*-play``: starts and goals drawn
-  from a hand-picked set of cells (D4RL: "hand-picked goals from hand-picked starts"; here gymnasium-robotics'
+  (reward 1: the same event that ends an evaluation episode) or with ``truncation=True`` at the horizon — or as soon
+  as the Ant lies upside down (it cannot right itself; the rest of the attempt would be frames of a stuck Ant). No
+  step is spent idling at a reached goal or lying on the back, and the data's MDP is the evaluation MDP.
+* After a success the Ant gets a **new goal where it stands** (no physical reset): the next attempt starts at the
+  old goal, so starts are as varied as goals. After a time-out or a flip, or in ``umaze``, the environment is reset.
+  ``umaze``: fixed start (3, 1) and goal (1, 1) as in D4RL/Minari; ``*-diverse``: starts and goals drawn uniformly
+  from every open cell (D4RL: "random goals from random starts"); ``*-play``: starts and goals drawn from a
+  hand-picked set of cells (D4RL: "hand-picked goals from hand-picked starts"; here gymnasium-robotics'
   ``*_DIVERSE_GR`` cells plus the evaluation goal's cell). Goals and resets get the environment's uniform noise of
   ±1 per axis. The recorded ``env`` spec carries the data map (its ``r``/``g``/``c`` cells encode these sets), so
   ``recover_environment()`` reproduces the start/goal distribution.
@@ -51,7 +52,7 @@ from gymnasium_robotics.envs.maze import maps
 from minari import MinariDataset
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from iqlzoo.datasets.behaviour.ant_goal import policy_input
+from iqlzoo.datasets.behaviour.ant_goal import policy_input, torso_up
 from iqlzoo.datasets.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy
 from iqlzoo.datasets.common import (
     AUTHOR,
@@ -209,13 +210,15 @@ class _Attempts:
         return policy_input(self.obs["observation"], waypoint - self.obs["achieved_goal"])
 
     def step(self, action: np.ndarray) -> tuple[bool, bool]:
-        """Step once; returns ``(success, timed_out)`` for the current episode."""
+        """Step once; returns ``(success, truncated)`` for the current episode: truncated at the horizon or when the
+        Ant lies upside down (it cannot recover)."""
         self.obs, reward, _, _, info = self.base.step(action)
         self.observations.append(self.obs)
         self.infos.append(self._info(self.obs, info))
         self.actions.append(action)
         self.rewards.append(float(reward))
-        return bool(info["success"]), len(self.rewards) >= self.horizon
+        flipped = torso_up(self.obs["observation"]) < 0.0
+        return bool(info["success"]), len(self.rewards) >= self.horizon or flipped
 
     def finish(self, terminated: bool) -> EpisodeBuffer:
         """The current episode as a Minari buffer, ending in a termination or a truncation."""
@@ -288,9 +291,9 @@ def collect(
             actions = _act(policy, [attempts[k] for k in active], stochastic, action_noise, generator, rng)
             for k, action in zip(active, actions, strict=True):
                 attempt = attempts[k]
-                success, timed_out = attempt.step(action)
+                success, truncated = attempt.step(action)
                 last = t + 1 == budgets[k]
-                if success or timed_out or last:
+                if success or truncated or last:
                     per_env[k].append(attempt.finish(terminated=success))
                     if last:
                         continue
@@ -342,7 +345,7 @@ def build_antmaze_dataset(
     policy = require_policy(policy_path, "ant-goal", task.dataset_id)
     recipe: dict[str, Any] = {
         "recipe": "antmaze",
-        "version": 1,
+        "version": 2,
         "name": name,
         "env_id": task.env_id,
         "data_map": task.data_map(),
@@ -353,7 +356,8 @@ def build_antmaze_dataset(
         "action_noise": action_noise,
         "actions": "stochastic (squashed Gaussian sample)" if stochastic else "deterministic (mean)",
         "waypoints": {"planner": "Q-iteration on cells", "threshold": WAYPOINT_THRESHOLD, "jitter": WAYPOINT_JITTER},
-        "episodes": "one goal each: terminated on success (0.45), truncated at the horizon; new goal in place",
+        "episodes": "one goal each: terminated on success (0.45), truncated at the horizon or upside down; "
+        "new goal in place",
         "policy": policy_fingerprint(policy, POLICY_NAME),
     }
     if not force and (found := existing_dataset(task.dataset_id, recipe)) is not None:
@@ -428,8 +432,8 @@ def expert_check(
             actions = _act(policy, running, stochastic, action_noise, generator, rng)
             still = []
             for attempt, action in zip(running, actions, strict=True):
-                success, timed_out = attempt.step(action)
-                if success or timed_out:
+                success, truncated = attempt.step(action)
+                if success or truncated:
                     outcomes.append((success, len(attempt.rewards)))
                 else:
                     still.append(attempt)
