@@ -145,6 +145,11 @@ def test_training_resumes_from_checkpoint_and_portable(tmp_path: Path, monkeypat
     assert promoted.card["name"] == "halfcheetah-expert" and "d4rl_normalized" in promoted.card["evaluation"]
     assert promoted.card["training_eval"]["seed"] != promoted.card["evaluation"]["seed"]
     assert not (tmp_path / "w" / "halfcheetah-medium.json").exists()
+    chosen = ["--episodes", "1", "--out-dir", str(tmp_path / "w2"), "--levels", "halfcheetah-medium"]
+    main(["promote", "halfcheetah", "--run-dir", str(run_dir), *chosen, "--step", "300"])  # a checked snapshot
+    assert load_behaviour_policy(tmp_path / "w2" / "halfcheetah-medium").card["training_steps"] == 300
+    with pytest.raises(SystemExit, match="no evaluated snapshot at step 301"):
+        main(["promote", "halfcheetah", "--run-dir", str(run_dir), *chosen, "--step", "301"])
 
     fresh_dir = tmp_path / "fresh_machine"  # no local checkpoint: continue from the portable one
     _train(fresh_dir, portable, 900, "--refill-steps", "200")  # the portable was refreshed at the end (600)

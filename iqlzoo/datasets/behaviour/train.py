@@ -377,15 +377,22 @@ def select_snapshot(entries: list[dict[str, Any]], key: str, band: tuple[float, 
     return min(inside, key=lambda e: abs(e[key] - target)) if inside else None
 
 
-def promote(task: TaskSpec, run_dir: Path, names: list[str], episodes: int, out_dir: Path) -> list[Path]:
-    """Copy the best-matching snapshot for each level to ``out_dir/<name>.{safetensors,json}`` after re-evaluation."""
+def promote(
+    task: TaskSpec, run_dir: Path, names: list[str], episodes: int, out_dir: Path, step: int | None = None
+) -> list[Path]:
+    """Copy the best-matching snapshot for each level (or the snapshot of ``step``) to
+    ``out_dir/<name>.{safetensors,json}`` after re-evaluation."""
     run = RunDir(run_dir)
     entries = [e for e in read_jsonl(run.eval_log) if (run.snapshots / f"step_{e['steps']:07d}.safetensors").exists()]
+    if step is not None:
+        entries = [e for e in entries if e["steps"] == step]
+        if not entries:
+            raise SystemExit(f"{run_dir} has no evaluated snapshot at step {step}")
     written = []
     for name in names:
         if name not in task.levels:
             raise SystemExit(f"unknown level {name!r} for {task.name}; known: {sorted(task.levels)}")
-        chosen = select_snapshot(entries, task.score_key, task.levels[name])
+        chosen = entries[0] if step is not None else select_snapshot(entries, task.score_key, task.levels[name])
         if chosen is None:
             log(f"{name}: no snapshot in band {task.levels[name]} of {task.score_key} yet")
             continue
@@ -445,6 +452,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub.add_argument("--levels", nargs="*", help="shipped names to promote (default: all levels of the task)")
     sub.add_argument("--episodes", type=int, default=10, help="evaluation episodes of the promoted policy")
     sub.add_argument("--out-dir", default=str(WEIGHTS_DIR))
+    sub.add_argument("--step", type=int, help="promote the snapshot of this step (checked beforehand) to every level")
     return parser.parse_args(argv)
 
 
@@ -455,7 +463,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "promote":
         torch.set_num_threads(1)
         task = get_task(args.task)
-        promote(task, Path(args.run_dir), args.levels or list(task.levels), args.episodes, Path(args.out_dir))
+        names = args.levels or list(task.levels)
+        promote(task, Path(args.run_dir), names, args.episodes, Path(args.out_dir), args.step)
         return
     command = "python -m iqlzoo.datasets.behaviour.train " + shlex.join(argv)
     Trainer(args, command).train()
