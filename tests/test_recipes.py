@@ -252,6 +252,9 @@ def test_datasets_cli_builds_with_steps_and_reports_maze_statistics(ant_weights,
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
     text = card.read_text()
     assert "# iqlzoo/antmaze/umaze-diverse-v0" in text and "build time" in text and "positions.png" in text
+    datasets_main(["expert-check", "umaze", "--episodes", "2", "--weights-dir", str(ant_weights)])
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["umaze"]["episodes"] == 2 and 0.0 <= checked["umaze"]["success_rate"] <= 1.0
 
 
 # --- official ids and their regenerations ---

@@ -1,8 +1,9 @@
-"""``python -m iqlzoo.datasets {list,build,info}`` — the locally generated datasets.
+"""``python -m iqlzoo.datasets {list,build,info,expert-check}`` — the locally generated datasets.
 
     list                          the ids iqlzoo can build, whether each is built, and the official id it stands in for
     build ID [--steps N]          build (or reuse an identical build of) a dataset, with a progress bar
     info ID [--plot P] [--card C] JSON statistics of a local dataset; a PNG of visited maze positions; a Markdown card
+    expert-check [MAZE ...]       success rate of the waypoint controller + Ant policy on the evaluation start/goal
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     p_info.add_argument("dataset_id")
     p_info.add_argument("--plot", metavar="PATH", help="save a PNG of the visited (x, y) positions (maze datasets)")
     p_info.add_argument("--card", metavar="PATH", help="write a Markdown card of the dataset")
+    p_check = sub.add_parser("expert-check", help="success rate of the AntMaze controller (JSON on stdout)")
+    p_check.add_argument("mazes", nargs="*", help="AntMaze names (default: umaze, medium-play, large-play)")
+    p_check.add_argument("--episodes", type=int, default=100)
+    p_check.add_argument("--weights-dir", help="folder with ant-goal.{safetensors,json} (default: the shipped one)")
+    p_check.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -46,6 +52,18 @@ def main(argv: list[str] | None = None) -> None:
             f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps "
             f"({time.time() - started:.1f} s)"
         )
+    elif args.command == "expert-check":
+        from pathlib import Path
+
+        from iqlzoo.datasets import antmaze
+
+        weights = {"weights_dir": Path(args.weights_dir)} if args.weights_dir else {}
+        results = {}
+        for maze in args.mazes or ["umaze", "medium-play", "large-play"]:
+            if maze not in antmaze.TASKS:
+                parser.error(f"unknown maze {maze!r}; choose from {sorted(antmaze.TASKS)}")
+            results[maze] = antmaze.expert_check(maze, args.episodes, seed=args.seed, **weights)
+        print(json.dumps(results, indent=2))
     else:
         dataset = load_dataset(args.dataset_id, download=False)
         report = dataset_report(dataset)
