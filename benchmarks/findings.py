@@ -50,7 +50,6 @@ from benchmarks.suites import (
     ANTMAZE,
     BUDGETS,
     HALFCHEETAH,
-    MAIN_SUITES,
     SEED_FINDINGS_CELLS,
     SUITES,
     home_suite,
@@ -278,12 +277,11 @@ class _Suite:
     def __init__(self, frame: pd.DataFrame, records: RunRecords, suite: str | None, reps: int, seed: int) -> None:
         table = records.runs.assign(task=records.runs["dataset_id"].map(task_of))
         if suite:
-            # runs of this store suite, and the shared runs its plain-agent cells reuse from the main suites
-            homes = {home: suite.replace(SUITE, home, 1) for home in MAIN_SUITES}
-            shared = [homes.get(SHARED_CELLS.get((row.agent, row.task), "")) for row in table.itertuples(index=False)]
-            borrowed = pd.Series([home is not None for home in shared], index=table.index, dtype=bool)
-            borrowed &= table["suite"] == pd.Series(shared, index=table.index)
-            self.runs_table = table[(table["suite"] == suite) | borrowed]
+            # runs of this store suite, and the shared runs its plain-agent cells reuse from the main suites (the
+            # same budget: "seed-findings-quick" -> "antmaze-quick")
+            wanted = {(label, task, suite.replace(SUITE, home, 1)) for (label, task), home in SHARED_CELLS.items()}
+            borrowed = [(row.agent, row.task, row.suite) in wanted for row in table.itertuples(index=False)]
+            self.runs_table = table[(table["suite"] == suite) | pd.Series(borrowed, index=table.index, dtype=bool)]
         else:
             self.runs_table = table.iloc[:0]
         ids = set(self.runs_table["run_id"])

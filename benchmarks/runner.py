@@ -300,9 +300,9 @@ class _Run:
         """Evaluate, checkpoint and report at the protocol's steps (called after every gradient step)."""
         self.step = step
         protocol = self.spec.protocol
-        if step % protocol.eval_every == 0 or step == protocol.steps:
+        if protocol.evaluates_at(step):
             self.evaluate(step)
-        if step % protocol.checkpoint_every == 0 or step == protocol.steps:
+        if protocol.checkpoints_at(step):
             path = self.model.save(self.ckpt_dir / checkpoint_name(step))
             _link_latest(path, self.ckpt_dir / LATEST)
         if time.perf_counter() - self.last_report >= REPORT_INTERVAL_S:
@@ -435,13 +435,12 @@ class _GroupCallback(BaseCallback):
     def _on_step(self) -> bool:
         step = self.num_timesteps
         protocol = self.runs[0].spec.protocol
-        due_eval = step % protocol.eval_every == 0 or step == protocol.steps
-        due_checkpoint = step % protocol.checkpoint_every == 0 or step == protocol.steps
-        if due_eval or due_checkpoint:
+        due = protocol.evaluates_at(step) or protocol.checkpoints_at(step)
+        if due:
             self.model.check_divergence()  # one diverged agent sends every member back to training alone
         for k, (run, sranks) in enumerate(zip(self.runs, self.sranks)):
-            if due_eval or due_checkpoint:
-                run.model = self.model.agent(k)
+            if due:
+                run.model = self.model.agent(k)  # a fresh single-agent copy for the member's evaluation/checkpoint
             if step % sranks.every == 0:
                 ranks = sranks.measure(run.model)
                 with (run.run_dir / TRAIN_LOG).open("a", encoding="utf-8") as handle:

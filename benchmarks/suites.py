@@ -71,6 +71,14 @@ class Protocol:
         """The steps at which the run is evaluated."""
         return sorted({*range(self.eval_every, self.steps + 1, self.eval_every), self.steps})
 
+    def evaluates_at(self, step: int) -> bool:
+        """Whether the run is evaluated after gradient step `step` (every `eval_every` steps and at the end)."""
+        return step % self.eval_every == 0 or step == self.steps
+
+    def checkpoints_at(self, step: int) -> bool:
+        """Whether the run is checkpointed after gradient step `step` (every `checkpoint_every` and at the end)."""
+        return step % self.checkpoint_every == 0 or step == self.steps
+
 
 @dataclass(frozen=True)
 class Budget:

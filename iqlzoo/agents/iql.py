@@ -766,8 +766,8 @@ class IQL(OfflineAgent):
 
     @classmethod
     def stack(cls, agents: Sequence[IQL], compile: bool | str | None = None) -> IQL:
-        """K single agents as one K-seed model that continues exactly where each of them stands: the inverse of
-        :meth:`agent`. Networks, Adam moments, learning rates, batch/noise generators and step counters are
+        """K single agents as one K-seed model of their class that continues exactly where each of them stands: the
+        inverse of :meth:`agent`. Networks, Adam moments, learning rates, batch/noise generators and step counters are
         stacked agent-major; the agents must share class, configuration, data transform and step count.
 
         ``IQL.stack([IQL.load(p) for p in paths])`` resumes K interrupted seeds as one vectorised run, and
@@ -797,7 +797,7 @@ class IQL(OfflineAgent):
                                  "setup (different seeds) can be stacked")
         if len(agents) == 1:
             return first
-        multi = cls(
+        multi = type(first)(
             _init_from=first._checkpoint_payload(include_optimizer=False),
             dataset=first.dataset,
             n_seeds=len(agents),
