@@ -229,6 +229,20 @@ class Trainer:
         log(f"ignoring {self.portable_path}: task/version/seed {found} differ")
         return False
 
+    def _from_portable(self, path: Path) -> tuple[SAC, dict[str, Any]]:
+        """A fresh model carrying the portable state at ``path`` (its wall time too), replay buffer refilled."""
+        model = build_model(self.task, self.seed, self.buffer_size)
+        meta = load_portable(model, path)
+        self.wall_offset = float(meta["wall_seconds"])
+        self.run.discard_after(model.num_timesteps)
+        log(f"{path} at step {model.num_timesteps}: refilling the replay buffer ({self.refill_steps})")
+        refill_replay_buffer(model, self.refill_steps)
+        return model, meta
+
+    def _lineage(self) -> dict[str, Any]:
+        """``{"initialised_from": ...}`` for a run started with ``--init-from``, else empty."""
+        return {"initialised_from": self.info["initialised_from"]} if "initialised_from" in self.info else {}
+
     def load_or_create(self) -> SAC:
         """Resume from the run dir's newest checkpoint, else from a matching portable checkpoint, else start."""
         step = self.run.latest_checkpoint()
@@ -242,19 +256,11 @@ class Trainer:
             source = str(zip_path)
         elif self._portable_matches():
             assert self.portable_path is not None
-            model = build_model(self.task, self.seed, self.buffer_size)
-            meta = load_portable(model, self.portable_path)
-            self.wall_offset = float(meta["wall_seconds"])
-            self.run.discard_after(model.num_timesteps)
-            log(f"portable checkpoint at step {model.num_timesteps}: refilling replay buffer ({self.refill_steps})")
-            refill_replay_buffer(model, self.refill_steps)
+            model, meta = self._from_portable(self.portable_path)
             source = str(self.portable_path.with_suffix(".safetensors"))
             lineage = meta.get("initialised_from")
         elif self.init_from is not None:
-            model = build_model(self.task, self.seed, self.buffer_size)
-            meta = load_portable(model, self.init_from)
-            self.wall_offset = float(meta["wall_seconds"])
-            self.run.discard_after(model.num_timesteps)
+            model, meta = self._from_portable(self.init_from)
             lineage = {
                 "path": str(self.init_from),
                 "task_version": meta.get("task_version", 1),
@@ -262,8 +268,6 @@ class Trainer:
                 "wall_seconds": self.wall_offset,
                 "command": meta.get("command"),
             }
-            log(f"initialised from {self.init_from} ({lineage}); refilling replay buffer ({self.refill_steps})")
-            refill_replay_buffer(model, self.refill_steps)
             source = f"init-from {self.init_from}"
         else:
             model = build_model(self.task, self.seed, self.buffer_size)
@@ -290,7 +294,7 @@ class Trainer:
             "wall_time_s": round(self.wall_seconds(), 1),
             "seed": self.seed,
             "command": self.info["command"],
-            **({"initialised_from": self.info["initialised_from"]} if "initialised_from" in self.info else {}),
+            **self._lineage(),
         }
 
     def evaluate_and_snapshot(self, model: SAC) -> dict[str, Any]:
@@ -322,7 +326,7 @@ class Trainer:
             "seed": self.seed,
             "wall_seconds": self.wall_seconds(),
             "command": self.info["command"],
-            **({"initialised_from": self.info["initialised_from"]} if "initialised_from" in self.info else {}),
+            **self._lineage(),
         }
         save_portable(model, self.portable_path, meta)
         self.last_portable = time.time()
