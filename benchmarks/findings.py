@@ -243,7 +243,7 @@ def unmeasured_summary() -> str:
     budget = BUDGETS[SUITES[SUITE].default_budget]
     return (
         f"No run of the `{SUITE}` suite is stored yet. `python -m benchmarks.run --suite {SUITE}` trains its cells "
-        f"(budget `{budget.name}`: {budget.steps:,} steps, {budget.seeds} seeds)."
+        f"(budget `{budget.name}`: {budget.steps_text()}, {budget.seeds} seeds)."
     )
 
 

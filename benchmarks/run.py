@@ -95,8 +95,9 @@ def expand(grid: Plan, datasets: dict[str, tuple[str, str]]) -> list[RunSpec]:
             dataset_id, source = datasets[task]
             protocol = grid.protocol(infer_domain(dataset_id))
             for seed in grid.seeds:
-                spec = RunSpec(grid.run_suite(cell, task), cell.label, cell.agent, dict(cell.config), dataset_id,
-                               source, seed, protocol)
+                config = {**grid.budget.agent_config, **cell.config}
+                spec = RunSpec(grid.run_suite(cell, task), cell.label, cell.agent, config, dataset_id, source, seed,
+                               protocol)
                 specs.setdefault(spec.run_id, spec)
     return list(specs.values())
 

@@ -204,6 +204,18 @@ def test_plan_skips_unavailable_agents_and_run_ids_follow_identity(monkeypatch: 
     assert tuned.run_id != specs[0].run_id and tuned.config_hash != specs[0].config_hash
 
 
+def test_budget_agent_settings_reach_every_run_and_a_cell_overrides_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(suites.BUDGETS, "tiny-bf16", dataclasses.replace(
+        suites.BUDGETS["tiny"], name="tiny-bf16", agent_config={"bf16": True, "expectile": 0.6}))
+    monkeypatch.setitem(suites.SUITES, "mixed", Suite("mixed", "test", (PENDULUM_TOY,), "tiny-bf16", cells=(
+        Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("IQL-e0.8", "IQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
+    specs = expand(plan("mixed", seeds=1), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
+    assert [dict(spec.config) for spec in specs] == [{"bf16": True, "expectile": 0.6}, {"bf16": True, "expectile": 0.8}]
+    plain = expand(plan("mixed", seeds=1, budget_name="tiny"), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
+    assert plain[0].config_hash != specs[0].config_hash  # the budget's settings are part of the run's identity
+    assert suites.BUDGETS["quick"].agent_config == {"bf16": True}
+
+
 def _close_parameters(a: Path, b: Path, atol: float = 1e-5) -> None:
     left, right = IQL.load(a, device="cpu").nets.state_dict(), IQL.load(b, device="cpu").nets.state_dict()
     assert left.keys() == right.keys()
