@@ -282,6 +282,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
     parser.add_argument("--agents", nargs="+", help="agent names (or seed-findings labels); default: the suite's")
+    parser.add_argument("--datasets", nargs="+", metavar="NAME",
+                        help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...)")
     parser.add_argument("--seeds", type=_positive, help="seeds 0..N-1 (default: the budget's)")
     parser.add_argument("--budget", choices=sorted(BUDGETS), help="default: quick (tiny for smoke)")
     parser.add_argument("--steps", type=_positive, help="override the budget's gradient steps per run")
@@ -307,6 +309,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                                              "test-data store, <out>/leaderboard/README.md)")
     parser.add_argument("--reps", type=_positive, default=2000, help="bootstrap resamples of the leaderboard")
     return parser.parse_args(argv)
+
+
+def select_tasks(tasks: Sequence[str], names: Sequence[str] | None) -> list[str]:
+    """The suite datasets `tasks` that `names` ask for (all when None), in suite order. A name is a full dataset id or
+    a short name: the id's last component without its version ("umaze" is `D4RL/antmaze/umaze-v1`, not
+    `umaze-diverse-v1`). Names that match nothing raise ValueError listing the suite's names."""
+    if names is None:
+        return list(tasks)
+    short = {task: task.rsplit("/", 1)[-1].rsplit("-v", 1)[0] for task in tasks}
+    unknown = [name for name in names if not any(name in (task, short[task]) for task in tasks)]
+    if unknown:
+        raise ValueError(f"the suite has no datasets {unknown}; its datasets: {sorted(short.values())}")
+    return [task for task in tasks if task in names or short[task] in names]
 
 
 def make_backend(args: argparse.Namespace, context: runner.RunContext) -> Backend:
@@ -349,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "checkpoint_every": args.checkpoint_every}
     try:
         grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides)
+        tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets)
     except ValueError as error:
         console.print(f"[red]error[/]: {escape(str(error))}")
         return 2
@@ -361,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[yellow]{escape(message)}[/]")
     datasets: dict[str, tuple[str, str]] = {}
     unavailable = []
-    for task in dict.fromkeys(task for cell in grid.cells for task in cell.datasets):
+    for task in tasks:
         try:
             datasets[task] = resolve_task(task, args.data, download=False if args.offline else None)
         except DatasetUnavailableError as error:

@@ -20,7 +20,7 @@ from conftest import ANTMAZE_TINY_ID
 
 from benchmarks import runner, suites
 from benchmarks.backends import LocalBackend
-from benchmarks.run import expand, main, resolve_task, run_grid
+from benchmarks.run import expand, main, resolve_task, run_grid, select_tasks
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, load_results
 from benchmarks.suites import PENDULUM_TOY, Cell, Protocol, RunSpec, Suite, plan
 from iqlzoo import IQL
@@ -214,6 +214,18 @@ def test_budget_agent_settings_reach_every_run_and_a_cell_overrides_them(monkeyp
     plain = expand(plan("mixed", seeds=1, budget_name="tiny"), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
     assert plain[0].config_hash != specs[0].config_hash  # the budget's settings are part of the run's identity
     assert suites.BUDGETS["quick"].agent_config == {"bf16": True}
+
+
+def test_datasets_option_selects_by_id_or_short_name(tmp_path: Path) -> None:
+    tasks = list(suites.SUITES["antmaze"].datasets)
+    assert select_tasks(tasks, None) == tasks
+    assert select_tasks(tasks, ["umaze"]) == ["D4RL/antmaze/umaze-v1"]
+    assert select_tasks(tasks, ["large-play", "D4RL/antmaze/umaze-diverse-v1"]) == [
+        "D4RL/antmaze/umaze-diverse-v1", "D4RL/antmaze/large-play-v1"]
+    with pytest.raises(ValueError, match=r"no datasets \['large'\].*'large-diverse'"):
+        select_tasks(tasks, ["large"])
+    assert main(["--suite", "smoke", "--datasets", "hopper", "--out", str(tmp_path / "store")]) == 2
+    assert not (tmp_path / "store").exists()
 
 
 def _close_parameters(a: Path, b: Path, atol: float = 1e-5) -> None:
