@@ -16,6 +16,7 @@ from stable_baselines3 import SAC
 from iqlzoo.data import DatasetNotFoundError
 from iqlzoo.data.minari import load_dataset, local_dataset_ids, resolve_dataset
 from iqlzoo.datasets import antmaze, halfcheetah
+from iqlzoo.datasets.behaviour.ant_goal import torso_up
 from iqlzoo.datasets.__main__ import main as datasets_main
 from iqlzoo.datasets.behaviour import BehaviourPolicy, ant_goal
 from iqlzoo.datasets.common import MissingBehaviourPolicyError
@@ -219,17 +220,24 @@ def test_antmaze_success_terminates_and_sets_the_next_goal_in_place():
     attempt.env.close()
 
 
-def test_antmaze_attempt_ends_when_the_ant_lies_upside_down():
+def test_antmaze_attempt_keeps_a_tail_of_the_upside_down_ant_then_truncates():
     attempt = antmaze._Attempts(antmaze.TASKS["umaze"], eval_env=False, seed=0)
-    assert attempt.step(np.zeros(8, dtype=np.float32)) == (False, False)
+    zero = np.zeros(8, dtype=np.float32)
+    assert attempt.step(zero) == (False, False)
     ant = attempt.base.ant_env
     qpos = ant.data.qpos.copy()
     qpos[2], qpos[3:7] = 0.5, [0.0, 1.0, 0.0, 0.0]  # torso rolled 180 degrees at a healthy height
     ant.set_state(qpos, ant.data.qvel * 0.0)
-    success, truncated = attempt.step(np.zeros(8, dtype=np.float32))
+    assert attempt.step(zero) == (False, False)  # lands upside down: the attempt goes on
+    assert attempt.flipped_at == 2
+    assert [attempt.step(zero)[1] for _ in range(antmaze.FLIP_TAIL - 1)] == [False] * (antmaze.FLIP_TAIL - 1)
+    success, truncated = attempt.step(zero)
     assert not success and truncated
     episode = attempt.finish(terminated=False)
-    assert episode.truncations == [False, True] and episode.terminations == [False, False]
+    assert len(episode.rewards) == 2 + antmaze.FLIP_TAIL
+    assert episode.truncations[-1] and not any(episode.truncations[:-1]) and not any(episode.terminations)
+    upside_down = [torso_up(obs) < 0 for obs in episode.observations["observation"]]
+    assert sum(upside_down) >= antmaze.FLIP_TAIL  # the stuck Ant's states are in the data, next states included
     attempt.env.close()
 
 

@@ -13,9 +13,13 @@ What these recipes do (``AntMaze_*-v5`` with ``include_cfrc_ext_in_observation=F
 
 * **Each dataset episode is one attempt at one goal**, at most the evaluation horizon long (700 steps in the
   U-maze, 1000 in the others). It ends with ``termination=True`` on the step the Ant comes within 0.45 of its goal
-  (reward 1: the same event that ends an evaluation episode) or with ``truncation=True`` at the horizon — or as soon
-  as the Ant lies upside down (it cannot right itself; the rest of the attempt would be frames of a stuck Ant). No
-  step is spent idling at a reached goal or lying on the back, and the data's MDP is the evaluation MDP.
+  (reward 1: the same event that ends an evaluation episode) or with ``truncation=True`` at the horizon — or
+  ``FLIP_TAIL`` (50) steps after the Ant lands upside down (it cannot right itself). The tail keeps upside-down
+  states in the data: recipe v2 truncated on the flip itself, so the last ``next_observation`` of ~600 episodes per
+  dataset was a state seen nowhere else, IQL's V extrapolated there (mean V at those states -52 after 40k steps,
+  +304 after 60k) and the bootstrapped Q diverged on every seed; with 50 stuck steps V learns the stuck Ant's value
+  (~-100 after reward shaping) from data. No step is spent idling at a reached goal, and the data's MDP is the
+  evaluation MDP.
 * After a success the Ant gets a **new goal where it stands** (no physical reset): the next attempt starts at the
   old goal, so starts are as varied as goals. After a time-out or a flip, or in ``umaze``, the environment is reset.
   ``umaze``: fixed start (3, 1) and goal (1, 1) as in D4RL/Minari; ``*-diverse``: starts and goals drawn uniformly
@@ -69,6 +73,8 @@ gym.register_envs(gymnasium_robotics)
 
 CELL_SIZE = 4.0
 SUCCESS_RADIUS = 0.45
+FLIP_TAIL = 50
+"""Steps an attempt goes on after the Ant lands upside down, so that stuck states are in the data (see above)."""
 WAYPOINT_THRESHOLD = 0.45
 WAYPOINT_JITTER = 0.2
 ACTION_NOISE = 0.2
@@ -190,6 +196,7 @@ class _Attempts:
         self._start_episode(info)
 
     def _start_episode(self, info: dict[str, Any]) -> None:
+        self.flipped_at: int | None = None
         self.observations = [self.obs]
         self.infos = [self._info(self.obs, info)]
         self.actions: list[np.ndarray] = []
@@ -210,15 +217,18 @@ class _Attempts:
         return policy_input(self.obs["observation"], waypoint - self.obs["achieved_goal"])
 
     def step(self, action: np.ndarray) -> tuple[bool, bool]:
-        """Step once; returns ``(success, truncated)`` for the current episode: truncated at the horizon or when the
-        Ant lies upside down (it cannot recover)."""
+        """Step once; returns ``(success, truncated)`` for the current episode: truncated at the horizon or
+        ``FLIP_TAIL`` steps after the Ant first lay upside down (it cannot recover)."""
         self.obs, reward, _, _, info = self.base.step(action)
         self.observations.append(self.obs)
         self.infos.append(self._info(self.obs, info))
         self.actions.append(action)
         self.rewards.append(float(reward))
-        flipped = torso_up(self.obs["observation"]) < 0.0
-        return bool(info["success"]), len(self.rewards) >= self.horizon or flipped
+        steps = len(self.rewards)
+        if self.flipped_at is None and torso_up(self.obs["observation"]) < 0.0:
+            self.flipped_at = steps
+        stuck = self.flipped_at is not None and steps - self.flipped_at >= FLIP_TAIL
+        return bool(info["success"]), steps >= self.horizon or stuck
 
     def finish(self, terminated: bool) -> EpisodeBuffer:
         """The current episode as a Minari buffer, ending in a termination or a truncation."""
@@ -345,7 +355,7 @@ def build_antmaze_dataset(
     policy = require_policy(policy_path, "ant-goal", task.dataset_id)
     recipe: dict[str, Any] = {
         "recipe": "antmaze",
-        "version": 2,
+        "version": 3,
         "name": name,
         "env_id": task.env_id,
         "data_map": task.data_map(),
@@ -356,8 +366,8 @@ def build_antmaze_dataset(
         "action_noise": action_noise,
         "actions": "stochastic (squashed Gaussian sample)" if stochastic else "deterministic (mean)",
         "waypoints": {"planner": "Q-iteration on cells", "threshold": WAYPOINT_THRESHOLD, "jitter": WAYPOINT_JITTER},
-        "episodes": "one goal each: terminated on success (0.45), truncated at the horizon or upside down; "
-        "new goal in place",
+        "episodes": f"one goal each: terminated on success (0.45), truncated at the horizon or {FLIP_TAIL} steps "
+        "after landing upside down; new goal in place",
         "policy": policy_fingerprint(policy, POLICY_NAME),
     }
     if not force and (found := existing_dataset(task.dataset_id, recipe)) is not None:
