@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import sys
@@ -407,15 +408,28 @@ def execute_task(
 
 
 class _GroupTrainLog(KVWriter):
-    """The multi-seed model's statistics (means over its agents) appended to every member's train log."""
+    """Every member's own line of the multi-seed model's statistics, appended to its train log: the model logs
+    agent k's means as ``agent<k>/train/<stat>`` (see `IQL._dump_logs`), which replace the group means for member k;
+    shared values (learning rate, updates/s) are written to every member."""
+
+    _AGENT_KEY = re.compile(r"agent(\d+)/(.+)")
 
     def __init__(self, paths: Sequence[Path]) -> None:
         self.paths = list(paths)
 
     def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
-        row = {"step": step, **{k: v for k, v in key_values.items() if isinstance(v, (int, float))}}
-        row["seed_group_size"] = len(self.paths)
-        for path in self.paths:
+        shared: dict[str, Any] = {"step": step}
+        own: dict[int, dict[str, Any]] = {k: {} for k in range(len(self.paths))}
+        for key, value in key_values.items():
+            if not isinstance(value, (int, float)):
+                continue
+            match = self._AGENT_KEY.fullmatch(key)
+            if match is None:
+                shared[key] = value
+            elif int(match.group(1)) in own:
+                own[int(match.group(1))][match.group(2)] = value
+        for k, path in enumerate(self.paths):
+            row = {**shared, **own[k], "seed_group_size": len(self.paths)}
             with path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
 

@@ -4,6 +4,7 @@ SIGKILL and resumed bit-for-bit, a worker killed mid-run, and a run that keeps f
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -245,6 +246,12 @@ def _truncate_to_checkpoint(store: ResultsStore, run_id: str, step: int) -> None
     store.set_status(run_id, "running")
 
 
+def _train_rows(path: Path) -> dict[int, dict]:
+    """The loss lines of a train log by step."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {row["step"]: row for row in rows if "train/critic_loss" in row}
+
+
 def test_seed_group_trains_resumes_and_falls_back_like_runs_alone(tmp_path: Path) -> None:
     resolve_task(PENDULUM_TOY, "auto")  # builds the toy dataset when the store lacks it, as the CLI does
     specs = smoke_specs(3, 200, 100, 100)
@@ -281,7 +288,13 @@ def test_seed_group_trains_resumes_and_falls_back_like_runs_alone(tmp_path: Path
         attempts = together.read_provenance(spec.run_id)["attempts"]
         assert attempts[-1]["seed_group"] == [s.run_id for s in group]
         log = (together.run_dir(spec.run_id) / runner.TRAIN_LOG).read_text()
-        assert '"seed_group_size": 3' in log and "srank" in log
+        assert '"seed_group_size": 3' in log and "srank" in log and "agent0/" not in log
+        # each member's train log holds its own agent's statistics, as the run alone logged them
+        own, solo = (_train_rows(store.run_dir(spec.run_id) / runner.TRAIN_LOG) for store in (together, alone))
+        assert own.keys() == solo.keys() and own
+        for step, row in own.items():
+            for key in ("train/critic_loss", "train/q_mean", "train/value_loss"):
+                assert row[key] == pytest.approx(solo[step][key], rel=1e-3, abs=1e-4), (spec.seed, step, key)
     assert [a["from_step"] for a in resumed.read_provenance(group[0].run_id)["attempts"]] == [0, 100]
     # first run, the faked kill (set "running"), the group's resume; the third call found every member finished
     assert resumed.read_status(group[0].run_id).attempts == 3

@@ -418,6 +418,8 @@ class IQL(OfflineAgent):
         self.stat_names = self.base_stats + (self.penalty_stats if cfg.penalty != "none" else ())
         self.q_limit = math.inf
         self._agent_stats = torch.zeros(0)  # per-agent statistics of the last step (multi-seed models)
+        self._agent_stat_sum: torch.Tensor | None = None  # their sum since the last log dump
+        self._agent_stat_count = 0
         super().__init__(
             observation_space,
             action_space,
@@ -610,7 +612,23 @@ class IQL(OfflineAgent):
         if self.n_seeds == 1:
             return stats
         self._agent_stats = stats.reshape(self.n_seeds, -1)  # divergence is judged per agent, not on the mean
+        if self._agent_stat_sum is None or self._agent_stat_sum.shape != self._agent_stats.shape:
+            self._agent_stat_sum, self._agent_stat_count = torch.zeros_like(self._agent_stats), 0
+        self._agent_stat_sum += self._agent_stats
+        self._agent_stat_count += 1
         return self._agent_stats.mean(dim=0)
+
+    def _dump_logs(self, means: torch.Tensor, updates_per_s: float) -> None:
+        """Log the means over agents as ``train/<stat>`` and, for a multi-seed model, each agent's own means since the
+        last dump as ``agent<k>/train/<stat>`` (the harness gives every seed of a group its own train log)."""
+        if self.n_seeds > 1 and self._agent_stat_sum is not None and self._agent_stat_count:
+            per_agent = (self._agent_stat_sum / self._agent_stat_count).tolist()
+            for k, values in enumerate(per_agent):
+                for name, value in zip(self.stat_names, values):
+                    self.logger.record(f"agent{k}/train/{name}", value)
+            self._agent_stat_sum.zero_()
+            self._agent_stat_count = 0
+        super()._dump_logs(means, updates_per_s)
 
     def _draw_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Each agent's random inputs of one step, from its own generator: batch indices (K, B), quantile fractions
