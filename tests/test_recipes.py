@@ -16,7 +16,6 @@ from stable_baselines3 import SAC
 from iqlzoo.data import DatasetNotFoundError
 from iqlzoo.data.minari import load_dataset, local_dataset_ids, resolve_dataset
 from iqlzoo.datasets import antmaze, halfcheetah
-from iqlzoo.datasets.behaviour.ant_goal import torso_up
 from iqlzoo.datasets.__main__ import main as datasets_main
 from iqlzoo.datasets.behaviour import BehaviourPolicy, ant_goal
 from iqlzoo.datasets.common import MissingBehaviourPolicyError
@@ -236,7 +235,7 @@ def test_antmaze_attempt_keeps_a_tail_of_the_upside_down_ant_then_truncates():
     episode = attempt.finish(terminated=False)
     assert len(episode.rewards) == 2 + antmaze.FLIP_TAIL
     assert episode.truncations[-1] and not any(episode.truncations[:-1]) and not any(episode.terminations)
-    upside_down = [torso_up(obs) < 0 for obs in episode.observations["observation"]]
+    upside_down = [ant_goal.torso_up(obs) < 0 for obs in episode.observations["observation"]]
     assert sum(upside_down) >= antmaze.FLIP_TAIL  # the stuck Ant's states are in the data, next states included
     attempt.env.close()
 

@@ -163,7 +163,8 @@ class OfflineAgent(ABC):
     # ------------------------------------------------------------------ training
     @abstractmethod
     def _train_step(self, progress_remaining: float) -> torch.Tensor:
-        """Sample a batch, apply one gradient step to every network; return the statistics as a 1-D tensor."""
+        """Sample a batch, apply one gradient step to every network; return the statistics: a 1-D tensor, or for a
+        model training K agents at once a (K, n_stats) tensor, one row per agent."""
 
     @abstractmethod
     def _setup_training(self, total_timesteps: int) -> None:
@@ -201,7 +202,7 @@ class OfflineAgent(ABC):
         callback = self._init_callback(callback, progress_bar)
         callback.on_training_start(locals(), globals())
         check_every = min(int(log_interval), 1000)
-        stat_sum = torch.zeros(len(self.stat_names), device=self.device)
+        stat_sum = torch.zeros(len(self.stat_names), device=self.device)  # (K, n_stats) for K agents, after one step
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         self._first_bad_step = first_bad  # save() consults it, so callbacks cannot persist a diverged model
         n_stats, last_dump, t_dump = 0, self.num_timesteps, time.perf_counter()
@@ -210,7 +211,7 @@ class OfflineAgent(ABC):
             stats = self._train_step(progress_remaining)
             bad_now = self._diverged(stats) & (first_bad < 0)
             first_bad.copy_(torch.where(bad_now, torch.full_like(first_bad, self.num_timesteps + 1), first_bad))
-            stat_sum += stats
+            stat_sum = stat_sum + stats
             n_stats += 1
             self.num_timesteps += 1
             callback.update_locals(locals())
@@ -221,7 +222,7 @@ class OfflineAgent(ABC):
             if self.num_timesteps % log_interval == 0:
                 now = time.perf_counter()
                 self._dump_logs(stat_sum / n_stats, (self.num_timesteps - last_dump) / max(now - t_dump, 1e-9))
-                stat_sum.zero_()
+                stat_sum = torch.zeros_like(stat_sum)
                 n_stats, last_dump, t_dump = 0, self.num_timesteps, now
         self._raise_if_diverged(first_bad)
         callback.on_training_end()
@@ -252,8 +253,15 @@ class OfflineAgent(ABC):
             )
 
     def _dump_logs(self, means: torch.Tensor, updates_per_s: float) -> None:
-        for name, value in zip(self.stat_names, means.tolist()):
+        """Log ``train/<stat>`` (the mean over agents) and, for K > 1 agents, each agent's ``agent<k>/train/<stat>``
+        (the harness gives every seed of a group its own train log)."""
+        per_agent = means.reshape(-1, len(self.stat_names))
+        for name, value in zip(self.stat_names, per_agent.mean(dim=0).tolist()):
             self.logger.record(f"train/{name}", value)
+        if per_agent.shape[0] > 1:
+            for k, values in enumerate(per_agent.tolist()):
+                for name, value in zip(self.stat_names, values):
+                    self.logger.record(f"agent{k}/train/{name}", value)
         for name, value in self._extra_log_values().items():
             self.logger.record(f"train/{name}", value)
         self.logger.record("time/updates_per_s", updates_per_s)

@@ -417,9 +417,6 @@ class IQL(OfflineAgent):
         self.compile = compile
         self.stat_names = self.base_stats + (self.penalty_stats if cfg.penalty != "none" else ())
         self.q_limit = math.inf
-        self._agent_stats = torch.zeros(0)  # per-agent statistics of the last step (multi-seed models)
-        self._agent_stat_sum: torch.Tensor | None = None  # their sum since the last log dump
-        self._agent_stat_count = 0
         super().__init__(
             observation_space,
             action_space,
@@ -609,26 +606,8 @@ class IQL(OfflineAgent):
         index, taus, noise = self._draw_batch()
         update = self._compiled_update or self._update
         stats = update(index, taus, noise)
-        if self.n_seeds == 1:
-            return stats
-        self._agent_stats = stats.reshape(self.n_seeds, -1)  # divergence is judged per agent, not on the mean
-        if self._agent_stat_sum is None or self._agent_stat_sum.shape != self._agent_stats.shape:
-            self._agent_stat_sum, self._agent_stat_count = torch.zeros_like(self._agent_stats), 0
-        self._agent_stat_sum += self._agent_stats
-        self._agent_stat_count += 1
-        return self._agent_stats.mean(dim=0)
-
-    def _dump_logs(self, means: torch.Tensor, updates_per_s: float) -> None:
-        """Log the means over agents as ``train/<stat>`` and, for a multi-seed model, each agent's own means since the
-        last dump as ``agent<k>/train/<stat>`` (the harness gives every seed of a group its own train log)."""
-        if self.n_seeds > 1 and self._agent_stat_sum is not None and self._agent_stat_count:
-            per_agent = (self._agent_stat_sum / self._agent_stat_count).tolist()
-            for k, values in enumerate(per_agent):
-                for name, value in zip(self.stat_names, values):
-                    self.logger.record(f"agent{k}/train/{name}", value)
-            self._agent_stat_sum.zero_()
-            self._agent_stat_count = 0
-        super()._dump_logs(means, updates_per_s)
+        # one row per agent: divergence is judged per agent, not on the mean
+        return stats if self.n_seeds == 1 else stats.reshape(self.n_seeds, -1)
 
     def _draw_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Each agent's random inputs of one step, from its own generator: batch indices (K, B), quantile fractions
@@ -755,7 +734,7 @@ class IQL(OfflineAgent):
     def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
         """Non-finite statistics, or |mean Q| beyond ``divergence_factor``·max|r|/(1−γ) (a bound on any return) —
         for any one of the agents of a multi-seed model (one agent's blow-up must not hide in the mean)."""
-        per_agent = self._agent_stats if self.n_seeds > 1 else stats.unsqueeze(0)
+        per_agent = stats.reshape(-1, len(self.stat_names))
         q_mean = per_agent[:, self.base_stats.index("q_mean")]
         return super()._diverged(per_agent) | (q_mean.abs() > self.q_limit).any()
 
