@@ -214,7 +214,8 @@ def findings_suites(records: RunRecords) -> list[str]:
     return sorted({suite for suite in records.runs["suite"] if is_findings_suite(suite)})
 
 
-def _count(n: int, word: str) -> str:
+def count_label(n: int, word: str) -> str:
+    """"1 run", "3 runs": `n` and `word`, plural with an s when `n` is not 1."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -233,7 +234,7 @@ def suite_summary(records: RunRecords, suite: str) -> str:
     states = runs["state"].value_counts().sort_index()
     by_state = ", ".join(f"{count} {state}" for state, count in states.items())
     return (
-        f"{_count(len(runs), 'run')} of `{suite}` in the store ({by_state}); seeds {_span(runs['seed'])}; "
+        f"{count_label(len(runs), 'run')} of `{suite}` in the store ({by_state}); seeds {_span(runs['seed'])}; "
         f"budget {_span(runs['budget'])} steps."
     )
 
@@ -318,7 +319,7 @@ class _Suite:
             return f"{label} n/a (no final score)"
         found = stats.mean_over_seeds({label: values}, reps=self.reps, seed=self.seed)
         text = _with_ci(found.point[label][0], *found.interval[label][:, 0], digits)
-        return f"{label} {text} ({_count(values.size, 'seed')})"
+        return f"{label} {text} ({count_label(values.size, 'seed')})"
 
     def steps_text(self, runs: Sequence[pd.DataFrame]) -> str:
         """The steps of the final evaluations used and the budget."""

@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmarks import findings, plots, stats
 from benchmarks.report_claims import REPORT, SRANK_TABLE
-from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text
+from benchmarks.store import EVALUATIONS_FILE, ResultsStore, atomic_write_bytes, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO_ROOT / "results"
@@ -27,6 +27,11 @@ DEFAULT_OUT = REPO_ROOT / "leaderboard" / "README.md"
 PLOTS_DIR = "plots"
 _METRIC_LABELS = {"normalized_score": "Normalised score", "success_rate": "Success rate (%)"}
 _METRIC_SLUGS = {"normalized_score": "score", "success_rate": "success"}
+#: Run states whose evaluations the suite sections score. A running run's last evaluation is not its final one and a
+#: diverged or failed run has none after its error; a run without status.json (`unknown`) is taken as it is.
+SCORED_STATES: tuple[str, ...] = ("finished", findings.UNKNOWN_STATE)
+#: Run states left out of the seed findings' scores too (the findings count diverged and failed runs on their own).
+UNENDED_STATES: tuple[str, ...] = ("pending", "running")
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,17 @@ def findings_section(
 class _Renderer:
     """Builds the sections of one leaderboard; collects the plots it draws."""
 
-    def __init__(self, frame: pd.DataFrame, results_root: Path, out_dir: Path, reps: int, seed: int) -> None:
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        results_root: Path,
+        out_dir: Path,
+        reps: int,
+        seed: int,
+        unscored: pd.DataFrame | None = None,
+    ) -> None:
         self.frame = frame
+        self.unscored = findings.run_records(()).runs if unscored is None else unscored
         self.results_root = Path(results_root)
         self.out_dir = Path(out_dir)
         self.reps = reps
@@ -254,11 +268,29 @@ class _Renderer:
             lines.append("Needs at least two evaluation steps shared by all runs.")
         return [*lines, ""]
 
+    def unscored_lines(self, suite: str) -> list[str]:
+        """The runs of `suite` that the section leaves out because they diverged or failed, per dataset and agent."""
+        runs = self.unscored[self.unscored["suite"] == suite]
+        if runs.empty:
+            return []
+        lines = [f"Scored below: finished runs only. Left out ({findings.count_label(len(runs), 'run')}):", ""]
+        for dataset_id, on_dataset in runs.groupby("dataset_id", sort=True):
+            parts = []
+            for (agent, state), group in on_dataset.groupby(["agent", "state"], sort=False):
+                seeds = ", ".join(f"s{seed}" for seed in sorted(group["seed"]))
+                parts.append(f"{agent} {state} ({seeds})")
+            lines.append(f"- `{dataset_id}`: " + "; ".join(sorted(parts, key=lambda part: part.split(" ")[0])))
+        return [*lines, ""]
+
     def suite_section(self, suite: str) -> list[str]:
-        """Per-dataset tables, then the aggregates of the normalised score (and of the success rate, if any)."""
+        """Per-dataset tables, then the aggregates of the normalised score (and of the success rate, if any); first
+        the suite's runs that are left out because they diverged or failed."""
         suite_frame = self.frame[self.frame["suite"] == suite]
+        lines = [f"## Suite `{suite}`", "", *self.unscored_lines(suite)]
+        if suite_frame.empty:
+            return [*lines, "No run of this suite has finished yet.", ""]
         final = stats.final_evaluations(suite_frame)
-        lines = [f"## Suite `{suite}`", "", "### Per dataset (final evaluation of each run)", ""]
+        lines += ["### Per dataset (final evaluation of each run)", ""]
         for dataset_id in sorted(final["dataset_id"].unique()):
             lines += self.dataset_table(final, dataset_id)
         lines += self.aggregate_section(suite, "normalized_score")
@@ -292,8 +324,10 @@ def _empty_body() -> list[str]:
 
 def _legend(reps: int, seed: int) -> list[str]:
     return [
-        "Scores are D4RL normalised scores x100 (0 = random policy, 100 = expert reference) of each run's final "
-        "evaluation; success rates are the percentage of evaluation episodes that reached the goal. Brackets hold "
+        "Scores are D4RL normalised scores x100 (0 = random policy, 100 = expert reference) of each finished run's "
+        "final evaluation (runs still pending or running are left out; diverged or failed runs are listed "
+        "above their suite's tables, not scored); success rates are the percentage of evaluation episodes that "
+        "reached the goal. Brackets hold "
         f"95% confidence intervals from rliable's percentile bootstrap ({reps} resamples, seed {seed}): over seeds "
         "for one dataset, stratified over seeds within datasets for aggregates. IQM is the mean of the middle 50% "
         "of all run x dataset scores; median and mean are taken over datasets of each dataset's mean over seeds; "
@@ -318,22 +352,29 @@ def build_leaderboard(
     """The leaderboard of the records in `frame` (from the store at `results_root`), to be written in `out_dir`.
 
     First the source report's claims beside our measurements (`findings_section`, from `frame` and `records`: the
-    runs' states and sranks, read from `results_root` when None), listed even before anything is measured. Then one
-    section per suite: a table per dataset, then for the normalised score (and, for goal-reaching suites, the
-    success rate) the aggregate metrics, performance profiles, probability of improvement over `stats.BASELINE`
-    and sample-efficiency curves, with their plots.
+    runs' states and sranks, read from `results_root` when None), listed even before anything is measured; runs
+    that are still pending or running are left out of them. Then one section per suite, which scores only the
+    finished runs (`SCORED_STATES`) and lists the diverged and failed ones: a table per dataset, then for the
+    normalised score (and, for goal-reaching suites, the success rate) the aggregate metrics, performance profiles,
+    probability of improvement over `stats.BASELINE` and sample-efficiency curves, with their plots.
     """
     lines = _header(results_root, reps, seed)
     speed = _speed_section(out_dir)
     records = findings.load_run_records(results_root, frame) if records is None else records
-    claims = findings_section(frame, records, results_root, out_dir, reps, seed)
-    if frame.empty:
+    states = dict(zip(records.runs["run_id"], records.runs["state"]))
+    state = frame["run_id"].map(states).fillna(findings.UNKNOWN_STATE)
+    claims = findings_section(frame[~state.isin(UNENDED_STATES)], records, results_root, out_dir, reps, seed)
+    # pending and running runs go unmentioned: their records are not final, and a store committed with only the
+    # runs that ended then regenerates the same file wherever it is checked out
+    unscored = records.runs[~records.runs["state"].isin((*SCORED_STATES, *UNENDED_STATES))]
+    if frame.empty and unscored.empty:
         lines += [*_empty_body(), "", *claims]
         while lines[-1] == "":
             lines.pop()
         return Leaderboard("\n".join([*lines, *speed]) + "\n")
-    renderer = _Renderer(frame, results_root, out_dir, reps, seed)
-    suites = sorted(frame["suite"].unique())
+    frame = frame[state.isin(SCORED_STATES)]
+    renderer = _Renderer(frame, results_root, out_dir, reps, seed, unscored)
+    suites = sorted(set(frame["suite"]) | set(unscored["suite"]))
     lines += _legend(reps, seed)
     lines += ["Suites: " + ", ".join(f"[`{suite}`](#suite-{_slug(suite).lower()})" for suite in suites), ""]
     lines += claims
@@ -367,3 +408,10 @@ def write_leaderboard(board: Leaderboard, out_path: Path) -> None:
                 stale.unlink()
     atomic_write_text(out_path, board.markdown)
 
+
+
+def unended_runs(results_root: Path) -> list[str]:
+    """The ids of the runs in the store at `results_root` that are still pending or running (sorted)."""
+    store = ResultsStore(results_root)
+    statuses = {run_id: store.read_status(run_id) for run_id in store.run_ids()}
+    return sorted(run_id for run_id, status in statuses.items() if status and status.state in UNENDED_STATES)

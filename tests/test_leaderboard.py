@@ -40,6 +40,33 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
     assert f"## {FINDINGS_TITLE}" in markdown and markdown.count("| not measured yet |") == 13  # no seed-findings runs
 
 
+def test_only_finished_runs_are_scored_and_the_others_are_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from benchmarks.store import ResultsStore
+
+    store_root = tmp_path / "results"
+    shutil.copytree(FIXTURE, store_root)
+    store = ResultsStore(store_root)
+    store.set_status("D2RLIQL-antmaze-medium-play-v1-s2", "running")
+    store.set_status("IQL-halfcheetah-medium-v0-s1", "diverged", error="non-finite critic loss at step 900")
+    assert main(["--results", str(store_root), "--out", str(tmp_path / "board" / "README.md"), "--reps", REPS]) == 0
+    printed = capsys.readouterr().out
+    assert "left out 1 run still pending or running (not final): D2RLIQL-antmaze-medium-play-v1-s2" in printed
+    markdown = (tmp_path / "board" / "README.md").read_text()
+    antmaze, halfcheetah = markdown.split("## Suite `antmaze`", 1)[1].split("## Suite `mujoco`", 1)
+    assert "Left out" not in antmaze  # a running run is not final: left out unmentioned, so a store committed
+    # without it gives the same file
+    assert "Left out (1 run):" in halfcheetah and "- `mujoco/halfcheetah/medium-v0`: IQL diverged (s1)" in halfcheetah
+    assert "/D2RLIQL-antmaze-medium-play-v1-s2/" not in antmaze and "/IQL-halfcheetah-medium-v0-s1/" not in halfcheetah
+    assert "Seeds per agent: IQL 2, D2RLIQL 3." in halfcheetah
+    full = (tmp_path / "full.md")
+    assert main(["--results", str(FIXTURE), "--out", str(full), "--reps", REPS]) == 0
+    assert "Left out" not in full.read_text() and "Seeds per agent: IQL 3, D2RLIQL 3." in full.read_text()
+
+
 def test_seed_findings_fixture_regenerates_byte_identical_with_linked_measurements(tmp_path: Path) -> None:
     for name in ("a", "b"):
         out = tmp_path / name / "README.md"
