@@ -13,7 +13,7 @@ import matplotlib
 
 from benchmarks.findings import count_label
 from benchmarks.store import TEST_DATA_MARKER, load_results
-from leaderboard.render import DEFAULT_OUT, DEFAULT_RESULTS, build_leaderboard, unended_runs, write_leaderboard
+from leaderboard.render import DEFAULT_OUT, DEFAULT_RESULTS, build_leaderboard, write_leaderboard
 
 
 def _positive_int(text: str) -> int:
@@ -38,10 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     board = build_leaderboard(frame, args.results, args.out.parent, reps=args.reps, seed=args.seed)
     write_leaderboard(board, args.out)
     print(f"wrote {args.out}: {frame['run_id'].nunique()} runs, {len(board.plots)} plots")
-    unended = unended_runs(args.results)
-    if unended:
-        left_out = count_label(len(unended), "run")
-        print(f"left out {left_out} still pending or running (not final): {', '.join(unended)}")
+    if board.unended:
+        left_out = count_label(len(board.unended), "run")
+        print(f"left out {left_out} still pending or running (not final): {', '.join(board.unended)}")
     return 0
 
 

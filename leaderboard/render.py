@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmarks import findings, plots, stats
 from benchmarks.report_claims import REPORT, SRANK_TABLE
-from benchmarks.store import EVALUATIONS_FILE, ResultsStore, atomic_write_bytes, atomic_write_text
+from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO_ROOT / "results"
@@ -36,10 +36,12 @@ UNENDED_STATES: tuple[str, ...] = ("pending", "running")
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """The leaderboard's markdown and its plots (file name under `PLOTS_DIR` -> PNG bytes)."""
+    """The leaderboard's markdown, its plots (file name under `PLOTS_DIR` -> PNG bytes) and the ids of the runs it
+    left out because they are still pending or running (sorted)."""
 
     markdown: str
     plots: dict[str, bytes] = field(default_factory=dict)
+    unended: tuple[str, ...] = ()
 
 
 def display_path(path: Path) -> str:
@@ -148,10 +150,10 @@ class _Renderer:
         out_dir: Path,
         reps: int,
         seed: int,
-        unscored: pd.DataFrame | None = None,
+        unscored: pd.DataFrame,
     ) -> None:
         self.frame = frame
-        self.unscored = findings.run_records(()).runs if unscored is None else unscored
+        self.unscored = unscored
         self.results_root = Path(results_root)
         self.out_dir = Path(out_dir)
         self.reps = reps
@@ -275,11 +277,11 @@ class _Renderer:
             return []
         lines = [f"Scored below: finished runs only. Left out ({findings.count_label(len(runs), 'run')}):", ""]
         for dataset_id, on_dataset in runs.groupby("dataset_id", sort=True):
-            parts = []
-            for (agent, state), group in on_dataset.groupby(["agent", "state"], sort=False):
-                seeds = ", ".join(f"s{seed}" for seed in sorted(group["seed"]))
-                parts.append(f"{agent} {state} ({seeds})")
-            lines.append(f"- `{dataset_id}`: " + "; ".join(sorted(parts, key=lambda part: part.split(" ")[0])))
+            parts = [
+                f"{agent} {state} ({', '.join(f's{seed}' for seed in sorted(group['seed']))})"
+                for (agent, state), group in on_dataset.groupby(["agent", "state"], sort=True)
+            ]
+            lines.append(f"- `{dataset_id}`: " + "; ".join(parts))
         return [*lines, ""]
 
     def suite_section(self, suite: str) -> list[str]:
@@ -367,11 +369,12 @@ def build_leaderboard(
     # pending and running runs go unmentioned: their records are not final, and a store committed with only the
     # runs that ended then regenerates the same file wherever it is checked out
     unscored = records.runs[~records.runs["state"].isin((*SCORED_STATES, *UNENDED_STATES))]
+    unended = tuple(records.runs.loc[records.runs["state"].isin(UNENDED_STATES), "run_id"])
     if frame.empty and unscored.empty:
         lines += [*_empty_body(), "", *claims]
         while lines[-1] == "":
             lines.pop()
-        return Leaderboard("\n".join([*lines, *speed]) + "\n")
+        return Leaderboard("\n".join([*lines, *speed]) + "\n", unended=unended)
     frame = frame[state.isin(SCORED_STATES)]
     renderer = _Renderer(frame, results_root, out_dir, reps, seed, unscored)
     suites = sorted(set(frame["suite"]) | set(unscored["suite"]))
@@ -383,7 +386,7 @@ def build_leaderboard(
     while lines[-1] == "":
         lines.pop()
     lines += speed
-    return Leaderboard("\n".join(lines) + "\n", renderer.plots)
+    return Leaderboard("\n".join(lines) + "\n", renderer.plots, unended)
 
 
 def _speed_section(out_dir: Path) -> list[str]:
@@ -407,11 +410,3 @@ def write_leaderboard(board: Leaderboard, out_path: Path) -> None:
             if stale.name not in board.plots:
                 stale.unlink()
     atomic_write_text(out_path, board.markdown)
-
-
-
-def unended_runs(results_root: Path) -> list[str]:
-    """The ids of the runs in the store at `results_root` that are still pending or running (sorted)."""
-    store = ResultsStore(results_root)
-    statuses = {run_id: store.read_status(run_id) for run_id in store.run_ids()}
-    return sorted(run_id for run_id, status in statuses.items() if status and status.state in UNENDED_STATES)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from benchmarks.report_claims import SOURCE, SRANK_CLAIMS
-from benchmarks.store import load_results
+from benchmarks.store import ResultsStore, load_results
 from leaderboard.__main__ import main
 from leaderboard.render import DEFAULT_OUT, FINDINGS_TITLE, render_findings
 
@@ -43,10 +44,6 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
 def test_only_finished_runs_are_scored_and_the_others_are_listed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import shutil
-
-    from benchmarks.store import ResultsStore
-
     store_root = tmp_path / "results"
     shutil.copytree(FIXTURE, store_root)
     store = ResultsStore(store_root)
@@ -62,7 +59,7 @@ def test_only_finished_runs_are_scored_and_the_others_are_listed(
     assert "Left out (1 run):" in halfcheetah and "- `mujoco/halfcheetah/medium-v0`: IQL diverged (s1)" in halfcheetah
     assert "/D2RLIQL-antmaze-medium-play-v1-s2/" not in antmaze and "/IQL-halfcheetah-medium-v0-s1/" not in halfcheetah
     assert "Seeds per agent: IQL 2, D2RLIQL 3." in halfcheetah
-    full = (tmp_path / "full.md")
+    full = tmp_path / "full.md"
     assert main(["--results", str(FIXTURE), "--out", str(full), "--reps", REPS]) == 0
     assert "Left out" not in full.read_text() and "Seeds per agent: IQL 3, D2RLIQL 3." in full.read_text()
 
