@@ -131,6 +131,14 @@ class RunRecords:
     runs: pd.DataFrame
     sranks: pd.DataFrame
 
+    def without(self, run_ids: Iterable[str]) -> RunRecords:
+        """These records less the runs `run_ids` and their sranks."""
+        dropped = set(run_ids)
+        return RunRecords(
+            self.runs[~self.runs["run_id"].isin(dropped)].reset_index(drop=True),
+            self.sranks[~self.sranks["run_id"].isin(dropped)].reset_index(drop=True),
+        )
+
 
 def run_records(runs: Iterable[Mapping[str, object]], sranks: Iterable[Mapping[str, object]] = ()) -> RunRecords:
     """`RunRecords` from plain rows (mappings with the columns of `RunRecords`), with fixed columns and dtypes."""

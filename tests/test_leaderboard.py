@@ -86,6 +86,30 @@ def test_seed_findings_fixture_regenerates_byte_identical_with_linked_measuremen
     assert len(re.findall(r"\[s0\]\(", suites)) == 11  # the suite's own section: one per (agent, dataset)
 
 
+def test_findings_leave_out_unended_runs_as_if_they_were_not_stored(tmp_path: Path) -> None:
+    """A store whose only runs of one cell are still running renders the findings of the same store without them
+    (what a clone of the committed, ended runs shows), and one whose every run is pending the unmeasured table."""
+    root, cell = tmp_path / "results", "sf-IQL-1Q-antmaze-umaze-v1-s"
+    shutil.copytree(SEED_FINDINGS_FIXTURE, root)
+    for seed in range(3):
+        ResultsStore(root).set_status(f"{cell}{seed}", "running")
+
+    def board(name: str) -> str:
+        out = tmp_path / name / "README.md"
+        assert main(["--results", str(root), "--out", str(out), "--reps", REPS]) == 0
+        return out.read_text()
+
+    running = board("running")
+    for seed in range(3):
+        shutil.rmtree(root / "runs" / f"{cell}{seed}")
+    assert running == board("without")
+    assert "IQL-1Q diverged" not in running and "running" not in running.split("### Measured in", 1)[1][:200]
+    assert "30 runs of `seed-findings-tiny` in the store (1 diverged, 29 finished)" in running
+    for run in (root / "runs").iterdir():
+        ResultsStore(root).set_status(run.name, "pending")
+    assert "No run of the `seed-findings` suite is stored yet." in board("pending")
+
+
 def test_empty_store_says_no_results_yet_and_removes_stale_plots(tmp_path: Path) -> None:
     out = tmp_path / "board" / "README.md"
     stale = out.parent / "plots" / "old-suite-score-profiles.png"
