@@ -363,14 +363,15 @@ def build_leaderboard(
     lines = _header(results_root, reps, seed)
     speed = _speed_section(out_dir)
     records = findings.load_run_records(results_root, frame) if records is None else records
+    # pending and running runs go unmentioned everywhere below: their records are not final, and a store committed
+    # with only the runs that ended then regenerates the same file wherever it is checked out
+    unended = tuple(records.runs.loc[records.runs["state"].isin(UNENDED_STATES), "run_id"])
+    records = records.without(unended)
+    frame = frame[~frame["run_id"].isin(unended)]
     states = dict(zip(records.runs["run_id"], records.runs["state"]))
     state = frame["run_id"].map(states).fillna(findings.UNKNOWN_STATE)
-    # pending and running runs go unmentioned, in the findings as in the suites: their records are not final, and a
-    # store committed with only the runs that ended then regenerates the same file wherever it is checked out
-    unended = tuple(records.runs.loc[records.runs["state"].isin(UNENDED_STATES), "run_id"])
-    ended = frame[~state.isin(UNENDED_STATES)]
-    claims = findings_section(ended, records.without(unended), results_root, out_dir, reps, seed)
-    unscored = records.runs[~records.runs["state"].isin((*SCORED_STATES, *UNENDED_STATES))]
+    claims = findings_section(frame, records, results_root, out_dir, reps, seed)
+    unscored = records.runs[~records.runs["state"].isin(SCORED_STATES)]
     if frame.empty and unscored.empty:
         lines += [*_empty_body(), "", *claims]
         while lines[-1] == "":
