@@ -88,7 +88,8 @@ def test_seed_findings_fixture_regenerates_byte_identical_with_linked_measuremen
 
 def test_findings_leave_out_unended_runs_as_if_they_were_not_stored(tmp_path: Path) -> None:
     """A store whose only runs of one cell are still running renders the findings of the same store without them
-    (what a clone of the committed, ended runs shows), and one whose every run is pending the unmeasured table."""
+    (what a clone of the committed, ended runs shows), one whose every run is pending the unmeasured table, and one
+    whose every run is running the page of a store with no runs at all."""
     root, cell = tmp_path / "results", "sf-IQL-1Q-antmaze-umaze-v1-s"
     shutil.copytree(SEED_FINDINGS_FIXTURE, root)
     for seed in range(3):
@@ -108,6 +109,11 @@ def test_findings_leave_out_unended_runs_as_if_they_were_not_stored(tmp_path: Pa
     for run in (root / "runs").iterdir():
         ResultsStore(root).set_status(run.name, "pending")
     assert "No run of the `seed-findings` suite is stored yet." in board("pending")
+    for run in (root / "runs").iterdir():
+        ResultsStore(root).set_status(run.name, "running")
+    all_running = board("all-running")
+    shutil.rmtree(root / "runs")
+    assert all_running == board("no-runs") and "No results have been recorded yet" in all_running
 
 
 def test_empty_store_says_no_results_yet_and_removes_stale_plots(tmp_path: Path) -> None:
