@@ -1,7 +1,12 @@
 """The README's main job and the datasets CLI, run for real with tiny budgets."""
 
 import json
+from types import SimpleNamespace
 
+import pytest
+import torch
+
+import iqlzoo.datasets.__main__ as datasets_cli
 from iqlzoo import IQL
 from iqlzoo.datasets.__main__ import main as datasets_main
 from iqlzoo.quickstart import main as quickstart_main
@@ -24,3 +29,23 @@ def test_datasets_cli_lists_builds_and_describes(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["episodes"] == 100 and info["transitions"] == 20000 and info["terminations"] == 0
     assert 0 < info["behaviour_normalized_score"] < 100
+
+
+def test_datasets_build_runs_on_the_threads_asked_for_and_restores_them(monkeypatch):
+    seen = []
+
+    def fake_build(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return SimpleNamespace(spec=SimpleNamespace(dataset_id=args[0]), total_episodes=0, total_steps=0)
+
+    monkeypatch.setattr(datasets_cli, "build", fake_build)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        datasets_main(["build", "iqlzoo/toy/pendulum-mixed-v0"])
+        datasets_main(["build", "iqlzoo/toy/pendulum-mixed-v0", "--threads", "2"])
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        with pytest.raises(SystemExit):
+            datasets_main(["build", "iqlzoo/toy/pendulum-mixed-v0", "--threads", "0"])
+    finally:
+        torch.set_num_threads(before)

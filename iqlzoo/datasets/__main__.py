@@ -1,7 +1,8 @@
 """``python -m iqlzoo.datasets {list,build,info,expert-check}`` — the locally generated datasets.
 
     list                          the ids iqlzoo can build, whether each is built, and the official id it stands in for
-    build ID [--steps N]          build (or reuse an identical build of) a dataset, with a progress bar
+    build ID [--steps N]          build (or reuse an identical build of) a dataset, with a progress bar, on one
+                                  torch thread unless --threads says otherwise
     info ID [--plot P] [--card C] JSON statistics of a local dataset; a PNG of visited maze positions; a Markdown card
     expert-check [MAZE ...]       success rate of the waypoint controller + Ant policy on the evaluation start/goal
 """
@@ -12,6 +13,8 @@ import argparse
 import json
 import sys
 import time
+
+import torch
 
 from iqlzoo.data.minari import load_dataset, local_dataset_ids
 from iqlzoo.datasets.registry import RECIPES, build
@@ -29,6 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     p_build.add_argument("--steps", type=int, default=None, help="environment steps (default: the recipe's, 1M)")
     p_build.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
     p_build.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_build.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads for the behaviour policy (default 1: it acts on one observation at a time, where more "
+             "threads only spin; two builds side by side on 2 cores ran at ~400 steps/s each with 2, ~760 with 1)",
+    )
     p_info = sub.add_parser("info", help="statistics of a local dataset (JSON on stdout)")
     p_info.add_argument("dataset_id")
     p_info.add_argument("--plot", metavar="PATH", help="save a PNG of the visited (x, y) positions (maze datasets)")
@@ -46,8 +54,14 @@ def main(argv: list[str] | None = None) -> None:
             stands_in = f" [regenerates {recipe.official_id}]" if recipe.official_id else ""
             print(f"{dataset_id:36s} {'built' if dataset_id in local else 'not built':10s} {recipe.summary}{stands_in}")
     elif args.command == "build":
-        started = time.time()
-        dataset = build(args.dataset_id, force=args.force, steps=args.steps, progress=not args.quiet)
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        started, threads = time.time(), torch.get_num_threads()
+        torch.set_num_threads(args.threads)
+        try:
+            dataset = build(args.dataset_id, force=args.force, steps=args.steps, progress=not args.quiet)
+        finally:
+            torch.set_num_threads(threads)
         print(
             f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps "
             f"({time.time() - started:.1f} s)"
