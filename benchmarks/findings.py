@@ -336,7 +336,21 @@ class _Suite:
         budgets = [int(budget) for group in runs for budget in group["budget"]]
         if not steps:
             return f"No final evaluation yet (budget {_span(budgets)} steps)."
-        return f"Final evaluations at step {_span(steps)} (budget {_span(budgets)})."
+        return f"Final evaluations at step {_span(steps)} (budget {_span(budgets)}).{self.builds_text(runs)}"
+
+    def builds_text(self, runs: Sequence[pd.DataFrame]) -> str:
+        """" Trained on 2 builds of the dataset (`a` for L1, `b` for L2)." when the kept `runs` (one frame per label)
+        hold more than one dataset content hash (first 8 hex digits), else "": a regenerated dataset is not
+        bit-identical across CPUs, so runs compared across builds differ in their data too."""
+        ids = set().union(*(self.kept(group)["run_id"] for group in runs)) if runs else set()
+        hashes = self.frame.loc[self.frame["run_id"].isin(ids), ["run_id", "agent", "dataset_hash"]].drop_duplicates()
+        if hashes["dataset_hash"].nunique() < 2:
+            return ""
+        named = [
+            f"`{data_hash[:8]}` for {', '.join(sorted(group['agent'].unique()))}"
+            for data_hash, group in hashes.groupby("dataset_hash", sort=True)
+        ]
+        return f" Trained on {hashes['dataset_hash'].nunique()} builds of the dataset ({'; '.join(named)})."
 
     def improvement_text(self, values: Mapping[str, np.ndarray], label: str) -> str:
         """The text "P(label > IQL) = p [95% CI]": rliable's probability of improvement of `label`'s final scores
@@ -468,7 +482,8 @@ def srank_claims(suite: _Suite) -> list[Claim]:
                 f"{' / '.join(groups)}: {_srank_means(last, groups, 'features')} from penultimate-layer features "
                 f"(δ = {SRANK_DELTA:g}); {_srank_means(last, groups, 'weights')} from that layer's weights. Mean "
                 f"over {seeds} seeds of each run's last logged srank, at step {_span(steps)} "
-                f"(budget {_span(budgets)}) on `{dataset}`.{suite.left_out_text(groups)}"
+                f"(budget {_span(budgets)}) on `{dataset}`.{suite.builds_text(list(groups.values()))}"
+                f"{suite.left_out_text(groups)}"
             )
         logged = set(suite.sranks["run_id"])
         records = suite.records({label: runs[runs["run_id"].isin(logged)] for label, runs in groups.items()}, TRAIN_LOG)

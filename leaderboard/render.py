@@ -77,6 +77,25 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
 
 
+def _build(dataset_hash: str) -> str:
+    """The short name of a dataset build: the first 8 hex digits of its content hash (`dataset_fingerprint`)."""
+    return dataset_hash[:8]
+
+
+def _mixed_builds_note(runs: pd.DataFrame) -> list[str]:
+    """A warning, when the runs on one dataset id were trained on more than one build of it (content hash)."""
+    builds = sorted(runs["dataset_hash"].unique())
+    if len(builds) < 2:
+        return []
+    named = ", ".join(f"`{_build(data_hash)}`" for data_hash in builds)
+    return [
+        f"These runs were trained on {len(builds)} different builds of this dataset ({named}; column Data build). "
+        "A regeneration is rebuilt from the same recipe and seed but is not bit-identical across CPUs, so agents "
+        "on different builds differ in their data as well as in their algorithm.",
+        "",
+    ]
+
+
 def _records_cell(records: Sequence[Sequence[str]], link: Callable[[str, str], str]) -> str:
     """The text "group: [label](path), ...; group: ..." from (group, label, path) triples, grouped by group."""
     groups: dict[str, list[str]] = {}
@@ -194,12 +213,13 @@ class _Renderer:
                 _span(runs["step"]),
                 " / ".join(f"{budget:,}" for budget in sorted(runs["budget"].unique())),
                 ", ".join(sorted(runs["data_source"].unique())),
+                ", ".join(f"`{_build(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
                 ", ".join(self.run_link(run.run_id, f"s{run.seed}") for run in runs.itertuples()),
             ]
             table_rows.append(cells)
         header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns)]
-        header += ["Seeds", "Steps", "Budget", "Data source", "Runs"]
-        return [f"#### `{dataset_id}`", "", *_table(header, table_rows), ""]
+        header += ["Seeds", "Steps", "Budget", "Data source", "Data build", "Runs"]
+        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), ""]
 
     def aggregate_section(self, suite: str, metric: str) -> list[str]:
         """Aggregate metrics, performance profiles, probability of improvement and sample efficiency."""

@@ -44,9 +44,10 @@ class Records:
         state: str = "finished",
         sranks: dict[int, tuple[float, float, float, float]] | None = None,
         suite: str = SUITE,
+        dataset_hash: str = "test",
     ) -> str:
         """A run with normalised `scores` by step, its `state`, and srank rows step -> (policy features, policy
-        weights, q features, q weights)."""
+        weights, q features, q weights), trained on the build `dataset_hash` of `dataset`."""
         run_id = f"{label}.{dataset.replace('/', '-')}.seed{seed}.{suite}"
         self.runs.append(
             {
@@ -66,7 +67,7 @@ class Records:
                 agent=label,
                 config_hash="test",
                 dataset_id=dataset,
-                dataset_hash="test",
+                dataset_hash=dataset_hash,
                 data_source="official",
                 suite=suite,
                 budget=BUDGET,
@@ -216,6 +217,22 @@ def test_convergence_on_large_play_reports_rliables_probability_of_improvement()
     point, low, high = (float(value) for value in match.groups())
     assert point == pytest.approx(probability, abs=0.005) and low <= point <= high
     assert measured.startswith(f"Final score: IQL {mean_ci(iql)} (3 seeds), D2RLIQL {mean_ci(d2rl)} (4 seeds); ")
+
+
+def test_runs_compared_across_builds_of_a_dataset_say_so() -> None:
+    built = Records()
+    sranks = {BUDGET: (226.0, 180.0, 222.0, 170.0)}
+    for seed in range(3):
+        built.add("IQL", LARGE, seed, {BUDGET: 20.0}, sranks=sranks, dataset_hash="aaaaaaaa00000001")
+        built.add("D2RLIQL", LARGE, seed, {BUDGET: 30.0}, sranks=sranks, dataset_hash="bbbbbbbb00000002")
+    built.add("D2RLIQL", LARGE, 3, {25: 0.0}, state="diverged", dataset_hash="cccccccc00000003")  # left out
+    built.finals("IQL", UMAZE, [10.0, 20.0])
+    built.finals("DistributionalIQL", UMAZE, [5.0, 15.0])
+    claims = built.claims()
+    note = " Trained on 2 builds of the dataset (`aaaaaaaa` for IQL; `bbbbbbbb` for D2RLIQL)."
+    assert note in str(claim_for(claims, "D2RL skip connections", LARGE)["measured"])
+    assert note in str(claim_for(claims, "srank of the policy", "antmaze-large")["measured"])
+    assert "builds of the dataset" not in str(claim_for(claims, "Distributional", UMAZE)["measured"])
 
 
 def test_distributional_reports_instability_over_the_second_half_of_training() -> None:

@@ -159,3 +159,20 @@ def test_speed_table_beside_the_leaderboard_is_included(tmp_path):
     (out_dir / SPEED_FILE).write_text("| configuration | updates/s |\n|---|---|\n| x | 1.0 |\n")
     markdown = build_leaderboard(empty_frame(), tmp_path, out_dir, 50, 0).markdown
     assert "## Training speed" in markdown and "| x | 1.0 |" in markdown
+
+
+def test_runs_on_different_builds_of_one_dataset_are_flagged(tmp_path: Path) -> None:
+    store_root = tmp_path / "results"
+    shutil.copytree(FIXTURE, store_root)
+    for seed in range(3):  # D2RLIQL's seeds on umaze come from another build of the dataset
+        csv = store_root / "runs" / f"D2RLIQL-antmaze-umaze-v1-s{seed}" / "evaluations.csv"
+        csv.write_text(csv.read_text().replace(",fixture-dataset,", ",0123456789abcdef,"))
+    assert main(["--results", str(store_root), "--out", str(tmp_path / "board" / "README.md"), "--reps", REPS]) == 0
+    markdown = (tmp_path / "board" / "README.md").read_text()
+    umaze = markdown.split("#### `D4RL/antmaze/umaze-v1`", 1)[1].split("####", 1)[0]
+    assert "trained on 2 different builds of this dataset (`01234567`, `fixture-`" in umaze
+    assert re.search(r"\| D2RLIQL \|.*\| `01234567` \|", umaze) and re.search(r"\| IQL \|.*\| `fixture-` \|", umaze)
+    assert markdown.count("different builds of this dataset") == 1
+    unchanged = tmp_path / "unchanged.md"
+    assert main(["--results", str(FIXTURE), "--out", str(unchanged), "--reps", REPS]) == 0
+    assert "different builds" not in unchanged.read_text()
