@@ -43,7 +43,7 @@ from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_sp
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, load_results
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
 from iqlzoo.agents.presets import infer_domain
-from iqlzoo.data.minari import resolve_dataset
+from iqlzoo.data.minari import from_minari, resolve_dataset
 from iqlzoo.datasets.registry import RECIPES, build
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -311,6 +311,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def other_builds(store: ResultsStore, finished: Sequence[RunSpec], todo: Sequence[RunSpec]) -> list[str]:
+    """Warnings for the `finished` runs that were trained on another build of their dataset (content hash in their
+    provenance) than the local one, on the datasets where `todo` trains new runs: those would then be compared with
+    runs on other data. Regenerated datasets are bit-identical on one machine but not across CPUs."""
+    training = {spec.dataset_id for spec in todo}
+    by_dataset: dict[str, list[str]] = {}
+    for spec in finished:
+        if spec.dataset_id in training:
+            by_dataset.setdefault(spec.dataset_id, []).append(spec.run_id)
+    warnings = []
+    for dataset_id, run_ids in sorted(by_dataset.items()):
+        local = runner.dataset_fingerprint(from_minari(dataset_id, download=False))
+        recorded = {run_id: (store.read_provenance(run_id) or {}).get("dataset", {}).get("hash") for run_id in run_ids}
+        other = sorted(run_id for run_id, data_hash in recorded.items() if data_hash != local)
+        if other:
+            builds = ", ".join(sorted({str(recorded[run_id])[:8] for run_id in other}))
+            warnings.append(
+                f"{len(other)} finished run(s) on {dataset_id} were trained on another build of it ({builds}) than "
+                f"the local one ({local[:8]}), which the new runs use: {', '.join(other)}. They are kept, and the "
+                "leaderboard marks the mixed builds; delete their folders to retrain them on this build."
+            )
+    return warnings
+
+
 def select_tasks(tasks: Sequence[str], names: Sequence[str] | None) -> list[str]:
     """The suite datasets `tasks` that `names` ask for (all when None), in suite order. A name is a full dataset id or
     a short name: the id's last component without its version ("umaze" is `D4RL/antmaze/umaze-v1`, not
@@ -393,6 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     todo = [spec for spec in specs if spec.run_id not in final]
     console.print(f"{len(specs)} runs in {root}: {len(final)} already finished or diverged, {len(todo)} to run "
                   f"on the {args.backend} backend")
+    for warning in other_builds(store, [spec for spec in specs if spec.run_id in final], todo):
+        console.print(f"[yellow]warning[/]: {escape(warning)}")
     outcomes: dict[str, runner.Outcome] = {}
     if todo:
         device = args.device

@@ -307,3 +307,24 @@ def test_grid_with_seed_groups_on_local_workers(tmp_path: Path) -> None:
     records = load_results(tmp_path / "store")
     assert records["run_id"].nunique() == len(smoke_specs(2, 100, 100, 100, agents=None)) == 4
     assert set(records["step"]) == {100} and set(records["agent"]) == {"IQL", "D2RLIQL"}
+
+
+def test_rerun_warns_about_finished_runs_on_another_build_of_the_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "store"
+    tiny = ["--agents", "IQL", "--steps", "20", "--eval-every", "20", "--checkpoint-every", "20", "--no-leaderboard"]
+    assert main(smoke_args(root, *tiny, "--seeds", "1")) == 0
+    assert main(smoke_args(root, *tiny, "--seeds", "2")) == 0  # same build: nothing to say
+    assert "another build" not in capsys.readouterr().out
+    store = ResultsStore(root)
+    (seed0,) = [spec.run_id for spec in smoke_specs(1, 20, 20, 20)]
+    provenance = store.read_provenance(seed0)
+    provenance["dataset"]["hash"] = "0123456789abcdef"
+    store.write_provenance(seed0, provenance)
+    assert main(smoke_args(root, *tiny, "--seeds", "3")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"1 finished run(s) on {PENDULUM_TOY} were trained on another build of it (01234567)" in out
+    assert seed0 in out and "delete their folders to retrain" in out
+    assert main(smoke_args(root, *tiny, "--seeds", "3")) == 0  # nothing left to train: no comparison to warn about
+    assert "another build" not in capsys.readouterr().out
