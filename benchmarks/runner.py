@@ -12,7 +12,8 @@ A run's folder in the results store (``<root>/runs/<run_id>/``) holds::
 At a step that is both an evaluation and a checkpoint step, the evaluation is stored first, so a checkpoint never
 exists without the evaluations up to its step. A run killed at any point resumes from ``latest.zip`` (falling back to
 older checkpoints if that one is unreadable) with ``learn(remaining, reset_num_timesteps=False)``, which continues
-bit-for-bit on CPU; evaluations after the checkpoint are recomputed and replace the stored ones (same numbers).
+bit-for-bit on CPU; evaluations after the checkpoint are dropped when the attempt starts and recomputed (the same
+numbers; a run whose checkpoints were lost starts over from step 0 with none, even on another build of its dataset).
 Failures end in the store's status: ``diverged`` for `TrainingDivergedError`, ``failed`` with the traceback for any
 other exception. Everything here runs inside a worker (a local process or a Ray task); `execute_run` is its entry.
 """
@@ -227,6 +228,7 @@ class _Run:
         self.step = self.model.num_timesteps
         self._record_provenance()
         _truncate_train_log(self.run_dir / TRAIN_LOG, self.step)
+        self.store.truncate(spec.run_id, self.step)
         self.report(Progress(spec.run_id, self.step, spec.protocol.steps))
         return self.model
 

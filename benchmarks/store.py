@@ -296,6 +296,17 @@ class ResultsStore:
             lambda handle: frame.to_csv(handle, index=False, lineterminator="\n", na_rep="nan"),
         )
 
+    def truncate(self, run_id: str, step: int) -> None:
+        """Drop the run's records of steps after `step` (an attempt restarting from there recomputes them, possibly
+        on another build of the dataset, whose records `append` would refuse beside these)."""
+        stored = self.read_run(run_id)
+        if (stored["step"] > step).any():
+            kept = stored[stored["step"] <= step]
+            atomic_write(
+                self.run_dir(run_id) / EVALUATIONS_FILE,
+                lambda handle: kept.to_csv(handle, index=False, lineterminator="\n", na_rep="nan"),
+            )
+
     def load(self) -> pd.DataFrame:
         """All evaluation records of the store as one validated table, sorted by run_id and step."""
         frames = [self.read_run(run_id) for run_id in self.run_ids()]

@@ -328,3 +328,23 @@ def test_rerun_warns_about_finished_runs_on_another_build_of_the_dataset(
     assert seed0 in out and "delete their folders to retrain" in out
     assert main(smoke_args(root, *tiny, "--seeds", "3")) == 0  # nothing left to train: no comparison to warn about
     assert "another build" not in capsys.readouterr().out
+
+
+def test_run_that_lost_its_checkpoints_starts_over_on_the_local_build(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    tiny = ["--agents", "IQL", "--seeds", "1", "--steps", "20", "--eval-every", "10", "--checkpoint-every", "10",
+            "--no-leaderboard"]
+    assert main(smoke_args(root, *tiny)) == 0
+    store = ResultsStore(root)
+    (run_id,) = store.run_ids()
+    local_hash = store.read_run(run_id)["dataset_hash"].iloc[0]
+    # what a session cut off on another machine leaves behind: evaluations of a build that is not here, no checkpoints
+    shutil.rmtree(store.run_dir(run_id) / "checkpoints")
+    csv = store.run_dir(run_id) / "evaluations.csv"
+    csv.write_text(csv.read_text().replace(f",{local_hash},", ",0123456789abcdef,"))
+    store.set_status(run_id, "running")
+    assert main(smoke_args(root, *tiny)) == 0
+    assert store.read_status(run_id).state == "finished"
+    records = store.read_run(run_id)
+    assert list(records["step"]) == [10, 20] and set(records["dataset_hash"]) == {local_hash}
+    assert store.read_provenance(run_id)["dataset"]["hash"] == local_hash

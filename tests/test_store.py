@@ -87,6 +87,23 @@ def test_append_refuses_a_record_of_another_run_under_the_same_id(tmp_path: Path
         results.append(make_record(1000, seed=1))
 
 
+def test_truncate_drops_the_records_after_a_step_only(tmp_path: Path) -> None:
+    results = ResultsStore(tmp_path)
+    for step in (250, 500, 750):
+        results.append(make_record(step, float(step)))
+    path = results.run_dir("IQL-umaze-s0") / store.EVALUATIONS_FILE
+    before = path.read_bytes()
+    results.truncate("IQL-umaze-s0", 750)
+    assert path.read_bytes() == before
+    results.truncate("IQL-umaze-s0", 600)
+    assert results.read_run("IQL-umaze-s0")["step"].tolist() == [250, 500]
+    results.truncate("IQL-umaze-s0", 0)
+    assert results.read_run("IQL-umaze-s0").empty and leftovers(path.parent) == []
+    results.append(make_record(250, 1.0, dataset_hash="another-build"))  # a restart may be on other data
+    results.truncate("IQL-never-stored", 0)
+    assert not results.run_dir("IQL-never-stored").exists()
+
+
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:
     target = tmp_path / "file.txt"
     target.write_bytes(b"old complete content")
