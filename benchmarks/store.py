@@ -290,22 +290,21 @@ class ResultsStore:
             frame = pd.concat([stored, new_row], ignore_index=True)
         else:
             frame = new_row
-        frame = frame.sort_values("step", kind="stable")
-        atomic_write(
-            self.run_dir(record.run_id) / EVALUATIONS_FILE,
-            lambda handle: frame.to_csv(handle, index=False, lineterminator="\n", na_rep="nan"),
-        )
+        self._write_run(record.run_id, frame.sort_values("step", kind="stable"))
 
     def truncate(self, run_id: str, step: int) -> None:
         """Drop the run's records of steps after `step` (an attempt restarting from there recomputes them, possibly
         on another build of the dataset, whose records `append` would refuse beside these)."""
         stored = self.read_run(run_id)
         if (stored["step"] > step).any():
-            kept = stored[stored["step"] <= step]
-            atomic_write(
-                self.run_dir(run_id) / EVALUATIONS_FILE,
-                lambda handle: kept.to_csv(handle, index=False, lineterminator="\n", na_rep="nan"),
-            )
+            self._write_run(run_id, stored[stored["step"] <= step])
+
+    def _write_run(self, run_id: str, frame: pd.DataFrame) -> None:
+        """Replace the run's evaluations with `frame` (sorted by step), atomically."""
+        atomic_write(
+            self.run_dir(run_id) / EVALUATIONS_FILE,
+            lambda handle: frame.to_csv(handle, index=False, lineterminator="\n", na_rep="nan"),
+        )
 
     def load(self) -> pd.DataFrame:
         """All evaluation records of the store as one validated table, sorted by run_id and step."""
