@@ -45,7 +45,7 @@ import pandas as pd
 
 from benchmarks import stats
 from benchmarks.report_claims import SRANK_CLAIMS, STATEMENTS
-from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore
+from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
 from benchmarks.suites import (
     ANTMAZE,
     BUDGETS,
@@ -347,7 +347,7 @@ class _Suite:
         if hashes["dataset_hash"].nunique() < 2:
             return ""
         named = [
-            f"`{data_hash[:8]}` for {', '.join(sorted(group['agent'].unique()))}"
+            f"`{build_label(data_hash)}` for {', '.join(sorted(group['agent'].unique()))}"
             for data_hash, group in hashes.groupby("dataset_hash", sort=True)
         ]
         return f" Trained on {hashes['dataset_hash'].nunique()} builds of the dataset ({'; '.join(named)})."

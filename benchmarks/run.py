@@ -40,7 +40,7 @@ from rich.progress import (
 
 from benchmarks import runner
 from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_specs
-from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, load_results
+from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label, load_results
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.minari import from_minari, resolve_dataset
@@ -326,11 +326,11 @@ def other_builds(store: ResultsStore, finished: Sequence[RunSpec], todo: Sequenc
         recorded = {run_id: (store.read_provenance(run_id) or {}).get("dataset", {}).get("hash") for run_id in run_ids}
         other = sorted(run_id for run_id, data_hash in recorded.items() if data_hash != local)
         if other:
-            builds = ", ".join(sorted({str(recorded[run_id])[:8] for run_id in other}))
+            builds = ", ".join(sorted({build_label(str(recorded[run_id])) for run_id in other}))
             warnings.append(
                 f"{len(other)} finished run(s) on {dataset_id} were trained on another build of it ({builds}) than "
-                f"the local one ({local[:8]}), which the new runs use: {', '.join(other)}. They are kept, and the "
-                "leaderboard marks the mixed builds; delete their folders to retrain them on this build."
+                f"the local one ({build_label(local)}), which the new runs use: {', '.join(other)}. They are kept, "
+                "and the leaderboard marks the mixed builds; delete their folders to retrain them on this build."
             )
     return warnings
 

@@ -75,6 +75,11 @@ _RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _DTYPES: dict[str, str] = {"str": "object", "int": "int64", "float": "float64"}
 
 
+def build_label(dataset_hash: str) -> str:
+    """The short name of a dataset build: the first 8 hex digits of its content hash (`dataset_hash`)."""
+    return dataset_hash[:8]
+
+
 class ResultsFormatError(ValueError):
     """A file in the results store is malformed or is not a file this store wrote."""
 

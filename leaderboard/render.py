@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmarks import findings, plots, stats
 from benchmarks.report_claims import REPORT, SRANK_TABLE
-from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text
+from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text, build_label
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO_ROOT / "results"
@@ -77,17 +77,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
 
 
-def _build(dataset_hash: str) -> str:
-    """The short name of a dataset build: the first 8 hex digits of its content hash (`dataset_fingerprint`)."""
-    return dataset_hash[:8]
-
-
 def _mixed_builds_note(runs: pd.DataFrame) -> list[str]:
     """A warning, when the runs on one dataset id were trained on more than one build of it (content hash)."""
     builds = sorted(runs["dataset_hash"].unique())
     if len(builds) < 2:
         return []
-    named = ", ".join(f"`{_build(data_hash)}`" for data_hash in builds)
+    named = ", ".join(f"`{build_label(data_hash)}`" for data_hash in builds)
     return [
         f"These runs were trained on {len(builds)} different builds of this dataset ({named}; column Data build). "
         "A regeneration is rebuilt from the same recipe and seed but is not bit-identical across CPUs, so agents "
@@ -213,7 +208,7 @@ class _Renderer:
                 _span(runs["step"]),
                 " / ".join(f"{budget:,}" for budget in sorted(runs["budget"].unique())),
                 ", ".join(sorted(runs["data_source"].unique())),
-                ", ".join(f"`{_build(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
+                ", ".join(f"`{build_label(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
                 ", ".join(self.run_link(run.run_id, f"s{run.seed}") for run in runs.itertuples()),
             ]
             table_rows.append(cells)
