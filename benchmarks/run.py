@@ -273,6 +273,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def driver_command(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The command that reruns this grid from the repository root, as provenance records it: `python -m
+    benchmarks.run` and the arguments (`argv`, or `sys.argv[1:]` when None), whether the driver was started with
+    `-m`, as a script path, or by calling `main`; an absolute path to run.py would name only this machine's checkout."""
+    return ("python", "-m", "benchmarks.run", *(sys.argv[1:] if argv is None else argv))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     budgets = "; ".join(f"{name}: {budget.summary}" for name, budget in BUDGETS.items())
     parser = argparse.ArgumentParser(
@@ -424,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = args.device
         if args.backend == "ray" and (args.gpus_per_run or 0) > 0:
             device = "cuda"
-        command = tuple(sys.argv if argv is None else ["benchmarks.run", *argv])
+        command = driver_command(argv)
         context = runner.RunContext(str(root), device, command, str(get_dataset_path()))
         backend = make_backend(args, context)
         try:

@@ -312,8 +312,27 @@ class _Renderer:
             lines += self.dataset_table(final, dataset_id)
         lines += self.aggregate_section(suite, "normalized_score")
         if final["success_rate"].notna().any():
-            lines += self.aggregate_section(suite, "success_rate")
+            if success_is_score(suite_frame):
+                lines += [
+                    "### Aggregate: success rate (%)",
+                    "",
+                    "Every evaluation of this suite has a normalised score equal to 100 x its success rate (a "
+                    "sparse goal reward normalised with reference returns 0 and 1), so the success-rate aggregates "
+                    "are the normalised-score aggregates above and are not repeated.",
+                    "",
+                ]
+            else:
+                lines += self.aggregate_section(suite, "success_rate")
         return lines
+
+
+def success_is_score(frame: pd.DataFrame) -> bool:
+    """Whether every evaluation in `frame` has a success rate and a normalised score equal to 100 x it (to 1e-6),
+    which holds for AntMaze: reward 1 on reaching the goal, reference returns 0 and 1."""
+    success, score = frame["success_rate"], frame["normalized_score"]
+    if frame.empty or success.isna().any() or score.isna().any():
+        return False
+    return bool(((score - success * stats.SCORE_SCALES["success_rate"]).abs() <= 1e-6).all())
 
 
 def _header(results_root: Path, reps: int, seed: int) -> list[str]:
@@ -372,8 +391,9 @@ def build_leaderboard(
     runs' states and sranks, read from `results_root` when None), listed even before anything is measured; runs
     that are still pending or running are left out of them. Then one section per suite, which scores only the
     finished runs (`SCORED_STATES`) and lists the diverged and failed ones: a table per dataset, then for the
-    normalised score (and, for goal-reaching suites, the success rate) the aggregate metrics, performance profiles,
-    probability of improvement over `stats.BASELINE` and sample-efficiency curves, with their plots.
+    normalised score (and, for goal-reaching suites, the success rate, unless `success_is_score`) the aggregate
+    metrics, performance profiles, probability of improvement over `stats.BASELINE` and sample-efficiency curves,
+    with their plots.
     """
     lines = _header(results_root, reps, seed)
     speed = _speed_section(out_dir)

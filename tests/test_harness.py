@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,9 @@ def test_killed_grid_resumes_bit_exact_and_skips_finished_runs(tmp_path: Path) -
     assert proc.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
     assert store.read_status(seed0).state == "finished"
     assert store.read_status(seed1).state == "running"  # killed: it could not record anything else
+    # provenance names the command to rerun, not this checkout's absolute path to run.py (sys.argv[0] under -m)
+    assert store.read_provenance(seed0)["command"] == shlex.join(["python", "-m", "benchmarks.run", *args,
+                                                                   "--no-leaderboard"])
     finished_csv = (store.run_dir(seed0) / "evaluations.csv").read_bytes()
     killed_at = runner.completed_steps(store.run_dir(seed1))
     assert 100 <= killed_at < 400

@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from benchmarks.report_claims import SOURCE, SRANK_CLAIMS
@@ -62,6 +63,32 @@ def test_only_finished_runs_are_scored_and_the_others_are_listed(
     full = tmp_path / "full.md"
     assert main(["--results", str(FIXTURE), "--out", str(full), "--reps", REPS]) == 0
     assert "Left out" not in full.read_text() and "Seeds per agent: IQL 3, D2RLIQL 3." in full.read_text()
+
+
+def test_success_aggregates_are_not_repeated_when_they_equal_the_score(tmp_path: Path) -> None:
+    """AntMaze's normalised score is 100 x its success rate; the board then draws one set of aggregates, not two.
+    One evaluation that differs brings the success-rate aggregates back."""
+    root = tmp_path / "results"
+    shutil.copytree(FIXTURE, root)
+    files = sorted((root / "runs").glob("*antmaze*/evaluations.csv"))
+    for path in files:
+        evaluations = pd.read_csv(path)
+        evaluations["normalized_score"] = evaluations["success_rate"] * 100
+        evaluations.to_csv(path, index=False)
+
+    def board(name: str) -> tuple[str, list[str]]:
+        out = tmp_path / name / "README.md"
+        assert main(["--results", str(root), "--out", str(out), "--reps", REPS]) == 0
+        return out.read_text().split("## Suite `antmaze`", 1)[1], sorted(p.name for p in out.parent.glob("plots/*"))
+
+    antmaze, pngs = board("same")
+    assert antmaze.count("### Aggregate: success rate (%)") == 1 and "are not repeated" in antmaze
+    assert not any(name.startswith("antmaze-success") for name in pngs) and len(pngs) == 8
+    evaluations = pd.read_csv(files[0])
+    evaluations.loc[0, "normalized_score"] += 1.0
+    evaluations.to_csv(files[0], index=False)
+    antmaze, pngs = board("differs")
+    assert "are not repeated" not in antmaze and "antmaze-success-aggregates.png" in pngs and len(pngs) == 12
 
 
 def test_seed_findings_fixture_regenerates_byte_identical_with_linked_measurements(tmp_path: Path) -> None:
