@@ -312,13 +312,13 @@ class _Renderer:
             lines += self.dataset_table(final, dataset_id)
         lines += self.aggregate_section(suite, "normalized_score")
         if final["success_rate"].notna().any():
-            if success_is_score(suite_frame):
+            if success_repeats_score(suite_frame, suite):
                 lines += [
                     "### Aggregate: success rate (%)",
                     "",
-                    "Every evaluation of this suite has a normalised score equal to 100 x its success rate (a "
-                    "sparse goal reward normalised with reference returns 0 and 1), so the success-rate aggregates "
-                    "are the normalised-score aggregates above and are not repeated.",
+                    "The runs aggregated above have a normalised score equal to 100 x their success rate at every "
+                    "evaluation (a sparse goal reward normalised with reference returns 0 and 1), so the "
+                    "success-rate aggregates are the normalised-score aggregates above and are not repeated.",
                     "",
                 ]
             else:
@@ -326,13 +326,18 @@ class _Renderer:
         return lines
 
 
-def success_is_score(frame: pd.DataFrame) -> bool:
-    """Whether every evaluation in `frame` has a success rate and a normalised score equal to 100 x it (to 1e-6),
-    which holds for AntMaze: reward 1 on reaching the goal, reference returns 0 and 1."""
-    success, score = frame["success_rate"], frame["normalized_score"]
-    if frame.empty or success.isna().any() or score.isna().any():
+def success_repeats_score(frame: pd.DataFrame, suite: str) -> bool:
+    """Whether the success-rate aggregates of `suite` would repeat its normalised-score ones: both metrics keep the
+    same runs on the same datasets, and each of those runs' evaluations has a normalised score equal to 100 x its
+    success rate (to 1e-6), as on AntMaze (reward 1 at the goal, reference returns 0 and 1). Runs without a success
+    rate (locomotion in a mixed suite) only matter when they change which runs the score aggregates keep."""
+    score = stats.score_matrices(frame, suite, "normalized_score")
+    success = stats.score_matrices(frame, suite, "success_rate")
+    if (score.tasks, score.run_ids) != (success.tasks, success.run_ids) or not score.tasks:
         return False
-    return bool(((score - success * stats.SCORE_SCALES["success_rate"]).abs() <= 1e-6).all())
+    used = frame[frame["run_id"].isin({run for runs in score.run_ids.values() for run in runs})]
+    scaled = used["success_rate"] * stats.SCORE_SCALES["success_rate"]
+    return bool(((used["normalized_score"] - scaled).abs() <= 1e-6).all())
 
 
 def _header(results_root: Path, reps: int, seed: int) -> list[str]:
@@ -391,7 +396,7 @@ def build_leaderboard(
     runs' states and sranks, read from `results_root` when None), listed even before anything is measured; runs
     that are still pending or running are left out of them. Then one section per suite, which scores only the
     finished runs (`SCORED_STATES`) and lists the diverged and failed ones: a table per dataset, then for the
-    normalised score (and, for goal-reaching suites, the success rate, unless `success_is_score`) the aggregate
+    normalised score (and, for goal-reaching suites, the success rate, unless `success_repeats_score`) the aggregate
     metrics, performance profiles, probability of improvement over `stats.BASELINE` and sample-efficiency curves,
     with their plots.
     """

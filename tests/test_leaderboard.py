@@ -66,15 +66,21 @@ def test_only_finished_runs_are_scored_and_the_others_are_listed(
 
 
 def test_success_aggregates_are_not_repeated_when_they_equal_the_score(tmp_path: Path) -> None:
-    """AntMaze's normalised score is 100 x its success rate; the board then draws one set of aggregates, not two.
-    One evaluation that differs brings the success-rate aggregates back."""
+    """AntMaze's normalised score is 100 x its success rate; the board then draws one set of aggregates, not two,
+    also when the suite holds locomotion runs of one agent (no success rate, and not in the score aggregates either,
+    as the seed findings do). One evaluation that differs brings the success-rate aggregates back."""
     root = tmp_path / "results"
     shutil.copytree(FIXTURE, root)
     files = sorted((root / "runs").glob("*antmaze*/evaluations.csv"))
     for path in files:
         evaluations = pd.read_csv(path)
         evaluations["normalized_score"] = evaluations["success_rate"] * 100
-        evaluations.to_csv(path, index=False)
+        evaluations.to_csv(path, index=False, na_rep="nan")
+    for seed in range(3):  # one agent's locomotion runs moved into the antmaze suite
+        path = root / "runs" / f"D2RLIQL-halfcheetah-medium-v0-s{seed}" / "evaluations.csv"
+        evaluations = pd.read_csv(path)
+        evaluations["suite"] = "antmaze"
+        evaluations.to_csv(path, index=False, na_rep="nan")
 
     def board(name: str) -> tuple[str, list[str]]:
         out = tmp_path / name / "README.md"
@@ -83,12 +89,14 @@ def test_success_aggregates_are_not_repeated_when_they_equal_the_score(tmp_path:
 
     antmaze, pngs = board("same")
     assert antmaze.count("### Aggregate: success rate (%)") == 1 and "are not repeated" in antmaze
-    assert not any(name.startswith("antmaze-success") for name in pngs) and len(pngs) == 8
+    assert "D2RLIQL: datasets ['mujoco/halfcheetah/medium-v0'] are not run by every agent" in antmaze
+    assert not any(name.startswith("antmaze-success") for name in pngs)
+    assert len(pngs) == 7  # mujoco now holds IQL alone: no improvement plot
     evaluations = pd.read_csv(files[0])
     evaluations.loc[0, "normalized_score"] += 1.0
-    evaluations.to_csv(files[0], index=False)
+    evaluations.to_csv(files[0], index=False, na_rep="nan")
     antmaze, pngs = board("differs")
-    assert "are not repeated" not in antmaze and "antmaze-success-aggregates.png" in pngs and len(pngs) == 12
+    assert "are not repeated" not in antmaze and "antmaze-success-aggregates.png" in pngs and len(pngs) == 11
 
 
 def test_seed_findings_fixture_regenerates_byte_identical_with_linked_measurements(tmp_path: Path) -> None:
