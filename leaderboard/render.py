@@ -314,7 +314,7 @@ class _Renderer:
         if final["success_rate"].notna().any():
             if success_repeats_score(suite_frame, suite):
                 lines += [
-                    "### Aggregate: success rate (%)",
+                    f"### Aggregate: {_METRIC_LABELS['success_rate'].lower()}",
                     "",
                     "The runs aggregated above have a normalised score equal to 100 x their success rate at every "
                     "evaluation (a sparse goal reward normalised with reference returns 0 and 1), so the "
