@@ -16,13 +16,17 @@ store. The ``smoke`` suite writes test data: by default into ``results-smoke/``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import types
+import typing
 import os
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from minari.storage.datasets_root_dir import get_dataset_path
@@ -42,6 +46,7 @@ from benchmarks import runner
 from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_specs
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label, load_results
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
+from iqlzoo.agents.iql import IQLConfig
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.minari import from_minari, resolve_dataset
 from iqlzoo.datasets.registry import RECIPES, build
@@ -84,9 +89,63 @@ def resolve_task(task: str, data: str, download: bool | None = None) -> tuple[st
     return dataset.spec.dataset_id, source
 
 
-def expand(grid: Plan, datasets: dict[str, tuple[str, str]]) -> list[RunSpec]:
+def _setting_types() -> dict[str, Any]:
+    return typing.get_type_hints(IQLConfig)
+
+
+def _has_type(value: Any, expected: Any) -> bool:
+    """Whether a JSON value fits an `IQLConfig` field's annotation (float accepts ints; bool is no number)."""
+    options = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) else (
+        expected,)
+    for option in options:
+        if option is type(None) and value is None:
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if option is float or isinstance(value, int):
+                return True
+        if option is str and isinstance(value, str):
+            return True
+        if typing.get_origin(option) is tuple and isinstance(value, list):
+            return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return False
+
+
+def _type_text(expected: Any) -> str:
+    return str(expected).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
+    """Agent settings from ``--params key:value ...`` (rl_zoo3's form), checked against `IQLConfig` before anything
+    runs. A value is read as JSON (``0.8``, ``true``, ``[64, 64]``) or else taken as a string (``d2rl``)."""
+    fields = {f.name: f for f in dataclasses.fields(IQLConfig)}
+    params: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition(":")
+        if not sep or not key:
+            raise ValueError(f"--params takes key:value pairs, got {item!r} (e.g. --params expectile:0.8)")
+        if key not in fields:
+            raise ValueError(f"--params {item!r}: {key!r} is not an agent setting; known: {sorted(fields)}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        expected = _setting_types()[key]
+        if not _has_type(value, expected):
+            raise ValueError(f"--params {item!r}: {key} must be {_type_text(expected)}, got {value!r}")
+        params[key] = value
+    try:
+        IQLConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}).validate()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"--params: {error}") from None
+    return params
+
+
+def expand(grid: Plan, datasets: dict[str, tuple[str, str]], params: Mapping[str, Any] | None = None) -> list[RunSpec]:
     """The runs of `grid` on the resolved `datasets` (task -> (dataset id, source)), in cell, dataset, seed order;
-    a run listed twice (two tasks resolving to one dataset) appears once."""
+    a run listed twice (two tasks resolving to one dataset) appears once. `params` (``--params``) override every
+    cell's settings and so enter each run's configuration and run id."""
     specs: dict[str, RunSpec] = {}
     for cell in grid.cells:
         for task in cell.datasets:
@@ -95,7 +154,7 @@ def expand(grid: Plan, datasets: dict[str, tuple[str, str]]) -> list[RunSpec]:
             dataset_id, source = datasets[task]
             protocol = grid.protocol(infer_domain(dataset_id))
             for seed in grid.seeds:
-                config = {**grid.budget.agent_config, **cell.config}
+                config = {**grid.budget.agent_config, **cell.config, **(params or {})}
                 spec = RunSpec(grid.run_suite(cell, task), cell.label, cell.agent, config, dataset_id, source, seed,
                                protocol)
                 specs.setdefault(spec.run_id, spec)
@@ -297,6 +356,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=_positive, help="override the evaluation interval (steps)")
     parser.add_argument("--eval-episodes", type=_positive, help="override the episodes per evaluation")
     parser.add_argument("--checkpoint-every", type=_positive, help="override the checkpoint interval (steps)")
+    parser.add_argument("--params", nargs="+", metavar="KEY:VALUE",
+                        help="agent settings for every run, e.g. --params expectile:0.8 normalize_observations:true "
+                             "(part of each run's configuration and run id)")
     parser.add_argument("--data", choices=DATA_MODES, default="auto", help="official, regenerated, or auto (default)")
     parser.add_argument("--offline", action="store_true", help="never download official datasets")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
@@ -395,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "checkpoint_every": args.checkpoint_every}
     try:
         grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides)
+        params = parse_params(args.params)
         tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets)
     except ValueError as error:
         console.print(f"[red]error[/]: {escape(str(error))}")
@@ -417,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         dataset_id, source = datasets[task]
         console.print(f"dataset {task} -> {dataset_id} ({source})")
-    specs = expand(grid, datasets)
+    specs = expand(grid, datasets, params)
     store = ResultsStore(root)
     statuses = {spec.run_id: store.read_status(spec.run_id) for spec in specs}
     final = {run_id for run_id, status in statuses.items() if status and status.state in runner.FINAL_STATES}

@@ -22,7 +22,7 @@ from conftest import ANTMAZE_TINY_ID
 
 from benchmarks import runner, suites
 from benchmarks.backends import LocalBackend
-from benchmarks.run import expand, main, resolve_task, run_grid, select_tasks
+from benchmarks.run import expand, main, parse_params, resolve_task, run_grid, select_tasks
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, load_results
 from benchmarks.suites import PENDULUM_TOY, Cell, Protocol, RunSpec, Suite, plan
 from iqlzoo import IQL
@@ -218,7 +218,20 @@ def test_budget_agent_settings_reach_every_run_and_a_cell_overrides_them(monkeyp
     assert [dict(spec.config) for spec in specs] == [{"bf16": True, "expectile": 0.6}, {"bf16": True, "expectile": 0.8}]
     plain = expand(plan("mixed", seeds=1, budget_name="tiny"), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
     assert plain[0].config_hash != specs[0].config_hash  # the budget's settings are part of the run's identity
-    assert suites.BUDGETS["quick"].agent_config == {"bf16": True}
+    assert suites.BUDGETS["quick"].agent_config == {}  # float32: bf16 has not been shown to score the same
+
+
+def test_params_override_every_run_and_enter_its_identity() -> None:
+    params = parse_params(["expectile:0.8", "normalize_observations:true", "critic_body:d2rl", "actor_hidden:[64,64]"])
+    assert params == {"expectile": 0.8, "normalize_observations": True, "critic_body": "d2rl", "actor_hidden": [64, 64]}
+    base = expand(plan("smoke", seeds=1), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
+    tuned = expand(plan("smoke", seeds=1), {PENDULUM_TOY: (PENDULUM_TOY, "toy")}, {"expectile": 0.8})
+    assert all(spec.config["expectile"] == 0.8 for spec in tuned)
+    assert {s.run_id for s in base}.isdisjoint(s.run_id for s in tuned)
+    for bad, message in ((["expectile"], "key:value"), (["bogus:1"], "not an agent setting"),
+                         (["expectile:1.5"], "expectile"), (["expectile:abc"], "expectile")):
+        with pytest.raises(ValueError, match=message):
+            parse_params(bad)
 
 
 def test_datasets_option_selects_by_id_or_short_name(tmp_path: Path) -> None:

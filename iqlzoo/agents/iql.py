@@ -129,9 +129,10 @@ class IQLConfig:
     penalty_norm_momentum: float = 0.01
     """Momentum of the running mean E_D[b] that normalises the bonus."""
     bf16: bool = False
-    """Run the networks' forward passes (hence their matmuls, forward and backward) in bfloat16 via autocast — about
-    2x the matmul throughput on CPUs with avx512_bf16/AMX and on recent GPUs. Parameters, Adam and the losses stay
-    float32; saved weights are float32 either way."""
+    """Run the policy's (and the bonus model's) training passes in bfloat16 via autocast, on CPUs with
+    avx512_bf16/AMX and on recent GPUs. The value path — Q, V, the TD target, the advantages and the AWR weights —
+    always runs in float32: bfloat16 rounds AntMaze values (|V| up to 100) to steps of 0.25–0.5, coarser than the
+    advantages IQL learns. Parameters, Adam and the losses stay float32; saved weights are float32 either way."""
     divergence_factor: float = 10.0
     """Training stops as diverged once |mean Q| exceeds this factor times max|r|/(1−γ), the bound of any return."""
 
@@ -626,28 +627,42 @@ class IQL(OfflineAgent):
             )
         return index, taus, noise
 
-    def _update(self, index: torch.Tensor, taus: torch.Tensor | None, noise: torch.Tensor | None) -> torch.Tensor:
-        """One IQL step for every agent on its batch ``index`` (K, B): all losses, one backward, one optimizer step,
-        the Polyak update. Returns the statistics (K·n_stats,) without any host synchronisation."""
-        assert self.buffer is not None
+    def _losses(
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        rew: torch.Tensor,
+        next_obs: torch.Tensor,
+        term: torch.Tensor,
+        taus: torch.Tensor | None,
+        noise: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        """The three IQL losses (and the bonus model's) on a batch of shape (K, B, ·), with the quantities they are
+        built from: ``target_q`` (K, B, N), ``v``, ``q``, ``td_target``, ``advantage`` and ``weights`` (K, B).
+
+        Precision: everything on the value path — Q, Q̂, V, the bonus b(s, a), the TD target, the advantages and
+        the AWR weights — is computed in float32 even with ``bf16=True``. AntMaze values lie in [−100, 0], where
+        bfloat16's 8 significant bits round to steps of 0.25–0.5, coarser than the advantages (~0.1) that
+        exp(β·A) amplifies; only the policy's and the bonus model's own training passes run in bfloat16.
+        """
         cfg, nets = self.config, self.nets
-        obs, act, rew, next_obs, term = self.buffer.gather(index)  # (K, B, ·)
         value_taus = taus if cfg.value_head == "quantile" else None
+        with torch.no_grad():
+            target_q = nets.critic_target(obs, act, taus).min(dim=1).values  # (K, B, N)
+            bonus = bonus_scale = None
+            if nets.penalty is not None:
+                bonus = nets.penalty.bonus(obs, act)  # (K, B)
+                nets.bonus_updates.add_(1.0)
+                nets.bonus_ema.lerp_(bonus.mean(dim=-1), cfg.penalty_norm_momentum)
+                bonus_scale = nets.bonus_ema / (1.0 - (1.0 - cfg.penalty_norm_momentum) ** nets.bonus_updates)
+                target_q = target_q - cfg.penalty_alpha * (bonus / bonus_scale.unsqueeze(-1)).unsqueeze(-1)
+            if value_taus is None:
+                target_q = target_q.mean(dim=-1, keepdim=True)
+            next_v = nets.value(next_obs, value_taus)
+            td_target = rew.unsqueeze(-1) + cfg.gamma * (1.0 - term.unsqueeze(-1)) * next_v
+        v = nets.value(obs, value_taus)  # (K, B, N) or (K, B, 1)
+        q = nets.critic(obs, act, taus)  # (K, C, B, N)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            with torch.no_grad():
-                target_q = nets.critic_target(obs, act, taus).float().min(dim=1).values  # (K, B, N)
-                if nets.penalty is not None:
-                    bonus = nets.penalty.bonus(obs, act).float()  # (K, B)
-                    nets.bonus_updates.add_(1.0)
-                    nets.bonus_ema.lerp_(bonus.mean(dim=-1), cfg.penalty_norm_momentum)
-                    bonus_scale = nets.bonus_ema / (1.0 - (1.0 - cfg.penalty_norm_momentum) ** nets.bonus_updates)
-                    target_q = target_q - cfg.penalty_alpha * (bonus / bonus_scale.unsqueeze(-1)).unsqueeze(-1)
-                if value_taus is None:
-                    target_q = target_q.mean(dim=-1, keepdim=True)
-                next_v = nets.value(next_obs, value_taus).float()
-                td_target = rew.unsqueeze(-1) + cfg.gamma * (1.0 - term.unsqueeze(-1)) * next_v
-            v = nets.value(obs, value_taus).float()  # (K, B, N) or (K, B, 1)
-            q = nets.critic(obs, act, taus).float()  # (K, C, B, N)
             log_prob = nets.actor.log_prob(obs, act).float()
             penalty_loss = nets.penalty.loss(obs, act, noise).float() if nets.penalty is not None else None
         value_loss = expectile_loss(target_q - v, cfg.expectile)
@@ -657,35 +672,56 @@ class IQL(OfflineAgent):
             critic_loss = td_loss(q, td_target)
         advantage = (target_q.mean(dim=-1) - v.mean(dim=-1)).detach()  # (K, B)
         weights = awr_weights(advantage, cfg.temperature, cfg.max_weight)
-        actor_loss = awr_loss(log_prob, weights)
-        total = value_loss + critic_loss + actor_loss
+        out = {
+            "value_loss": value_loss,
+            "critic_loss": critic_loss,
+            "actor_loss": awr_loss(log_prob, weights),
+            "target_q": target_q,
+            "v": v,
+            "q": q,
+            "td_target": td_target,
+            "advantage": advantage,
+            "weights": weights,
+        }
         if penalty_loss is not None:
-            total = total + penalty_loss
+            out.update(penalty_loss=penalty_loss, bonus=bonus, bonus_scale=bonus_scale)
+        return out
+
+    def _update(self, index: torch.Tensor, taus: torch.Tensor | None, noise: torch.Tensor | None) -> torch.Tensor:
+        """One IQL step for every agent on its batch ``index`` (K, B): all losses, one backward, one optimizer step,
+        the Polyak update. Returns the statistics (K·n_stats,) without any host synchronisation."""
+        assert self.buffer is not None
+        nets = self.nets
+        parts = self._losses(*self.buffer.gather(index), taus, noise)  # (K, B, ·) batch
+        total = parts["value_loss"] + parts["critic_loss"] + parts["actor_loss"]
+        if nets.penalty is not None:
+            total = total + parts["penalty_loss"]
+
         def per_agent(x: torch.Tensor) -> torch.Tensor:
             return x.detach().reshape(x.shape[0], -1).mean(dim=1)
 
         # statistics from detached tensors, taken before the gradient: nothing that needs a grad_fn may stay live
         # past autograd.grad, or dynamo splits the graph there
         stats = [
-            value_loss.detach(),
-            critic_loss.detach(),
-            actor_loss.detach(),
-            per_agent(q),
-            per_agent(v),
-            per_agent(advantage),
-            per_agent(weights),
-            per_agent(td_target),
+            parts["value_loss"].detach(),
+            parts["critic_loss"].detach(),
+            parts["actor_loss"].detach(),
+            per_agent(parts["q"]),
+            per_agent(parts["v"]),
+            per_agent(parts["advantage"]),
+            per_agent(parts["weights"]),
+            per_agent(parts["td_target"]),
             per_agent(nets.actor.clipped_log_std()),
         ]
         if nets.penalty is not None:
-            stats += [per_agent(bonus), bonus_scale, penalty_loss.detach()]
+            stats += [per_agent(parts["bonus"]), parts["bonus_scale"], parts["penalty_loss"].detach()]
         stats_vector = torch.stack(stats, dim=1).reshape(-1)
         # autograd.grad rather than backward(): dynamo traces it (trace_autograd_ops), so the compiled step is one
         # graph from batch gather to the Adam and Polyak updates
         grads = torch.autograd.grad(total.sum(), self._trained_params)
         with torch.no_grad():
             self._adam_step(grads)
-            torch._foreach_lerp_(self._target_params, self._online_params, cfg.target_update_rate)
+            torch._foreach_lerp_(self._target_params, self._online_params, self.config.target_update_rate)
         return stats_vector
 
     def _adam_step(self, grads: tuple[torch.Tensor, ...]) -> None:
