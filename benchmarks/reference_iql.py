@@ -1,73 +1,287 @@
-"""A straightforward eager PyTorch IQL update: the baseline of ``python -m benchmarks.speed``.
+"""An independent IQL: the published algorithm written out plainly, to check :mod:`iqlzoo.agents` against.
 
-Written the way common single-file implementations are: one ``nn.Sequential`` per network, two separate critics,
-one optimizer per network, three backward passes, batch sampling by indexing five separate tensors, Polyak
-averaging in a Python loop. Same losses and shapes as :mod:`iqlzoo.agents.iql`, none of its engineering.
+It shares no code with iqlzoo: it reads the Minari dataset itself, builds its own networks, and evaluates on the
+dataset's evaluation environment with its own loop. It follows the reference code of Kostrikov et al. (2021) step by
+step, including where iqlzoo deliberately differs, so that agreement of the two means more than shared habits:
+
+- one ``nn.Sequential`` per network (two critics, a target copy of each, a value net, a policy mean), hidden layers
+  (256, 256) with ReLU, orthogonal initialisation with gain √2 and zero biases (iqlzoo: PyTorch's default init);
+- per step, on a batch of 256 transitions drawn uniformly with replacement:
+
+  1. V:  L_V = E[|τ − 1(u < 0)| u²],  u = min(Q̂₁, Q̂₂)(s, a) − V(s)            (expectile τ; one Adam step)
+  2. π:  L_π = −E[min(exp(β(min(Q̂₁, Q̂₂)(s, a) − V(s))), 100) log π(a|s)], with the *updated* V
+  3. Q:  L_Q = E[(Q₁(s,a) − y)² + (Q₂(s,a) − y)²],  y = r + γ(1 − d)V(s') with the *updated* V
+  4. Q̂ ← 0.995 Q̂ + 0.005 Q
+
+  (iqlzoo evaluates V once, before its update, for all three losses, as CORL does);
+- π(a|s) = N(tanh(μ(s)), diag(σ²)), log σ a free vector initialised at 0 and clipped to [−5, 2]; the actor's
+  learning rate decays as lr·½(1 + cos(πt/T)) over the run's T steps; dataset actions are clipped to ±(1 − 10⁻⁵);
+- AntMaze: τ = 0.9, β = 10, r ← r − 1; anything else: τ = 0.7, β = 3, r ← 1000 r / (max − min episode return).
+
+``--normalize-observations`` standardises states with the dataset's mean and standard deviation (+10⁻³), as CORL
+does on AntMaze (the reference code does not). Observations of goal datasets are
+``[achieved_goal, observation, desired_goal]`` flattened; evaluation uses the mean action and counts an episode as a
+success if the environment reported ``info["success"]`` at any step. Each seed's learning curve goes to
+``<out>/seed<N>.csv``; a checkpoint after every evaluation (``torch.load(weights_only=True)``: tensors and plain
+containers only) lets an interrupted run resume::
+
+    python -m benchmarks.reference_iql --dataset iqlzoo/antmaze/umaze-v0 --seeds 0 1 2 --steps 200000 \\
+        --eval-every 25000 --eval-episodes 30 --out docs/reference/umaze
+
+The class :class:`ReferenceIQL` is also the eager baseline of ``python -m benchmarks.speed``.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import csv
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+GOAL_KEYS = ("achieved_goal", "observation", "desired_goal")
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
 
 def _mlp(in_dim: int, out_dim: int, hidden: int = 256) -> nn.Sequential:
-    return nn.Sequential(
+    net = nn.Sequential(
         nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim)
     )
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            nn.init.orthogonal_(layer.weight, gain=math.sqrt(2.0))
+            nn.init.zeros_(layer.bias)
+    return net
 
 
 class ReferenceIQL:
-    """Plain IQL (expectile 0.7, temperature 3, twin critics, Gaussian policy with tanh mean)."""
+    """Plain IQL on in-memory tensors (s, a, r, s', d); see the module docstring for the update."""
 
     def __init__(self, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor, next_obs: torch.Tensor,
-                 done: torch.Tensor, batch_size: int = 256, seed: int = 0) -> None:
+                 done: torch.Tensor, batch_size: int = 256, seed: int = 0, expectile: float = 0.7,
+                 temperature: float = 3.0, total_steps: int = 1_000_000, lr: float = 3e-4,
+                 discount: float = 0.99, polyak: float = 0.005) -> None:
         torch.manual_seed(seed)
-        self.obs, self.act, self.rew, self.next_obs, self.done = obs, act, rew, next_obs, done
-        self.batch_size = batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.obs, self.rew, self.next_obs, self.done = obs, rew, next_obs, done
+        self.act = act.clamp(-1.0 + 1e-5, 1.0 - 1e-5)
+        self.batch_size, self.expectile, self.temperature = batch_size, expectile, temperature
+        self.total_steps, self.lr, self.discount, self.polyak = total_steps, lr, discount, polyak
         obs_dim, act_dim = obs.shape[1], act.shape[1]
         self.q1, self.q2 = _mlp(obs_dim + act_dim, 1), _mlp(obs_dim + act_dim, 1)
         self.q1_target, self.q2_target = copy.deepcopy(self.q1), copy.deepcopy(self.q2)
         self.value = _mlp(obs_dim, 1)
         self.actor = _mlp(obs_dim, act_dim)
         self.log_std = nn.Parameter(torch.zeros(act_dim))
-        self.q_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=3e-4)
-        self.v_opt = torch.optim.Adam(self.value.parameters(), lr=3e-4)
-        self.pi_opt = torch.optim.Adam([*self.actor.parameters(), self.log_std], lr=3e-4)
+        self.q_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=lr)
+        self.v_opt = torch.optim.Adam(self.value.parameters(), lr=lr)
+        self.pi_opt = torch.optim.Adam([*self.actor.parameters(), self.log_std], lr=lr)
+        self.step = 0
 
-    def update(self) -> None:
-        index = torch.randint(len(self.rew), (self.batch_size,))
+    def _target_q(self, sa: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.min(self.q1_target(sa), self.q2_target(sa)).squeeze(-1)
+
+    def update(self) -> dict[str, float]:
+        """One step of V, π, Q and the target, in the reference code's order; returns the losses."""
+        index = torch.randint(len(self.rew), (self.batch_size,), generator=self.generator)
         obs, act, rew = self.obs[index], self.act[index], self.rew[index]
         next_obs, done = self.next_obs[index], self.done[index]
         sa = torch.cat([obs, act], dim=1)
-        with torch.no_grad():
-            target_q = torch.min(self.q1_target(sa), self.q2_target(sa)).squeeze(-1)
-            next_v = self.value(next_obs).squeeze(-1)
-        v = self.value(obs).squeeze(-1)
-        adv = target_q - v
-        v_loss = (torch.abs(0.7 - (adv < 0).float()) * adv**2).mean()
+        target_q = self._target_q(sa)
+
+        diff = target_q - self.value(obs).squeeze(-1)
+        v_loss = (torch.abs(self.expectile - (diff < 0).float()) * diff**2).mean()
         self.v_opt.zero_grad()
         v_loss.backward()
         self.v_opt.step()
 
-        target = rew + 0.99 * (1 - done) * next_v
-        q_loss = ((self.q1(sa).squeeze(-1) - target) ** 2).mean() + ((self.q2(sa).squeeze(-1) - target) ** 2).mean()
-        self.q_opt.zero_grad()
-        q_loss.backward()
-        self.q_opt.step()
-
-        weights = torch.exp(3.0 * adv.detach()).clamp(max=100.0)
+        with torch.no_grad():
+            v = self.value(obs).squeeze(-1)
+            next_v = self.value(next_obs).squeeze(-1)
+        weights = torch.exp(self.temperature * (target_q - v)).clamp(max=100.0)
         mean = torch.tanh(self.actor(obs))
         log_std = self.log_std.clamp(-5.0, 2.0)
-        log_prob = (-0.5 * ((act - mean) / log_std.exp()) ** 2 - log_std - 0.9189385332).sum(-1)
+        log_prob = (-0.5 * ((act - mean) / log_std.exp()) ** 2 - log_std - _HALF_LOG_2PI).sum(-1)
         pi_loss = -(weights * log_prob).mean()
+        progress = min(self.step, self.total_steps) / self.total_steps
+        for group in self.pi_opt.param_groups:
+            group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
         self.pi_opt.zero_grad()
         pi_loss.backward()
         self.pi_opt.step()
 
+        target = rew + self.discount * (1.0 - done) * next_v
+        q_loss = ((self.q1(sa).squeeze(-1) - target) ** 2 + (self.q2(sa).squeeze(-1) - target) ** 2).mean()
+        self.q_opt.zero_grad()
+        q_loss.backward()
+        self.q_opt.step()
+
         with torch.no_grad():
             for net, target_net in ((self.q1, self.q1_target), (self.q2, self.q2_target)):
                 for p, tp in zip(net.parameters(), target_net.parameters()):
-                    tp.mul_(0.995).add_(0.005 * p)
+                    tp.mul_(1.0 - self.polyak).add_(self.polyak * p)
+        self.step += 1
+        return {"v_loss": v_loss.item(), "q_loss": q_loss.item(), "pi_loss": pi_loss.item(),
+                "v_mean": v.mean().item()}
+
+    def policy_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic (mean) action."""
+        with torch.no_grad():
+            return torch.tanh(self.actor(obs))
+
+    def state(self) -> dict:
+        nets = {"q1": self.q1, "q2": self.q2, "q1_target": self.q1_target, "q2_target": self.q2_target,
+                "value": self.value, "actor": self.actor}
+        return {
+            "nets": {name: net.state_dict() for name, net in nets.items()},
+            "log_std": self.log_std.detach().clone(),
+            "optimizers": {"q": self.q_opt.state_dict(), "v": self.v_opt.state_dict(), "pi": self.pi_opt.state_dict()},
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step,
+        }
+
+    def load_state(self, state: dict) -> None:
+        for name, net_state in state["nets"].items():
+            getattr(self, name).load_state_dict(net_state)
+        with torch.no_grad():
+            self.log_std.copy_(state["log_std"])
+        self.q_opt.load_state_dict(state["optimizers"]["q"])
+        self.v_opt.load_state_dict(state["optimizers"]["v"])
+        self.pi_opt.load_state_dict(state["optimizers"]["pi"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+
+def _flat(obs: object) -> np.ndarray:
+    """A goal observation dict as [achieved_goal, observation, desired_goal]; arrays pass through."""
+    if isinstance(obs, dict):
+        return np.concatenate([np.asarray(obs[key], dtype=np.float32) for key in GOAL_KEYS], axis=-1)
+    return np.asarray(obs, dtype=np.float32)
+
+
+def load_transitions(dataset_id: str) -> tuple[object, dict[str, np.ndarray], np.ndarray]:
+    """(MinariDataset, arrays s, a, r, s', terminal, and the episode returns), straight from Minari's episodes."""
+    import minari
+
+    dataset = minari.load_dataset(dataset_id, download=False)
+    parts: dict[str, list[np.ndarray]] = {"obs": [], "act": [], "rew": [], "next_obs": [], "done": []}
+    returns = []
+    for episode in dataset.iterate_episodes():
+        states = _flat(episode.observations)  # T + 1 entries
+        parts["obs"].append(states[:-1])
+        parts["next_obs"].append(states[1:])
+        parts["act"].append(np.asarray(episode.actions, dtype=np.float32))
+        parts["rew"].append(np.asarray(episode.rewards, dtype=np.float32))
+        parts["done"].append(np.asarray(episode.terminations, dtype=np.float32))
+        returns.append(float(np.sum(episode.rewards)))
+    return dataset, {key: np.concatenate(value) for key, value in parts.items()}, np.asarray(returns)
+
+
+def evaluate(agent: ReferenceIQL, env: object, mean: np.ndarray, std: np.ndarray, episodes: int,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(returns, successes) of `episodes` deterministic episodes; episode i is reset with seed `seed + i`."""
+    returns, successes = np.zeros(episodes), np.zeros(episodes, dtype=bool)
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        done = False
+        while not done:
+            state = torch.as_tensor((_flat(obs) - mean) / std).unsqueeze(0)
+            action = agent.policy_action(state).squeeze(0).numpy().clip(-1.0, 1.0)
+            obs, reward, terminated, truncated, info = env.step(action)
+            returns[i] += float(reward)
+            successes[i] |= bool(info.get("success", False))
+            done = terminated or truncated
+    return returns, successes
+
+
+def _normalized(dataset: object, returns: np.ndarray) -> float | None:
+    import minari
+
+    try:
+        return 100.0 * float(np.mean(minari.get_normalized_score(dataset, returns)))
+    except ValueError:  # no reference scores
+        return None
+
+
+def train_seed(dataset_id: str, seed: int, steps: int, eval_every: int, eval_episodes: int, out: Path,
+               normalize_observations: bool = False, log=print) -> list[dict]:
+    """Train one seed, evaluating every `eval_every` steps; resumes from ``<out>/seed<N>.pt``; returns the curve."""
+    dataset, data, episode_returns = load_transitions(dataset_id)
+    antmaze = "antmaze" in dataset_id
+    rew = data["rew"] - 1.0 if antmaze else data["rew"] * 1000.0 / (episode_returns.max() - episode_returns.min())
+    if normalize_observations:
+        mean, std = data["obs"].mean(axis=0), data["obs"].std(axis=0) + 1e-3
+    else:
+        mean, std = np.zeros(data["obs"].shape[1], np.float32), np.ones(data["obs"].shape[1], np.float32)
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+    agent = ReferenceIQL(t((data["obs"] - mean) / std), t(data["act"]), t(rew), t((data["next_obs"] - mean) / std),
+                         t(data["done"]), seed=seed, expectile=0.9 if antmaze else 0.7,
+                         temperature=10.0 if antmaze else 3.0, total_steps=steps)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt, curve_path = out / f"seed{seed}.pt", out / f"seed{seed}.csv"
+    curve: list[dict] = []
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        agent.load_state(state["agent"])
+        curve = json.loads(state["curve"])
+        log(f"seed {seed}: resuming at step {agent.step}")
+    env = dataset.recover_environment(eval_env=True)
+    start = time.perf_counter()
+    while agent.step < steps:
+        agent.update()
+        if agent.step % eval_every == 0 or agent.step == steps:
+            returns, successes = evaluate(agent, env, mean, std, eval_episodes, seed=10_000 * (seed + 1))
+            row = {"step": agent.step, "mean_return": float(returns.mean()),
+                   "success_rate": float(successes.mean()) if antmaze else None,
+                   "normalized_score": _normalized(dataset, returns),
+                   "seconds": round(time.perf_counter() - start, 1)}
+            curve.append(row)
+            log(f"seed {seed} step {agent.step}: {row}")
+            with open(curve_path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(row))
+                writer.writeheader()
+                writer.writerows(curve)
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"agent": agent.state(), "curve": json.dumps(curve)}, tmp)
+            tmp.replace(ckpt)
+    env.close()
+    return curve
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reference_iql", description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True, help="a local Minari dataset id, e.g. iqlzoo/antmaze/umaze-v0")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--eval-every", type=int, default=100_000)
+    parser.add_argument("--eval-episodes", type=int, default=100)
+    parser.add_argument("--normalize-observations", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for seed in args.seeds:
+        train_seed(args.dataset, seed, args.steps, args.eval_every, args.eval_episodes, args.out,
+                   args.normalize_observations, log=lambda text: print(text, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
