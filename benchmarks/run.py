@@ -46,7 +46,7 @@ from benchmarks import runner
 from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_specs
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label, load_results
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
-from iqlzoo.agents.iql import IQLConfig
+from iqlzoo.agents.config import IQLConfig
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.minari import from_minari, resolve_dataset
 from iqlzoo.datasets.registry import RECIPES, build
@@ -467,8 +467,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"suite {grid.suite.name}: {grid.suite.summary}")
     console.print(f"budget {grid.budget.name}: {grid.budget.summary}"
                   + (f"; overridden: {dict(grid.protocol_overrides)}" if grid.protocol_overrides else ""), markup=False)
-    for message in grid.skipped:
-        console.print(f"[yellow]{escape(message)}[/]")
     datasets: dict[str, tuple[str, str]] = {}
     unavailable = []
     for task in tasks:

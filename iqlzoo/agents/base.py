@@ -25,6 +25,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from iqlzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.data.spaces import ObservationFlattener
+from iqlzoo.data.transitions import TransitionDataset
 
 SelfAgent = TypeVar("SelfAgent", bound="OfflineAgent")
 
@@ -65,16 +66,35 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+#: Every agent class by its ``agent_name``: the one registry that checkpoints, the harness and the leaderboard use.
+#: A subclass registers itself by being defined (see :meth:`OfflineAgent.__init_subclass__`).
+AGENTS: dict[str, type[OfflineAgent]] = {}
+
+
 class OfflineAgent(ABC):
     """Base of iqlzoo's agents: SB3's user-facing API over an offline (dataset-driven) gradient-step loop.
 
     Subclasses implement :meth:`_train_step` (one update on one batch, returning a 1-D tensor of statistics named
     by :attr:`stat_names`), :meth:`_act` (normalised observations → actions in [-1, 1]) and the checkpoint hooks
     :meth:`_checkpoint_payload` / :meth:`_from_checkpoint`.
+
+    The contract the benchmark harness and diagnostics rely on, and nothing more: ``config`` (a dataclass with
+    ``to_json()``), ``dataset`` (the :class:`~iqlzoo.data.TransitionDataset` trained on, or None), ``n_seeds`` and
+    ``seeds``, :meth:`agent` and :meth:`stack` (K seeds as one model and back), and :meth:`penultimate_features` /
+    :meth:`penultimate_weights` (what effective-rank diagnostics measure).
     """
 
     agent_name: ClassVar[str] = "OfflineAgent"
-    stat_names: ClassVar[tuple[str, ...]] = ()
+    stat_names: tuple[str, ...] = ()
+    config: Any
+    dataset: TransitionDataset | None = None
+    n_seeds: int = 1
+    seeds: list[int]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "agent_name" in cls.__dict__:
+            AGENTS[cls.agent_name] = cls
 
     def __init__(
         self,
@@ -309,6 +329,29 @@ class OfflineAgent(ABC):
         action = action.reshape((-1, *self.action_space.shape))
         return (action if batched else action[0]), state
 
+    # ------------------------------------------------------------------ the harness's contract
+    def agent(self: SelfAgent, k: int) -> SelfAgent:
+        """Seed ``k`` of a multi-seed model as a single agent; a single agent is its own seed 0."""
+        if k != 0:
+            raise IndexError(f"{self.agent_name} trains one seed per model; agent({k}) does not exist")
+        return self
+
+    @classmethod
+    def stack(cls: type[SelfAgent], agents: Any, compile: bool | str | None = None) -> SelfAgent:
+        """K single agents as one K-seed model (the inverse of :meth:`agent`); here only K = 1."""
+        agents = list(agents)
+        if len(agents) != 1:
+            raise ValueError(f"{cls.__name__} cannot train several seeds as one model")
+        return agents[0]
+
+    def penultimate_features(self, obs: torch.Tensor, act: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Features (B, H) of the last hidden layer of the networks diagnostics watch, by name."""
+        raise NotImplementedError(f"{self.agent_name} exposes no features for diagnostics")
+
+    def penultimate_weights(self) -> dict[str, torch.Tensor]:
+        """Weight matrices of the last hidden layer of the networks diagnostics watch, by name."""
+        raise NotImplementedError(f"{self.agent_name} exposes no weights for diagnostics")
+
     # ------------------------------------------------------------------ persistence
     @abstractmethod
     def _checkpoint_payload(self, include_optimizer: bool) -> Checkpoint:
@@ -344,9 +387,9 @@ class OfflineAgent(ABC):
         """
         ckpt = load_checkpoint(path)
         saved = ckpt.config.get("agent_class")
-        if saved not in _agent_registry():
-            raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(_agent_registry())}")
-        target = _agent_registry()[saved]
+        if not isinstance(saved, str) or saved not in AGENTS:
+            raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(AGENTS)}")
+        target = AGENTS[saved]
         if not issubclass(target, cls):
             raise ValueError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")
         return target._from_checkpoint(ckpt, device, **kwargs)
@@ -419,13 +462,3 @@ class OfflineAgent(ABC):
         )
         return cls.load(folder, device=device, **kwargs)
 
-
-def _agent_registry() -> dict[str, type[OfflineAgent]]:
-    registry: dict[str, type[OfflineAgent]] = {}
-    pending: list[type[OfflineAgent]] = [OfflineAgent]
-    while pending:
-        klass = pending.pop()
-        for sub in klass.__subclasses__():
-            registry[sub.agent_name] = sub
-            pending.append(sub)
-    return registry
