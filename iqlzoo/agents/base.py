@@ -321,6 +321,19 @@ class OfflineAgent(ABC):
         action = action.reshape((-1, *self.action_space.shape))
         return (action if batched else action[0]), state
 
+    def export_policy(self, path: str | os.PathLike) -> Path:
+        """Write the deterministic policy (``predict(obs, deterministic=True)``) to ``path`` as an ONNX model.
+
+        Its input ``observation`` (float32, (batch, obs_dim)) is the flat observation vector as the dataset's
+        transitions hold it — for dict observations the ``obs_keys`` entries flattened and concatenated in order,
+        e.g. ``[achieved_goal, observation, desired_goal]`` on AntMaze — and its output ``action`` (float32,
+        (batch, *action_shape)) the action in the action bounds; observation normalisation is part of the graph.
+        See :mod:`iqlzoo.export`. Needs ``pip install 'iqlzoo[export]'``.
+        """
+        from iqlzoo.export import export_policy
+
+        return export_policy(self, path)
+
     # ------------------------------------------------------------------ persistence
     @abstractmethod
     def _checkpoint_payload(self, include_optimizer: bool) -> Checkpoint:
