@@ -4,7 +4,7 @@
         [--budget {paper,quick,tiny}] [--steps N] [--eval-every N] [--eval-episodes N] [--checkpoint-every N]
         [--data {auto,official,regenerated}] [--offline] [--backend {local,ray}] [--ray-address ADDR] [--workers N]
         [--device {cpu,cuda,auto}] [--gpus-per-run G] [--max-attempts N] [--out DIR]
-        [--no-leaderboard] [--leaderboard-out FILE] [--reps N]
+        [--no-leaderboard] [--leaderboard-out FILE] [--reps N] [--track {tensorboard,wandb,none} ...]
 
 Every run (agent configuration, dataset, seed, budget) owns a folder under ``--out``/runs (see
 :mod:`benchmarks.runner`). Rerunning the same command skips finished (and diverged) runs, resumes unfinished ones
@@ -42,7 +42,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from benchmarks import runner
+from benchmarks import runner, tracking
 from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_specs
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label, load_results
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
@@ -371,6 +371,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "on CUDA, where it multiplies throughput; on one CPU core it gains little (see "
                              "leaderboard/speed.md)")
     parser.add_argument("--max-attempts", type=_positive, default=3, help="attempts per run and invocation (3)")
+    parser.add_argument("--track", nargs="+", choices=(*tracking.TRACKERS, "none"),
+                        help="experiment trackers each run logs losses and evaluations to: tensorboard (event files in "
+                             "the run's folder; the default when tensorboard is installed), wandb (Weights & Biases, "
+                             "offline unless WANDB_MODE is set), none")
     parser.add_argument("--out", type=Path, help=f"results store (default {DEFAULT_RESULTS}; smoke: "
                                                  f"{DEFAULT_TEST_RESULTS})")
     parser.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
@@ -458,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides)
         params = parse_params(args.params)
+        track = tracking.resolve_trackers(args.track)
         tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets)
     except ValueError as error:
         console.print(f"[red]error[/]: {escape(str(error))}")
@@ -469,6 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + (f"; overridden: {dict(grid.protocol_overrides)}" if grid.protocol_overrides else ""), markup=False)
     for message in grid.skipped:
         console.print(f"[yellow]{escape(message)}[/]")
+    console.print(f"tracking: train_log.jsonl{''.join(f', {name}' for name in track)}")
     datasets: dict[str, tuple[str, str]] = {}
     unavailable = []
     for task in tasks:
@@ -495,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.backend == "ray" and (args.gpus_per_run or 0) > 0:
             device = "cuda"
         command = driver_command(argv)
-        context = runner.RunContext(str(root), device, command, str(get_dataset_path()))
+        context = runner.RunContext(str(root), device, command, str(get_dataset_path()), track, tracking.wandb_mode())
         backend = make_backend(args, context)
         try:
             with GridDisplay(console, todo, root) as display:
