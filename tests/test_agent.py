@@ -245,3 +245,19 @@ def test_set_parameters_from_a_checkpoint_and_exact_match(pendulum_data, make_iq
     nets = {k: v for k, v in source.get_parameters()["nets"].items() if not k.startswith("value.")}
     with pytest.raises(ValueError, match="cannot set 'nets': Error.*loading state_dict"):
         other.set_parameters({"nets": nets, "optimizer": source.optimizer.state_dict()})
+
+
+def test_set_parameters_refreshes_the_normalised_training_data_even_inside_learn(pendulum_data, make_iql):
+    source = make_iql(pendulum_data, seed=1, normalize_observations=True)
+    target = make_iql(pendulum_data, seed=2).learn(1)  # its buffer holds unnormalised observations
+
+    class SetOnce(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.n_calls == 1:
+                self.model.set_parameters(source.get_parameters())
+            return True
+
+    target.learn(3, callback=SetOnce())
+    obs = torch.as_tensor(pendulum_data.observations)
+    expected = (obs - source.nets.obs_mean) / source.nets.obs_std
+    torch.testing.assert_close(target.buffer.split(target.buffer.data)[0], expected)

@@ -453,13 +453,15 @@ class OfflineAgent(ABC):
         self._parameters_changed()
 
     def _parameters_changed(self) -> None:
-        """Called after :meth:`set_parameters`: drop what was derived from the old values.
+        """Called after :meth:`set_parameters` to refresh what was derived from the old values.
 
-        The training buffer holds observations normalised with the networks' observation statistics, so it is
-        rebuilt at the next ``learn``.
+        A training buffer (IQL's) holds observations normalised with the networks' observation statistics, which
+        ``set_parameters`` may have replaced: it is rebuilt at once, so training goes on correctly even when a
+        callback sets the parameters in the middle of ``learn``.
         """
         if getattr(self, "buffer", None) is not None:
             self.buffer = None
+            self._setup_training(max(self._total_timesteps - self.num_timesteps, 1))
 
     def push_to_hub(
         self,
