@@ -4,7 +4,7 @@
         [--budget {paper,quick,tiny}] [--steps N] [--eval-every N] [--eval-episodes N] [--checkpoint-every N]
         [--data {auto,official,regenerated}] [--offline] [--backend {local,ray}] [--ray-address ADDR] [--workers N]
         [--device {cpu,cuda,auto}] [--gpus-per-run G] [--max-attempts N] [--out DIR]
-        [--no-leaderboard] [--leaderboard-out FILE] [--reps N]
+        [--no-leaderboard] [--leaderboard-out FILE] [--reps N] [--track {tensorboard,wandb,none} ...]
 
 Every run (agent configuration, dataset, seed, budget) owns a folder under ``--out``/runs (see
 :mod:`benchmarks.runner`). Rerunning the same command skips finished (and diverged) runs, resumes unfinished ones
@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import time
 import types
@@ -42,20 +43,25 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from benchmarks import runner
+from benchmarks import runner, tracking
 from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_specs
-from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label, load_results
+from benchmarks.store import DEFAULT_LEADERBOARD as DEFAULT_OUT
+from benchmarks.store import (
+    DEFAULT_RESULTS,
+    REPO_ROOT,
+    TEST_DATA_MARKER,
+    ResultsStore,
+    atomic_write_text,
+    build_label,
+)
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
 from iqlzoo.agents.config import IQLConfig
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.minari import from_minari, resolve_dataset
 from iqlzoo.datasets.registry import RECIPES, build
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The results store and leaderboard file of `leaderboard.render` (not imported up front: matplotlib and rliable
 #: take seconds to import, and the driver starts its workers first).
-DEFAULT_RESULTS = REPO_ROOT / "results"
-DEFAULT_OUT = REPO_ROOT / "leaderboard" / "README.md"
 DEFAULT_TEST_RESULTS = REPO_ROOT / "results-smoke"
 DATA_MODES = ("auto", "official", "regenerated")
 #: Seconds the driver waits for backend events per loop.
@@ -371,6 +377,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "on CUDA, where it multiplies throughput; on one CPU core it gains little (see "
                              "leaderboard/speed.md)")
     parser.add_argument("--max-attempts", type=_positive, default=3, help="attempts per run and invocation (3)")
+    parser.add_argument("--track", nargs="+", choices=(*tracking.TRACKERS, "none"),
+                        help="experiment trackers each run logs losses and evaluations to: tensorboard (event files in "
+                             "the run's folder; the default when tensorboard is installed), wandb (Weights & Biases, "
+                             "offline unless WANDB_MODE is set), none")
     parser.add_argument("--out", type=Path, help=f"results store (default {DEFAULT_RESULTS}; smoke: "
                                                  f"{DEFAULT_TEST_RESULTS})")
     parser.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
@@ -428,24 +438,19 @@ def make_backend(args: argparse.Namespace, context: runner.RunContext) -> Backen
 
 
 def regenerate_leaderboard(root: Path, out: Path, reps: int, console: Console) -> bool:
-    """Rebuild the leaderboard from every record in the store `root`; False (with the reason printed) on failure."""
-    import matplotlib
-
-    from leaderboard.render import build_leaderboard, write_leaderboard
-
+    """Rebuild the leaderboard from every record in the store `root` with ``python -m leaderboard``, in its own
+    process (the generator sits above the harness and is never imported by it); False (with the reason) on failure."""
     if (root / TEST_DATA_MARKER).exists() and out.resolve() == DEFAULT_OUT.resolve():
         console.print(f"[red]leaderboard not regenerated[/]: {root} holds test data; it must not be published to "
                       f"{DEFAULT_OUT}")
         return False
-    matplotlib.use("Agg")
-    frame = load_results(root)
-    try:
-        board = build_leaderboard(frame, root, out.parent, reps=reps, seed=0)
-    except ValueError as error:
-        console.print(f"[red]leaderboard not regenerated[/]: {escape(str(error))}")
+    command = [sys.executable, "-m", "leaderboard", "--results", str(root), "--out", str(out), "--reps", str(reps)]
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        console.print(f"[red]leaderboard not regenerated[/]: {escape(reason)}")
         return False
-    write_leaderboard(board, out)
-    console.print(f"leaderboard: {out} ({frame['run_id'].nunique()} runs, {len(board.plots)} plots)")
+    console.print(f"leaderboard: {escape(proc.stdout.strip())}")
     return True
 
 
@@ -458,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides)
         params = parse_params(args.params)
+        track = tracking.resolve_trackers(args.track)
         tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets)
     except ValueError as error:
         console.print(f"[red]error[/]: {escape(str(error))}")
@@ -467,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"suite {grid.suite.name}: {grid.suite.summary}")
     console.print(f"budget {grid.budget.name}: {grid.budget.summary}"
                   + (f"; overridden: {dict(grid.protocol_overrides)}" if grid.protocol_overrides else ""), markup=False)
+    console.print(f"tracking: train_log.jsonl{''.join(f', {name}' for name in track)}")
     datasets: dict[str, tuple[str, str]] = {}
     unavailable = []
     for task in tasks:
@@ -493,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.backend == "ray" and (args.gpus_per_run or 0) > 0:
             device = "cuda"
         command = driver_command(argv)
-        context = runner.RunContext(str(root), device, command, str(get_dataset_path()))
+        context = runner.RunContext(str(root), device, command, str(get_dataset_path()), track, tracking.wandb_mode())
         backend = make_backend(args, context)
         try:
             with GridDisplay(console, todo, root) as display:

@@ -17,13 +17,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import findings, plots, stats
-from benchmarks.report_claims import REPORT, SRANK_TABLE
-from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text, build_label
+from benchmarks import stats
+from benchmarks.store import (
+    DEFAULT_LEADERBOARD,
+    EVALUATIONS_FILE,
+    REPO_ROOT,
+    atomic_write_bytes,
+    atomic_write_text,
+    build_label,
+)
+from leaderboard import findings, plots
+from leaderboard.report_claims import REPORT, SRANK_TABLE
+from leaderboard.text import span, with_ci
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RESULTS = REPO_ROOT / "results"
-DEFAULT_OUT = REPO_ROOT / "leaderboard" / "README.md"
+DEFAULT_OUT = DEFAULT_LEADERBOARD
 PLOTS_DIR = "plots"
 _METRIC_LABELS = {"normalized_score": "Normalised score", "success_rate": "Success rate (%)"}
 _METRIC_SLUGS = {"normalized_score": "score", "success_rate": "success"}
@@ -63,14 +70,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     return lines
 
 
-def _with_ci(point: float, lower: float, upper: float, digits: int = 1) -> str:
-    """"point [lower, upper]" with `digits` decimals."""
-    return f"{point:.{digits}f} [{lower:.{digits}f}, {upper:.{digits}f}]"
-
-
-def _span(values: pd.Series) -> str:
-    low, high = int(values.min()), int(values.max())
-    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
 def _slug(text: str) -> str:
@@ -201,11 +200,11 @@ class _Renderer:
             for metric in columns:
                 found = estimates[metric]
                 cells.append(
-                    _with_ci(found.point[agent][0], *found.interval[agent][:, 0]) if agent in found.point else "n/a"
+                    with_ci(found.point[agent][0], *found.interval[agent][:, 0]) if agent in found.point else "n/a"
                 )
             cells += [
                 len(runs),
-                _span(runs["step"]),
+                span(runs["step"]),
                 " / ".join(f"{budget:,}" for budget in sorted(runs["budget"].unique())),
                 ", ".join(sorted(runs["data_source"].unique())),
                 ", ".join(f"`{build_label(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
@@ -238,7 +237,7 @@ class _Renderer:
         lines += _table(
             ["Agent", *(f"{name} [95% CI]" for name in stats.METRIC_NAMES)],
             [
-                [agent, *(_with_ci(point[i], *summary.interval[agent][:, i]) for i in range(len(point)))]
+                [agent, *(with_ci(point[i], *summary.interval[agent][:, i]) for i in range(len(point)))]
                 for agent, point in summary.point.items()
             ],
         )
@@ -262,7 +261,7 @@ class _Renderer:
             lines += _table(
                 ["Agent X", f"P(X > {stats.BASELINE}) [95% CI]"],
                 [
-                    [pair.split(stats.PAIR_SEPARATOR)[0], _with_ci(value[0], *improvement.interval[pair][:, 0], 2)]
+                    [pair.split(stats.PAIR_SEPARATOR)[0], with_ci(value[0], *improvement.interval[pair][:, 0], 2)]
                     for pair, value in improvement.point.items()
                 ],
             )

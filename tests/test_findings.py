@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 from rliable import metrics
 
-from benchmarks import findings, stats
-from benchmarks.report_claims import SRANK_CLAIMS
+from benchmarks import stats
 from benchmarks.store import COLUMNS, EvalRecord, ResultsStore, empty_frame
 from benchmarks.suites import ANTMAZE, HALFCHEETAH, PENDULUM_TOY, SMOKE_CONFIG, Protocol, RunSpec
+from leaderboard import findings
 from leaderboard.render import FINDINGS_TITLE, build_leaderboard
+from leaderboard.report_claims import SRANK_CLAIMS
 
 SUITE = "seed-findings-quick"
 BUDGET = 100

@@ -184,10 +184,12 @@ def test_smoke_suite_on_a_local_ray_cluster(tmp_path: Path) -> None:
 
 
 def test_default_paths_match_the_leaderboard_generator() -> None:
-    from benchmarks import run
+    from benchmarks import run, store
+    from leaderboard import __main__ as generator
     from leaderboard import render
 
-    assert (run.DEFAULT_RESULTS, run.DEFAULT_OUT) == (render.DEFAULT_RESULTS, render.DEFAULT_OUT)
+    assert (run.DEFAULT_RESULTS, run.DEFAULT_OUT) == (store.DEFAULT_RESULTS, render.DEFAULT_OUT)
+    assert generator.DEFAULT_RESULTS == store.DEFAULT_RESULTS
 
 
 def test_plan_refuses_unknown_agents_and_run_ids_follow_identity(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,6 +90,9 @@ class OfflineAgent(ABC):
     dataset: TransitionDataset | None = None
     n_seeds: int = 1
     seeds: list[int]
+    parameter_attributes: ClassVar[tuple[str, ...]] = ("nets", "optimizer")
+    """The attributes whose state dicts make up :meth:`get_parameters` (SB3's ``_get_torch_save_params``): the
+    ``nn.Module`` holding every network and the optimizer of their parameters."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -201,6 +204,9 @@ class OfflineAgent(ABC):
     ) -> SelfAgent:
         """Run ``total_timesteps`` gradient steps (SB3's "timesteps" are gradient steps offline).
 
+        With ``reset_num_timesteps=False`` training continues from :attr:`num_timesteps` (e.g. after ``load``) up to
+        ``num_timesteps + total_timesteps``; the progress bar counts the steps of this call.
+
         Statistics are averaged over ``log_interval`` steps and dumped to the SB3 logger; callbacks see one
         ``on_step`` per gradient step and stop training by returning False. Losses are checked for NaN/inf at every
         dump (and at least every 1000 steps) without a host sync inside the step; a non-finite loss raises
@@ -210,11 +216,12 @@ class OfflineAgent(ABC):
             raise ValueError(f"total_timesteps must be positive, got {total_timesteps}")
         if int(log_interval) <= 0:
             raise ValueError(f"log_interval must be positive, got {log_interval}")
-        total_timesteps = int(total_timesteps)
-        self._setup_training(total_timesteps)
+        self._setup_training(int(total_timesteps))
         if reset_num_timesteps:
             self.num_timesteps = 0
-        self._total_timesteps = self.num_timesteps + total_timesteps
+        # As in SB3's _setup_learn, total_timesteps is the target step from here on: callbacks read it from locals()
+        # (ProgressBarCallback counts total_timesteps - num_timesteps steps), also when resuming.
+        total_timesteps = self._total_timesteps = self.num_timesteps + int(total_timesteps)
         if not self._custom_logger:
             self._logger = configure_logger(
                 self.verbose, self.tensorboard_log, tb_log_name or self.agent_name, reset_num_timesteps
@@ -320,6 +327,11 @@ class OfflineAgent(ABC):
         action space's shape; a batch (leading dimension n_env) gives (n_env, *action_shape). ``deterministic``
         selects the mean action, otherwise a sample. Actions are mapped from [-1, 1] to the action bounds and
         clipped. ``state`` is returned unchanged (the policy has no recurrent state).
+
+        Unlike SB3, whose ``predict`` defaults to ``deterministic=False`` (sampling is how an online agent
+        explores), the default here is ``True``: an offline agent is only ever evaluated, and IQL is evaluated with
+        the mean action (as in the paper and D4RL practice), so plain ``model.predict(obs)`` and SB3's
+        ``evaluate_policy``/``EvalCallback`` (which pass ``deterministic=True`` themselves) score the same policy.
         """
         flat, batched = self.flattener.flatten(observation)
         with torch.no_grad():
@@ -352,6 +364,19 @@ class OfflineAgent(ABC):
         """Weight matrices of the last hidden layer of the networks diagnostics watch, by name."""
         raise NotImplementedError(f"{self.agent_name} exposes no weights for diagnostics")
 
+    def export_policy(self, path: str | os.PathLike) -> Path:
+        """Write the deterministic policy (``predict(obs, deterministic=True)``) to ``path`` as an ONNX model.
+
+        Its input ``observation`` (float32, (batch, obs_dim)) is the flat observation vector as the dataset's
+        transitions hold it — for dict observations the ``obs_keys`` entries flattened and concatenated in order,
+        e.g. ``[achieved_goal, observation, desired_goal]`` on AntMaze — and its output ``action`` (float32,
+        (batch, *action_shape)) the action in the action bounds; observation normalisation is part of the graph.
+        See :mod:`iqlzoo.export`. Needs ``pip install 'iqlzoo[export]'``.
+        """
+        from iqlzoo.export import export_policy
+
+        return export_policy(self, path)
+
     # ------------------------------------------------------------------ persistence
     @abstractmethod
     def _checkpoint_payload(self, include_optimizer: bool) -> Checkpoint:
@@ -379,13 +404,32 @@ class OfflineAgent(ABC):
 
     @classmethod
     def load(
-        cls: type[SelfAgent], path: str | os.PathLike, device: str | torch.device = "auto", **kwargs: Any
+        cls: type[SelfAgent],
+        path: str | os.PathLike,
+        env: gym.Env | VecEnv | None = None,
+        device: str | torch.device = "auto",
+        **kwargs: Any,
     ) -> SelfAgent:
         """Load an agent saved by :meth:`save` (any iqlzoo agent class can load its own checkpoints).
 
-        Keyword arguments (e.g. ``dataset=`` to continue training, ``env=``) are passed to the agent.
+        The signature is SB3's, ``load(path, env=None, device="auto", **kwargs)``: ``env`` attaches an environment
+        (checked against the saved spaces); further keyword arguments (e.g. ``dataset=`` to continue training) are
+        passed to the agent.
         """
-        ckpt = load_checkpoint(path)
+        if isinstance(env, (str, torch.device)):
+            raise TypeError(
+                f"{cls.__name__}.load's second positional argument is the environment, as in SB3, got {env!r}; "
+                f"pass the device by keyword: {cls.__name__}.load(path, device={str(env)!r})"
+            )
+        if env is not None:
+            kwargs["env"] = env
+        return cls._agent_from_checkpoint(load_checkpoint(path), path, device, **kwargs)
+
+    @classmethod
+    def _agent_from_checkpoint(
+        cls: type[SelfAgent], ckpt: Checkpoint, path: str | os.PathLike, device: str | torch.device, **kwargs: Any
+    ) -> SelfAgent:
+        """The agent of class ``ckpt`` names (which must be ``cls`` or a subclass), rebuilt on ``device``."""
         saved = ckpt.config.get("agent_class")
         if not isinstance(saved, str) or saved not in AGENTS:
             raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(AGENTS)}")
@@ -393,6 +437,67 @@ class OfflineAgent(ABC):
         if not issubclass(target, cls):
             raise ValueError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")
         return target._from_checkpoint(ckpt, device, **kwargs)
+
+    # ------------------------------------------------------------------ parameters (SB3's get/set_parameters)
+    def get_parameters(self) -> dict[str, dict[str, Any]]:
+        """The agent's parameters as SB3 returns them: attribute name → that object's ``state_dict()``.
+
+        ``"nets"`` holds every network's tensors (for IQL: policy, critics, target critics, value, the optional
+        bonus model, and the observation statistics), ``"optimizer"`` the optimizer's state. The tensors are the
+        agent's own (not copies), as in SB3.
+        """
+        return {name: getattr(self, name).state_dict() for name in self.parameter_attributes}
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | os.PathLike | dict[str, dict[str, Any]],
+        exact_match: bool = True,
+        device: str | torch.device = "auto",
+    ) -> None:
+        """Load parameters from :meth:`get_parameters`' output or from a checkpoint saved by :meth:`save`, as SB3.
+
+        Values are copied into the agent's existing tensors (parameters, buffers, optimizer moments and learning
+        rates), so a compiled update keeps working. ``exact_match=True`` requires every entry of
+        :meth:`get_parameters` to be given and each state dict to match exactly; ``False`` loads what is given
+        (a checkpoint saved without its optimizer state then sets the networks only). ``device`` is where a
+        checkpoint is read to ("auto": the agent's device); the values end up on the agent's device either way.
+        """
+        if isinstance(load_path_or_dict, dict):
+            params = load_path_or_dict
+        else:
+            ckpt = load_checkpoint(load_path_or_dict)
+            source = type(self)._agent_from_checkpoint(
+                ckpt, load_path_or_dict, self.device if device == "auto" else device
+            )
+            params = source.get_parameters()
+            if not ckpt.optimizer_tensors:
+                params.pop("optimizer", None)  # saved without it: the loaded agent's optimizer state is a fresh one
+        unknown = sorted(set(params) - set(self.parameter_attributes))
+        if unknown:
+            raise ValueError(
+                f"{unknown} are not parameters of this {self.agent_name}; get_parameters() has "
+                f"{list(self.parameter_attributes)}"
+            )
+        missing = [name for name in self.parameter_attributes if name not in params]
+        if exact_match and missing:
+            raise ValueError(
+                f"the parameters lack {missing} (exact_match=True needs all of {list(self.parameter_attributes)}); "
+                "pass exact_match=False to load only what is given"
+            )
+        for name, state in params.items():
+            target = getattr(self, name)
+            try:
+                if isinstance(target, torch.optim.Optimizer):
+                    _load_optimizer_state_in_place(target, state)
+                else:
+                    target.load_state_dict(state, strict=exact_match)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise ValueError(f"cannot set {name!r}: {str(exc).splitlines()[0]}") from None
+        self._parameters_changed()
+
+    def _parameters_changed(self) -> None:
+        """Called after :meth:`set_parameters` to refresh what was derived from the old values (none here)."""
+        return None
 
     def push_to_hub(
         self,
@@ -462,3 +567,24 @@ class OfflineAgent(ABC):
         )
         return cls.load(folder, device=device, **kwargs)
 
+
+def _load_optimizer_state_in_place(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state_dict)``, then the loaded values moved into the optimizer's previous state
+    tensors and learning-rate tensors where those exist with the same shape, so code holding them (a compiled update)
+    sees the new values. ``load_state_dict`` itself checks that the groups and parameter counts match."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    old_state = {p: dict(optimizer.state[p]) for p in params if p in optimizer.state}
+    old_lrs = [group["lr"] for group in optimizer.param_groups]
+    optimizer.load_state_dict(state_dict)
+    for p, old in old_state.items():
+        new = optimizer.state[p]
+        for key, old_value in old.items():
+            value = new.get(key)
+            same = isinstance(value, torch.Tensor) and isinstance(old_value, torch.Tensor)
+            if same and value.shape == old_value.shape:
+                old_value.copy_(value)
+                new[key] = old_value
+    for group, old_lr in zip(optimizer.param_groups, old_lrs):
+        if isinstance(old_lr, torch.Tensor):
+            old_lr.copy_(torch.as_tensor(group["lr"]))
+            group["lr"] = old_lr

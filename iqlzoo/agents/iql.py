@@ -330,6 +330,14 @@ class IQL(OfflineAgent):
             if self.verbose and self._compiled_update is not None:
                 print(f"{self.agent_name}: compiled the update in {self.compile_seconds:.1f} s")
 
+    def _parameters_changed(self) -> None:
+        """The training buffer holds observations normalised with the networks' observation statistics, which
+        ``set_parameters`` may have replaced: rebuild it at once, so training goes on correctly even when a callback
+        sets the parameters in the middle of ``learn``."""
+        if self.buffer is not None:
+            self.buffer = None
+            self._setup_training(max(self._total_timesteps - self.num_timesteps, 1))
+
     def _example_inputs(self) -> tuple[torch.Tensor | None, ...]:
         """Inputs of the shapes :meth:`_draw_batch` gives, for the compile warm-up."""
         b, k = self.config.batch_size, self.n_seeds

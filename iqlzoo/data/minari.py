@@ -117,7 +117,9 @@ def from_minari(dataset: MinariDataset | str, download: bool | None = None) -> T
     Truncations (time limits) do not stop bootstrapping, so they are not copied into d_t.
 
     Minari episodes store T+1 observations for T steps; dict observations are flattened to
-    [observation, desired_goal] for goal datasets (see :class:`ObservationFlattener`).
+    [achieved_goal, observation, desired_goal] for goal datasets (see :class:`ObservationFlattener`). The
+    ``MinariDataset`` stays in ``metadata["minari_dataset"]``: environments come from its
+    ``recover_environment`` and normalised scores from ``minari.get_normalized_score``.
     """
     if isinstance(dataset, str):
         dataset = load_dataset(dataset, download=download)
@@ -152,9 +154,7 @@ def from_minari(dataset: MinariDataset | str, download: bool | None = None) -> T
         episode_returns=np.asarray(returns),
         episode_starts=np.asarray(starts, dtype=np.int64),
         dataset_id=dataset.spec.dataset_id,
-        env_spec=dataset.env_spec,
-        # Minari exposes the evaluation spec only through recover_environment(); read the parsed attribute.
-        eval_env_spec=getattr(dataset, "_eval_env_spec", None),
+        env_spec=dataset.env_spec,  # the evaluation environment comes from dataset.recover_environment(eval_env=True)
         ref_min_score=meta.get("ref_min_score"),
         ref_max_score=meta.get("ref_max_score"),
         metadata={"minari_dataset": dataset},

@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import stats
-from benchmarks.report_claims import SRANK_CLAIMS, STATEMENTS
 from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
 from benchmarks.suites import (
     ANTMAZE,
@@ -55,6 +54,8 @@ from benchmarks.suites import (
     home_suite,
     task_of,
 )
+from leaderboard.report_claims import SRANK_CLAIMS, STATEMENTS
+from leaderboard.text import span, with_ci
 
 #: The suite whose runs measure the findings; its store suites are "seed-findings-<budget or overrides>".
 SUITE = "seed-findings"
@@ -227,13 +228,6 @@ def count_label(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _span(values: Iterable[int]) -> str:
-    values = sorted(set(values))
-    return f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,}–{values[-1]:,}"
-
-
-def _with_ci(point: float, lower: float, upper: float, digits: int) -> str:
-    return f"{point:.{digits}f} [{lower:.{digits}f}, {upper:.{digits}f}]"
 
 
 def suite_summary(records: RunRecords, suite: str) -> str:
@@ -242,8 +236,8 @@ def suite_summary(records: RunRecords, suite: str) -> str:
     states = runs["state"].value_counts().sort_index()
     by_state = ", ".join(f"{count} {state}" for state, count in states.items())
     return (
-        f"{count_label(len(runs), 'run')} of `{suite}` in the store ({by_state}); seeds {_span(runs['seed'])}; "
-        f"budget {_span(runs['budget'])} steps."
+        f"{count_label(len(runs), 'run')} of `{suite}` in the store ({by_state}); seeds {span(runs['seed'])}; "
+        f"budget {span(runs['budget'])} steps."
     )
 
 
@@ -326,7 +320,7 @@ class _Suite:
         if values.size == 0:
             return f"{label} n/a (no final score)"
         found = stats.mean_over_seeds({label: values}, reps=self.reps, seed=self.seed)
-        text = _with_ci(found.point[label][0], *found.interval[label][:, 0], digits)
+        text = with_ci(found.point[label][0], *found.interval[label][:, 0], digits)
         return f"{label} {text} ({count_label(values.size, 'seed')})"
 
     def steps_text(self, runs: Sequence[pd.DataFrame]) -> str:
@@ -335,8 +329,8 @@ class _Suite:
         steps = [int(step) for rows in finals for step in rows["step"]]
         budgets = [int(budget) for group in runs for budget in group["budget"]]
         if not steps:
-            return f"No final evaluation yet (budget {_span(budgets)} steps)."
-        return f"Final evaluations at step {_span(steps)} (budget {_span(budgets)}).{self.builds_text(runs)}"
+            return f"No final evaluation yet (budget {span(budgets)} steps)."
+        return f"Final evaluations at step {span(steps)} (budget {span(budgets)}).{self.builds_text(runs)}"
 
     def builds_text(self, runs: Sequence[pd.DataFrame]) -> str:
         """" Trained on 2 builds of the dataset (`a` for L1, `b` for L2)." when the kept `runs` (one frame per label)
@@ -361,7 +355,7 @@ class _Suite:
         matrices = {name: values[name].reshape(-1, 1) for name in (BASELINE, label)}
         estimate = stats.probability_of_improvement(matrices, baseline=BASELINE, reps=self.reps, seed=self.seed)
         key = f"{label}{stats.PAIR_SEPARATOR}{BASELINE}"
-        return f"{pair} = {_with_ci(estimate.point[key][0], *estimate.interval[key][:, 0], 2)}"
+        return f"{pair} = {with_ci(estimate.point[key][0], *estimate.interval[key][:, 0], 2)}"
 
     def left_out_text(self, groups: Mapping[str, pd.DataFrame]) -> str:
         """The text " Left out: <label> <n> diverged, ..." for the runs that diverged or failed, or "" without any."""
@@ -481,8 +475,8 @@ def srank_claims(suite: _Suite) -> list[Claim]:
             measured = (
                 f"{' / '.join(groups)}: {_srank_means(last, groups, 'features')} from penultimate-layer features "
                 f"(δ = {SRANK_DELTA:g}); {_srank_means(last, groups, 'weights')} from that layer's weights. Mean "
-                f"over {seeds} seeds of each run's last logged srank, at step {_span(steps)} "
-                f"(budget {_span(budgets)}) on `{dataset}`.{suite.builds_text(list(groups.values()))}"
+                f"over {seeds} seeds of each run's last logged srank, at step {span(steps)} "
+                f"(budget {span(budgets)}) on `{dataset}`.{suite.builds_text(list(groups.values()))}"
                 f"{suite.left_out_text(groups)}"
             )
         logged = set(suite.sranks["run_id"])
