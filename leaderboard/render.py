@@ -22,6 +22,7 @@ from benchmarks.store import (
     DEFAULT_LEADERBOARD,
     EVALUATIONS_FILE,
     REPO_ROOT,
+    ResultsStore,
     atomic_write_bytes,
     atomic_write_text,
     build_label,
@@ -174,6 +175,12 @@ class _Renderer:
         self.plots: dict[str, bytes] = {}
         self.colors = plots.agent_colors(stats.order_agents(frame["agent"]))
 
+    def precision(self, run_id: str) -> str:
+        """``bf16`` or ``float32``: the precision the run's agent trained in, from its provenance."""
+        provenance = ResultsStore(self.results_root).read_provenance(run_id) or {}
+        config = provenance.get("agent_config") or provenance.get("run", {}).get("config") or {}
+        return "bf16" if config.get("bf16") else "float32"
+
     def run_link(self, run_id: str, label: str) -> str:
         return _store_link(self.results_root, self.out_dir, label, f"runs/{run_id}/{EVALUATIONS_FILE}")
 
@@ -202,9 +209,12 @@ class _Renderer:
                 cells.append(
                     with_ci(found.point[agent][0], *found.interval[agent][:, 0]) if agent in found.point else "n/a"
                 )
+            rising = stats.still_rising(self.frame, list(runs["run_id"]), columns[0])
             cells += [
                 len(runs),
                 span(runs["step"]),
+                "yes" if rising else ("n/a" if rising is None else "no"),
+                ", ".join(sorted({self.precision(run_id) for run_id in runs["run_id"]})),
                 " / ".join(f"{budget:,}" for budget in sorted(runs["budget"].unique())),
                 ", ".join(sorted(runs["data_source"].unique())),
                 ", ".join(f"`{build_label(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
@@ -212,7 +222,7 @@ class _Renderer:
             ]
             table_rows.append(cells)
         header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns)]
-        header += ["Seeds", "Steps", "Budget", "Data source", "Data build", "Runs"]
+        header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs"]
         return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), ""]
 
     def aggregate_section(self, suite: str, metric: str) -> list[str]:
@@ -373,7 +383,10 @@ def _legend(reps: int, seed: int) -> list[str]:
         "of all run x dataset scores; median and mean are taken over datasets of each dataset's mean over seeds; "
         "optimality gap is 100 minus the mean of min(score, 100) (lower is better). "
         f"P(X > {stats.BASELINE}) is the probability that a run of X scores above a run of {stats.BASELINE} on a "
-        "dataset, averaged over datasets.",
+        "dataset, averaged over datasets. \"Still rising\" flags a cell whose seeds gained, from their previous "
+        "evaluation to their final one, more than the standard error of that gain (a budget too short to show "
+        "where the agent converges); \"Precision\" is the arithmetic the agent trained in (bf16: bfloat16 "
+        "autocast, which until 2026-12-02 also covered the value networks).",
         "",
     ]
 

@@ -35,6 +35,8 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
     for png in pngs:
         assert f"]({png})" in markdown
     assert "| IQL | " in markdown and "P(X > IQL)" in markdown
+    assert "| Seeds | Steps | Still rising | Precision |" in markdown  # the fixture's runs record no bf16: float32
+    assert "| float32 |" in markdown and "| bf16 |" not in markdown
     links = re.findall(r"\[s0\]\(([^)]+)\)", markdown)
     assert len(links) == 8  # one per (agent, dataset); relative to the output folder, and they resolve
     assert all(not link.startswith("/") and (tmp_path / "a" / link).is_file() for link in links)
