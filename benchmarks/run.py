@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import time
-import types
 import typing
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
@@ -55,7 +54,7 @@ from benchmarks.store import (
     build_label,
 )
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
-from iqlzoo.agents.config import IQLConfig
+from iqlzoo.agents.config import IQLConfig, type_text, value_fits
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.minari import from_minari, resolve_dataset
 from iqlzoo.datasets.registry import RECIPES, build
@@ -95,33 +94,6 @@ def resolve_task(task: str, data: str, download: bool | None = None) -> tuple[st
     return dataset.spec.dataset_id, source
 
 
-def _setting_types() -> dict[str, Any]:
-    return typing.get_type_hints(IQLConfig)
-
-
-def _has_type(value: Any, expected: Any) -> bool:
-    """Whether a JSON value fits an `IQLConfig` field's annotation (float accepts ints; bool is no number)."""
-    options = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) else (
-        expected,)
-    for option in options:
-        if option is type(None) and value is None:
-            return True
-        if option is bool and isinstance(value, bool):
-            return True
-        if option in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if option is float or isinstance(value, int):
-                return True
-        if option is str and isinstance(value, str):
-            return True
-        if typing.get_origin(option) is tuple and isinstance(value, list):
-            return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    return False
-
-
-def _type_text(expected: Any) -> str:
-    return str(expected).replace("typing.", "").replace("<class '", "").replace("'>", "")
-
-
 def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
     """Agent settings from ``--params key:value ...`` (rl_zoo3's form), checked against `IQLConfig` before anything
     runs. A value is read as JSON (``0.8``, ``true``, ``[64, 64]``) or else taken as a string (``d2rl``)."""
@@ -137,9 +109,9 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        expected = _setting_types()[key]
-        if not _has_type(value, expected):
-            raise ValueError(f"--params {item!r}: {key} must be {_type_text(expected)}, got {value!r}")
+        expected = typing.get_type_hints(IQLConfig)[key]
+        if not value_fits(value, expected):
+            raise ValueError(f"--params {item!r}: {key} must be {type_text(expected)}, got {value!r}")
         params[key] = value
     try:
         IQLConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}).validate()

@@ -47,10 +47,26 @@ class _GradientStepProgressBar(ProgressBarCallback):
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU."""
+    """``"auto"`` → CUDA when available, else CPU; a CUDA device without a visible GPU is refused up front."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc}); use 'cpu', 'cuda' or 'auto'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: no CUDA GPU is visible to this process (torch.cuda.is_available() is "
+                         "False); use device='cpu' or 'auto'")
+    return resolved
+
+
+def positive_int(name: str, value: object) -> int:
+    """`value` as a positive int; TypeError for anything that is not an integer (bool, float, str), ValueError < 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
 
 
 def library_versions() -> dict[str, str]:
@@ -212,11 +228,9 @@ class OfflineAgent(ABC):
         dump (and at least every 1000 steps) without a host sync inside the step; a non-finite loss raises
         :class:`TrainingDivergedError` naming the first bad step.
         """
-        if int(total_timesteps) <= 0:
-            raise ValueError(f"total_timesteps must be positive, got {total_timesteps}")
-        if int(log_interval) <= 0:
-            raise ValueError(f"log_interval must be positive, got {log_interval}")
-        self._setup_training(int(total_timesteps))
+        total_timesteps = positive_int("total_timesteps", total_timesteps)
+        log_interval = positive_int("log_interval", log_interval)
+        self._setup_training(total_timesteps)
         if reset_num_timesteps:
             self.num_timesteps = 0
         # As in SB3's _setup_learn, total_timesteps is the target step from here on: callbacks read it from locals()
@@ -334,6 +348,12 @@ class OfflineAgent(ABC):
         ``evaluate_policy``/``EvalCallback`` (which pass ``deterministic=True`` themselves) score the same policy.
         """
         flat, batched = self.flattener.flatten(observation)
+        if flat.shape[0] == 0:
+            raise ValueError("predict() got an empty batch of observations; pass at least one")
+        if not np.isfinite(flat).all():
+            bad = int(np.argmax(~np.isfinite(flat).all(axis=1)))
+            raise ValueError(f"predict() got a NaN or infinite observation (row {bad} of the batch): the policy's "
+                             "action would be NaN; check the environment or the observation pipeline")
         with torch.no_grad():
             action = self._act(torch.as_tensor(flat, device=self.device), deterministic).cpu().numpy()
         low, high = self.action_space.low.reshape(-1), self.action_space.high.reshape(-1)

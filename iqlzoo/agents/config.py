@@ -8,6 +8,9 @@ cards all carry the exact configuration that produced them. ``None`` fields take
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +21,35 @@ from iqlzoo.nets.heads import HEADS, head_class
 from iqlzoo.nets.heads.quantile import DISTRIBUTIONAL_LOSSES
 from iqlzoo.nets.mlp import BODIES
 from iqlzoo.penalties import check_penalty
+
+
+def value_fits(value: Any, expected: Any) -> bool:
+    """Whether `value` fits a config field's annotation: a float field takes ints too, a bool is never a number, a
+    ``tuple[int, ...]`` field takes a tuple or list of ints, ``X | None`` takes None."""
+    options = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) else (
+        expected,)
+    for option in options:
+        origin = typing.get_origin(option)
+        if option is type(None) and value is None:
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if option is str and isinstance(value, str):
+            return True
+        if origin is tuple and isinstance(value, (tuple, list)):
+            return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if origin is dict and isinstance(value, dict):
+            return all(isinstance(k, str) for k in value)
+    return False
+
+
+def type_text(expected: Any) -> str:
+    """An annotation as a reader writes it, e.g. ``float | None``."""
+    return str(expected).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
 @dataclass
@@ -86,7 +118,15 @@ class IQLConfig:
     """Training stops as diverged once |mean Q| exceeds this factor times max|r|/(1−γ), the bound of any return."""
 
     def validate(self) -> None:
-        """Raise ValueError for out-of-range values, naming the field and its valid range."""
+        """Raise ValueError for ill-typed, non-finite or out-of-range values, naming the field and what it accepts."""
+        hints = typing.get_type_hints(IQLConfig)
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if not value_fits(value, hints[item.name]):
+                raise ValueError(f"IQL hyperparameter {item.name}={value!r} is invalid: must be "
+                                 f"{type_text(hints[item.name])}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"IQL hyperparameter {item.name}={value!r} is invalid: must be finite")
         checks = [
             ("expectile", self.expectile is None or 0.0 < self.expectile < 1.0, "in (0, 1)"),
             ("temperature", self.temperature is None or self.temperature >= 0.0, ">= 0"),
@@ -140,6 +180,8 @@ class IQLConfig:
 
     def resolved(self, dataset_id: str | None) -> IQLConfig:
         """A copy with the domain and every ``None`` preset field filled in."""
+        if self.domain is not None and self.domain not in DOMAIN_DEFAULTS:
+            raise ValueError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
         domain = self.domain or infer_domain(dataset_id)
         preset = DOMAIN_DEFAULTS[domain]
         filled = {k: (preset[k] if getattr(self, k) is None else getattr(self, k)) for k in preset}

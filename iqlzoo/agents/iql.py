@@ -307,6 +307,12 @@ class IQL(OfflineAgent):
                 f"this {self.agent_name} has no dataset to train on (it was loaded for inference): pass one with "
                 f"{self.agent_name}.load(path, dataset=...) or model.set_dataset(...)"
             )
+        if self.config.batch_size > len(self.dataset.rewards):
+            raise ValueError(
+                f"batch_size={self.config.batch_size} exceeds the {len(self.dataset.rewards)} transitions of "
+                f"{self.dataset.dataset_id or 'the dataset'}: every step would draw each transition many times over "
+                "(and a huge batch can stall the machine); choose a batch_size of at most the dataset's size"
+            )
         if self.buffer is None:
             self.buffer = TransitionBuffer.from_dataset(
                 self.dataset,

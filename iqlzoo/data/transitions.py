@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,16 @@ class TransitionDataset:
         if self.obs_keys is None:
             self.obs_keys = default_obs_keys(self.observation_space)
         flattener = ObservationFlattener(self.observation_space, self.obs_keys)
-        n = len(self.rewards)
+        lengths = {name: (len(value) if np.ndim(value) > 0 else 0)
+                   for name, value in ((name, getattr(self, name)) for name in _FIELDS)}
+        if not any(lengths.values()):
+            raise ValueError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
+        n = Counter(lengths.values()).most_common(1)[0][0]
+        odd = {name: length for name, length in lengths.items() if length != n}
+        if odd:
+            described = ", ".join(f"{name} has {length}" for name, length in odd.items())
+            raise ValueError(f"dataset {self.dataset_id or '(in memory)'}: every field needs one entry per transition "
+                             f"({n} for most fields), but {described}")
         expected = {
             "observations": (n, flattener.dim),
             "actions": (n, int(np.prod(self.action_space.shape))),
@@ -70,6 +80,10 @@ class TransitionDataset:
                     f"{self.locate(index)} ({int(rows.sum())} transitions affected); clean or drop those "
                     "transitions before training"
                 )
+            if name == "terminations" and not np.isin(arr, (0.0, 1.0)).all():
+                index = int(np.argmax(~np.isin(arr, (0.0, 1.0))))
+                raise ValueError(f"dataset {self.dataset_id or '(in memory)'}: terminations must be 0 or 1 (true "
+                                 f"terminal states), got {float(arr[index]):g} at {self.locate(index)}")
             setattr(self, name, arr)
         if n == 0:
             raise ValueError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
