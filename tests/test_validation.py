@@ -65,9 +65,12 @@ def test_predict_refuses_nan_and_empty_observations(pendulum_data):
         model.predict(np.zeros((0, pendulum_data.obs_dim), dtype=np.float32))
 
 
-def test_a_batch_larger_than_the_dataset_is_refused_before_training(pendulum_data):
+def test_a_huge_batch_is_refused_before_training_and_one_above_the_dataset_warns(pendulum_data):
     model = IQL("MlpPolicy", pendulum_data, **{**SMALL, "batch_size": 10**7})
-    with pytest.raises(ValueError, match=r"batch_size=10000000 exceeds the 8000 transitions"):
+    with pytest.raises(ValueError, match=r"batch_size=10000000 is above 1,048,576"):
+        model.learn(1)
+    model = IQL("MlpPolicy", pendulum_data, **{**SMALL, "batch_size": 9000})
+    with pytest.warns(UserWarning, match="batch_size=9000 exceeds the 8000 transitions"):
         model.learn(1)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -62,6 +63,8 @@ from iqlzoo.penalties import make_penalty
 
 __all__ = ["IQL", "IQLConfig", "IQLNetworks"]
 
+MAX_BATCH_SIZE = 1 << 20
+"""Largest accepted batch: beyond it one 256-wide activation alone exceeds 1 GiB."""
 AUTO_COMPILE_STEPS = 20_000
 """With ``compile="auto"``, learn() calls of at least this many steps compile the update (cold compile ≈ a minute)."""
 
@@ -307,11 +310,18 @@ class IQL(OfflineAgent):
                 f"this {self.agent_name} has no dataset to train on (it was loaded for inference): pass one with "
                 f"{self.agent_name}.load(path, dataset=...) or model.set_dataset(...)"
             )
-        if self.config.batch_size > len(self.dataset.rewards):
+        if self.config.batch_size > MAX_BATCH_SIZE:
             raise ValueError(
+                f"batch_size={self.config.batch_size} is above {MAX_BATCH_SIZE:,}: one hidden layer's activations "
+                f"alone would take {self.config.batch_size * 256 * 4 / 2**30:.1f} GiB per network and a step could stall the "
+                "machine; IQL uses 256"
+            )
+        if self.config.batch_size > len(self.dataset.rewards) and self.buffer is None:
+            warnings.warn(
                 f"batch_size={self.config.batch_size} exceeds the {len(self.dataset.rewards)} transitions of "
-                f"{self.dataset.dataset_id or 'the dataset'}: every step would draw each transition many times over "
-                "(and a huge batch can stall the machine); choose a batch_size of at most the dataset's size"
+                f"{self.dataset.dataset_id or 'the dataset'}: batches are drawn with replacement, so each step sees "
+                "transitions several times",
+                stacklevel=3,
             )
         if self.buffer is None:
             self.buffer = TransitionBuffer.from_dataset(
