@@ -313,8 +313,8 @@ class IQL(OfflineAgent):
         if self.config.batch_size > MAX_BATCH_SIZE:
             raise ValueError(
                 f"batch_size={self.config.batch_size} is above {MAX_BATCH_SIZE:,}: one hidden layer's activations "
-                f"alone would take {self.config.batch_size * 256 * 4 / 2**30:.1f} GiB per network and a step could stall the "
-                "machine; IQL uses 256"
+                f"alone would take {self.config.batch_size * 256 * 4 / 2**30:.1f} GiB per network and a step could "
+                "stall the machine; IQL uses 256"
             )
         if self.config.batch_size > len(self.dataset.rewards) and self.buffer is None:
             warnings.warn(
