@@ -27,7 +27,9 @@ from benchmarks.store import (
     atomic_write_text,
     build_label,
 )
+from benchmarks.suites import task_of
 from leaderboard import findings, plots
+from leaderboard.published import published_line
 from leaderboard.report_claims import REPORT, SRANK_TABLE
 from leaderboard.text import span, with_ci
 
@@ -200,6 +202,7 @@ class _Renderer:
             values = {agent: rows.loc[rows["agent"] == agent, metric].dropna().to_numpy() * scale for agent in agents}
             present = {agent: scores for agent, scores in values.items() if scores.size}
             estimates[metric] = stats.mean_over_seeds(present, reps=self.reps, seed=self.seed)
+        best = self.frame.groupby("run_id")[columns[0]].max() * stats.SCORE_SCALES[columns[0]]
         table_rows = []
         for agent in agents:
             runs = rows[rows["agent"] == agent]
@@ -210,6 +213,7 @@ class _Renderer:
                     with_ci(found.point[agent][0], *found.interval[agent][:, 0]) if agent in found.point else "n/a"
                 )
             rising = stats.still_rising(self.frame, list(runs["run_id"]), columns[0])
+            cells.append(f"{best.loc[list(runs['run_id'])].mean():.1f}")
             cells += [
                 len(runs),
                 span(runs["step"]),
@@ -221,9 +225,12 @@ class _Renderer:
                 ", ".join(self.run_link(run.run_id, f"s{run.seed}") for run in runs.itertuples()),
             ]
             table_rows.append(cells)
-        header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns)]
+        header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns),
+                  f"Best evaluation ({_METRIC_LABELS[columns[0]].lower()}), mean"]
         header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs"]
-        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), ""]
+        published = published_line(task_of(dataset_id))
+        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), "",
+                *([published, ""] if published else [])]
 
     def aggregate_section(self, suite: str, metric: str) -> list[str]:
         """Aggregate metrics, performance profiles, probability of improvement and sample efficiency."""

@@ -16,7 +16,7 @@ from rliable import metrics
 
 from benchmarks import stats
 from benchmarks.store import COLUMNS, EvalRecord, ResultsStore, empty_frame
-from benchmarks.suites import ANTMAZE, HALFCHEETAH, PENDULUM_TOY, SMOKE_CONFIG, Protocol, RunSpec
+from benchmarks.suites import ANTMAZE, HALFCHEETAH, SMOKE_CONFIG, Protocol, RunSpec
 from leaderboard import findings
 from leaderboard.render import FINDINGS_TITLE, build_leaderboard
 from leaderboard.report_claims import SRANK_CLAIMS
@@ -361,7 +361,7 @@ def test_a_real_run_logs_the_sranks_the_findings_read(tmp_path: Path, pendulum_m
         "IQL-1Q",
         "IQL",
         {**SMOKE_CONFIG, "n_critics": 1},
-        PENDULUM_TOY,
+        pendulum_minari.spec.dataset_id,
         "toy",
         0,
         Protocol(steps=40, eval_every=20, eval_episodes=1, checkpoint_every=20),

@@ -37,6 +37,9 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
     assert "| IQL | " in markdown and "P(X > IQL)" in markdown
     assert "| Seeds | Steps | Still rising | Precision |" in markdown  # the fixture's runs record no bf16: float32
     assert "| float32 |" in markdown and "| bf16 |" not in markdown
+    assert "Published on the official D4RL `antmaze-medium-play` data (not ours, not our data): IQL paper 71.2; " \
+           "CORL IQL last 65.8 ± 11.7, best 78.5 ± 3.8" in markdown
+    assert "Best evaluation (normalised score), mean" in markdown
     links = re.findall(r"\[s0\]\(([^)]+)\)", markdown)
     assert len(links) == 8  # one per (agent, dataset); relative to the output folder, and they resolve
     assert all(not link.startswith("/") and (tmp_path / "a" / link).is_file() for link in links)
