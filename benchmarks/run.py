@@ -57,7 +57,7 @@ from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
 from iqlzoo.agents.config import IQLConfig, type_text, value_fits
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.minari import from_minari, resolve_dataset
-from iqlzoo.datasets.registry import RECIPES, build
+from iqlzoo.recipes.registry import RECIPES, build
 
 #: The results store and leaderboard file of `leaderboard.render` (not imported up front: matplotlib and rliable
 #: take seconds to import, and the driver starts its workers first).

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from iqlzoo import AGENTS
+from iqlzoo.data.equivalents import OFFICIAL, official_equivalent
 
 #: Small networks and batches for the smoke suite, so that a smoke run takes seconds.
 SMOKE_CONFIG: dict[str, Any] = {
@@ -239,18 +240,18 @@ SUITES: dict[str, Suite] = {
 }
 
 
-#: Locally regenerated dataset id -> the official dataset it stands in for (tests check it against
-#: `iqlzoo.datasets.registry`); written out here so that reading results needs no simulator imports.
+#: Locally regenerated dataset id -> the official suite dataset it stands in for: the part of
+#: `iqlzoo.data.equivalents.OFFICIAL` (the one map) that the suites use.
 REGENERATED: dict[str, str] = {
-    **{f"iqlzoo/antmaze/{name}-v0": official for name, official in ANTMAZE.items()},
-    **{f"iqlzoo/halfcheetah/{name}-v0": official for name, official in HALFCHEETAH.items()},
+    regenerated: official for regenerated, official in OFFICIAL.items() if official in {*ANTMAZE.values(),
+                                                                                        *HALFCHEETAH.values()}
 }
 
 
 def task_of(dataset_id: str) -> str:
     """The suite dataset (official Minari id) that a run's dataset stands for: itself, or for a local regeneration
     the official id it regenerates."""
-    return REGENERATED.get(dataset_id, dataset_id)
+    return official_equivalent(dataset_id) or dataset_id
 
 
 #: Suites whose plain agent runs other suites reuse (see `home_suite`).

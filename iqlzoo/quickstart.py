@@ -18,7 +18,7 @@ import torch
 
 from iqlzoo import IQL, evaluate
 from iqlzoo.data.minari import from_minari
-from iqlzoo.datasets.toy import PENDULUM_ID, build_pendulum_dataset
+from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -105,7 +105,7 @@ def test_unknown_dataset_id_gives_clear_error(pendulum_minari, monkeypatch):
     message = str(info.value)
     assert "D4RL/antmaze/umaze-v1" in message
     assert pendulum_minari.spec.dataset_id in message  # lists the local datasets
-    assert "python -m iqlzoo.datasets" in message
+    assert "python -m iqlzoo.recipes" in message
 
 
 

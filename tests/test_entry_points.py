@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import iqlzoo.datasets.__main__ as datasets_cli
+import iqlzoo.recipes.__main__ as datasets_cli
 from iqlzoo import IQL
-from iqlzoo.datasets.__main__ import main as datasets_main
 from iqlzoo.quickstart import main as quickstart_main
+from iqlzoo.recipes.__main__ import main as datasets_main
 
 
 def test_quickstart_trains_evaluates_and_saves(tmp_path, capsys):

@@ -390,7 +390,7 @@ def test_findings_use_regenerated_data_and_the_main_suites_shared_runs() -> None
 
 def test_regenerated_ids_match_the_dataset_registry() -> None:
     from benchmarks.suites import REGENERATED, task_of
-    from iqlzoo.datasets.registry import RECIPES
+    from iqlzoo.recipes.registry import RECIPES
 
     official = {dataset_id: recipe.official_id for dataset_id, recipe in RECIPES.items() if recipe.official_id}
     assert {k: v for k, v in official.items() if v in REGENERATED.values()} == REGENERATED

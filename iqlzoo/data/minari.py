@@ -12,9 +12,9 @@ import numpy as np
 from minari import MinariDataset
 from minari.storage.datasets_root_dir import get_dataset_path
 
+from iqlzoo.data.equivalents import regenerated_equivalent
 from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
-from iqlzoo.datasets.equivalents import regenerated_equivalent
 
 DataSource = Literal["auto", "official", "regenerated"]
 
@@ -33,11 +33,11 @@ def _not_found_message(dataset_id: str, reason: str) -> str:
     shown = ", ".join(local[:20]) + (" …" if len(local) > 20 else "") if local else "none"
     equivalent = regenerated_equivalent(dataset_id)
     build = (
-        f"build its local regeneration {equivalent!r} with `python -m iqlzoo.datasets build {equivalent}` and load "
+        f"build its local regeneration {equivalent!r} with `python -m iqlzoo.recipes build {equivalent}` and load "
         f"that id (or pass data='auto' to resolve_dataset)"
         if equivalent is not None
-        else "build a locally generated dataset with `python -m iqlzoo.datasets list` / "
-        "`python -m iqlzoo.datasets build ID`"
+        else "build a locally generated dataset with `python -m iqlzoo.recipes list` / "
+        "`python -m iqlzoo.recipes build ID`"
     )
     return (
         f"Minari dataset {dataset_id!r} is not available: {reason}.\n"

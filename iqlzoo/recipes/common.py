@@ -14,8 +14,8 @@ from typing import Any
 from minari.storage.datasets_root_dir import get_dataset_path
 from tqdm.auto import tqdm
 
-from iqlzoo.datasets.behaviour.policy import BehaviourPolicy, load_behaviour_policy, resolve_policy_path
-from iqlzoo.datasets.writer import recipe_hash
+from iqlzoo.recipes.behaviour.policy import BehaviourPolicy, load_behaviour_policy, resolve_policy_path
+from iqlzoo.recipes.writer import recipe_hash
 
 AUTHOR = "iqlzoo"
 AUTHOR_EMAIL = "see the iqlzoo README"
@@ -26,16 +26,16 @@ REFERENCE_CACHE = ".iqlzoo-cache/reference_scores.json"
 TRAINING_COMMANDS = {
     "halfcheetah": (
         # seed 1: seed 0 stalled near return 1,100 at 100k steps; seed 1 reached 4,021 at 120k (the shipped medium)
-        "python -m iqlzoo.datasets.behaviour.train halfcheetah --run-dir runs/behaviour/halfcheetah-s1 "
+        "python -m iqlzoo.recipes.behaviour.train halfcheetah --run-dir runs/behaviour/halfcheetah-s1 "
         "--total-steps 3000000 --seed 1",
-        "python -m iqlzoo.datasets.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah-s1",
+        "python -m iqlzoo.recipes.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah-s1",
     ),
     "ant-goal": (
         # task version 3, initialised from version 2 at 1,240,760 steps (run.json and every card record the lineage);
         # a fresh machine resumes from the committed portable state in weights/resume
-        "python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v3 "
+        "python -m iqlzoo.recipes.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v3 "
         "--total-steps 10000000 --seed 0 --eval-freq 100000 --checkpoint-freq 250000",
-        "python -m iqlzoo.datasets.behaviour.train promote ant-goal --run-dir runs/behaviour/ant_goal_v3",
+        "python -m iqlzoo.recipes.behaviour.train promote ant-goal --run-dir runs/behaviour/ant_goal_v3",
     ),
 }
 

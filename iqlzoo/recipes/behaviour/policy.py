@@ -193,7 +193,7 @@ def load_behaviour_policy(name_or_path: str | Path) -> BehaviourPolicy:
     """Rebuild a behaviour policy from its safetensors weights and JSON card.
 
     Args:
-        name_or_path: A shipped name such as ``"halfcheetah-medium"`` (looked up in ``iqlzoo/datasets/weights``) or
+        name_or_path: A shipped name such as ``"halfcheetah-medium"`` (looked up in ``iqlzoo/recipes/weights``) or
             a path to ``X.safetensors`` / ``X.json`` / ``X`` with both files next to each other.
 
     Raises:

@@ -1,4 +1,4 @@
-"""``python -m iqlzoo.datasets {list,build,info,expert-check}`` — the locally generated datasets.
+"""``python -m iqlzoo.recipes {list,build,info,expert-check}`` — the locally generated datasets.
 
     list                          the ids iqlzoo can build, whether each is built, and the official id it stands in for
     build ID [--steps N]          build (or reuse an identical build of) a dataset, with a progress bar, on one
@@ -17,13 +17,13 @@ import time
 import torch
 
 from iqlzoo.data.minari import load_dataset, local_dataset_ids
-from iqlzoo.datasets.registry import RECIPES, build
-from iqlzoo.datasets.report import dataset_card, dataset_report, plot_positions
+from iqlzoo.recipes.registry import RECIPES, build
+from iqlzoo.recipes.report import dataset_card, dataset_report, plot_positions
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m iqlzoo.datasets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m iqlzoo.recipes", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the dataset ids iqlzoo can build, and which are built")
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "expert-check":
         from pathlib import Path
 
-        from iqlzoo.datasets import antmaze
+        from iqlzoo.recipes import antmaze
 
         weights = {"weights_dir": Path(args.weights_dir)} if args.weights_dir else {}
         results = {}

@@ -38,7 +38,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
-from iqlzoo.datasets.behaviour.tasks import ActFn, TaskSpec
+from iqlzoo.recipes.behaviour.tasks import ActFn, TaskSpec
 
 ENV_ID = "Ant-v5"
 ANT_OBS_DIM = 27
@@ -230,7 +230,7 @@ TASK = TaskSpec(
         "observation": (
             "29-d: AntMaze observation (27-d Ant state without x/y and contact forces) + goal vector "
             "(waypoint - achieved_goal) rotated into the torso heading frame and clipped to norm 5; "
-            "build it with iqlzoo.datasets.behaviour.ant_goal.policy_input"
+            "build it with iqlzoo.recipes.behaviour.ant_goal.policy_input"
         ),
         "goal_clip": GOAL_CLIP,
         "goal_threshold": GOAL_THRESHOLD,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from iqlzoo.datasets.behaviour.policy import write_json_atomic
+from iqlzoo.recipes.behaviour.policy import write_json_atomic
 
 PORTABLE_FORMAT = "iqlzoo-sac-resume/1"
 

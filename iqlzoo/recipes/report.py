@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from minari import MinariDataset
 
-from iqlzoo.datasets.writer import read_recipe
+from iqlzoo.recipes.writer import read_recipe
 
 GOAL_RADII = (0.45, 0.5)
 
@@ -160,7 +160,7 @@ def dataset_card(dataset: MinariDataset, report: dict[str, Any], plot: str | Pat
         f"| card written | {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} |",
     ]
     if "recipe_hash" in report:
-        lines.append(f"| rebuild | `python -m iqlzoo.datasets build {dataset_id}` |")
+        lines.append(f"| rebuild | `python -m iqlzoo.recipes build {dataset_id}` |")
     lines += ["", "## Statistics", "", "| statistic | value |", "| --- | --- |"]
     lines += [f"| {key} | {_fmt(value)} |" for key, value in report.items() if key not in ("build", "dataset_id")]
     if eval_spec is not None and eval_spec.kwargs:

@@ -6,8 +6,8 @@ episodes (truncation only; HalfCheetah never terminates), the k-th episode reset
 partial episodes dropped. ``medium-expert`` concatenates ``medium`` and ``expert``. Reference scores: ``ref_min_score``
 is the mean return of uniformly random actions and ``ref_max_score`` that of the expert policy, over 100 episodes.
 
-The recipes here do the same with iqlzoo's own behaviour policies (``iqlzoo/datasets/weights/halfcheetah-*``,
-trained with SAC by :mod:`iqlzoo.datasets.behaviour.train`; Minari used TQC): ``random`` (uniform actions),
+The recipes here do the same with iqlzoo's own behaviour policies (``iqlzoo/recipes/weights/halfcheetah-*``,
+trained with SAC by :mod:`iqlzoo.recipes.behaviour.train`; Minari used TQC): ``random`` (uniform actions),
 ``simple``, ``medium`` and ``expert`` (the shipped policies, stochastic), and ``medium-expert``. Reference scores are
 measured on seeds disjoint from the data (from 1,000,000 on), cached per Minari store and recorded in the metadata
 with their episode count. Episodes run in lock-step over ``n_envs`` environments with one batched policy call per
@@ -30,8 +30,8 @@ import torch
 from minari import MinariDataset
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from iqlzoo.datasets.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy
-from iqlzoo.datasets.common import (
+from iqlzoo.recipes.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy
+from iqlzoo.recipes.common import (
     AUTHOR,
     AUTHOR_EMAIL,
     cached_reference_score,
@@ -40,7 +40,7 @@ from iqlzoo.datasets.common import (
     progress_bar,
     require_policy,
 )
-from iqlzoo.datasets.writer import existing_dataset, read_recipe, recipe_hash, write_dataset
+from iqlzoo.recipes.writer import existing_dataset, read_recipe, recipe_hash, write_dataset
 
 ENV_ID = "HalfCheetah-v5"
 EPISODE_STEPS = 1000
@@ -229,7 +229,7 @@ def build_halfcheetah_dataset(
         f"{n_episodes} episodes of {EPISODE_STEPS} steps of {ENV_ID} from {who}; episode k reset with seed "
         f"{seed}+k; mean return {returns.mean():.1f}. Reference scores over {ref_episodes} episodes: random "
         f"{ref_min:.1f}, expert {ref_max:.1f} (policy {expert_policy.name}). Built locally by "
-        "`python -m iqlzoo.datasets build`; not an official Minari dataset."
+        "`python -m iqlzoo.recipes build`; not an official Minari dataset."
     )
     dataset = write_dataset(
         dataset_id,

@@ -7,8 +7,9 @@ from typing import Protocol
 
 from minari import MinariDataset
 
-from iqlzoo.datasets import antmaze, halfcheetah
-from iqlzoo.datasets.toy import PENDULUM_ID, build_pendulum_dataset
+from iqlzoo.data.equivalents import official_equivalent
+from iqlzoo.recipes import antmaze, halfcheetah
+from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
 
 
 class BuildFn(Protocol):
@@ -60,7 +61,7 @@ RECIPES: dict[str, Recipe] = {
         dataset_id: Recipe(
             summary=f"HalfCheetah-v5, {level} behaviour (1M steps per level)",
             build=_halfcheetah(level),
-            official_id=f"mujoco/halfcheetah/{level}-v0",
+            official_id=official_equivalent(dataset_id),
         )
         for level, dataset_id in halfcheetah.DATASET_IDS.items()
     },

@@ -36,7 +36,7 @@ What these recipes do (``AntMaze_*-v5`` with ``include_cfrc_ext_in_observation=F
   count steps spent at the goal; and its U-maze evaluation map is the mirror image of the data maze.
 * ``infos`` hold ``qpos`` (15), ``qvel`` (14), ``goal`` (2) and ``success`` for every observation, as Minari's.
 
-The planner lives in :mod:`iqlzoo.datasets.maze_planner`; :func:`expert_check` measures how often the waypoint
+The planner lives in :mod:`iqlzoo.recipes.maze_planner`; :func:`expert_check` measures how often the waypoint
 controller with the shipped Ant policy reaches the evaluation goal.
 """
 
@@ -56,9 +56,10 @@ from gymnasium_robotics.envs.maze import maps
 from minari import MinariDataset
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from iqlzoo.datasets.behaviour.ant_goal import policy_input, torso_up
-from iqlzoo.datasets.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy
-from iqlzoo.datasets.common import (
+from iqlzoo.data.equivalents import OFFICIAL
+from iqlzoo.recipes.behaviour.ant_goal import policy_input, torso_up
+from iqlzoo.recipes.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy
+from iqlzoo.recipes.common import (
     AUTHOR,
     AUTHOR_EMAIL,
     code_permalink,
@@ -66,8 +67,8 @@ from iqlzoo.datasets.common import (
     progress_bar,
     require_policy,
 )
-from iqlzoo.datasets.maze_planner import Cell, MazePlanner, WaypointController
-from iqlzoo.datasets.writer import existing_dataset, recipe_hash, write_dataset
+from iqlzoo.recipes.maze_planner import Cell, MazePlanner, WaypointController
+from iqlzoo.recipes.writer import existing_dataset, recipe_hash, write_dataset
 
 gym.register_envs(gymnasium_robotics)
 
@@ -120,7 +121,7 @@ class AntMazeTask:
     @property
     def official_id(self) -> str:
         """The Minari id of the dataset this one regenerates."""
-        return f"D4RL/antmaze/{self.name}-v1"
+        return OFFICIAL[self.dataset_id]
 
     def data_map(self) -> list[list[int | str]]:
         """Walls with the start cells marked ``r``, goal cells ``g``, both ``c`` (plain walls: every cell both)."""

@@ -47,7 +47,7 @@ class TaskSpec:
 
 def get_task(name: str) -> TaskSpec:
     """Return the task called ``name``; raises ``KeyError`` listing the known tasks otherwise."""
-    from iqlzoo.datasets.behaviour import ant_goal, halfcheetah
+    from iqlzoo.recipes.behaviour import ant_goal, halfcheetah
 
     tasks = {spec.name: spec for spec in (halfcheetah.TASK, ant_goal.TASK)}
     if name not in tasks:

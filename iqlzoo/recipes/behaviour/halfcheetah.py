@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from iqlzoo.datasets.behaviour.tasks import ActFn, TaskSpec
+from iqlzoo.recipes.behaviour.tasks import ActFn, TaskSpec
 
 ENV_ID = "HalfCheetah-v5"
 D4RL_RANDOM_SCORE = -280.178953

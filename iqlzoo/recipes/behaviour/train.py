@@ -2,9 +2,9 @@
 
 Train (resumes automatically from the newest checkpoint in ``--run-dir``)::
 
-    python -m iqlzoo.datasets.behaviour.train halfcheetah --run-dir runs/behaviour/halfcheetah-s1 \\
+    python -m iqlzoo.recipes.behaviour.train halfcheetah --run-dir runs/behaviour/halfcheetah-s1 \\
         --total-steps 3000000 --seed 1
-    python -m iqlzoo.datasets.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v3 \\
+    python -m iqlzoo.recipes.behaviour.train ant-goal --run-dir runs/behaviour/ant_goal_v3 \\
         --total-steps 5000000 --seed 0
 
 Run-dir layout: ``run.json`` (seed, original command, sessions), ``eval_log.jsonl`` (one line per evaluation),
@@ -14,9 +14,9 @@ buffer is written to ``--portable-dir/<task>.{safetensors,json}``; a run dir wit
 when its task and seed match, after refilling the replay buffer with ``--refill-steps`` steps of the current policy.
 SIGTERM/SIGINT write a checkpoint before exiting.
 
-Promote the snapshots whose evaluation best matches each level to ``iqlzoo/datasets/weights``::
+Promote the snapshots whose evaluation best matches each level to ``iqlzoo/recipes/weights``::
 
-    python -m iqlzoo.datasets.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah-s1
+    python -m iqlzoo.recipes.behaviour.train promote halfcheetah --run-dir runs/behaviour/halfcheetah-s1
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
-from iqlzoo.datasets.behaviour.export import load_portable, read_portable_meta, refill_replay_buffer, save_portable
-from iqlzoo.datasets.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy, load_behaviour_policy, write_json_atomic
-from iqlzoo.datasets.behaviour.tasks import TaskSpec, get_task
+from iqlzoo.recipes.behaviour.export import load_portable, read_portable_meta, refill_replay_buffer, save_portable
+from iqlzoo.recipes.behaviour.policy import WEIGHTS_DIR, BehaviourPolicy, load_behaviour_policy, write_json_atomic
+from iqlzoo.recipes.behaviour.tasks import TaskSpec, get_task
 
 EVAL_SEED = 10_000
 PROMOTE_SEED = 20_000
@@ -418,7 +418,7 @@ def promote(
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line interface (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        prog="python -m iqlzoo.datasets.behaviour.train",
+        prog="python -m iqlzoo.recipes.behaviour.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -461,7 +461,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m iqlzoo.datasets.behaviour.train``."""
+    """Entry point of ``python -m iqlzoo.recipes.behaviour.train``."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.command == "promote":
@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> None:
         names = args.levels or list(task.levels)
         promote(task, Path(args.run_dir), names, args.episodes, Path(args.out_dir), args.step)
         return
-    command = "python -m iqlzoo.datasets.behaviour.train " + shlex.join(argv)
+    command = "python -m iqlzoo.recipes.behaviour.train " + shlex.join(argv)
     Trainer(args, command).train()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from minari import MinariDataset
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from iqlzoo.datasets.writer import existing_dataset, recipe_hash, write_dataset
+from iqlzoo.recipes.writer import existing_dataset, recipe_hash, write_dataset
 
 PENDULUM_ID = "iqlzoo/toy/pendulum-mixed-v0"
 
@@ -122,7 +122,7 @@ def build_pendulum_dataset(
         algorithm_name="swing-up controller with Gaussian and uniform noise / uniform random (iqlzoo toy recipe)",
         author="iqlzoo",
         author_email="see the iqlzoo README",
-        code_permalink="https://github.com/iqlzoo/iqlzoo/blob/main/iqlzoo/datasets/toy.py",
+        code_permalink="https://github.com/iqlzoo/iqlzoo/blob/main/iqlzoo/recipes/toy.py",
         ref_min_score=ref_min,
         ref_max_score=ref_max,
         description=(
