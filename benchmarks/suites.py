@@ -203,20 +203,21 @@ SEED_FINDINGS_CELLS: tuple[Cell, ...] = (
     Cell("DistributionalIQL", "DistributionalIQL", (ANTMAZE["umaze"], HALFCHEETAH["medium"]), {}, _DISTRIBUTIONAL),
 )
 
-#: The agents of the main suites' leaderboard: IQL and the source report's three improvements.
-LEADERBOARD_AGENTS: tuple[str, ...] = ("IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL")
+#: The agents of the main suites' leaderboard: IQL and the source report's three improvements, and behaviour cloning
+#: (what imitation alone reaches on each dataset).
+LEADERBOARD_AGENTS: tuple[str, ...] = ("IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL", "BC")
 
 SUITES: dict[str, Suite] = {
     "antmaze": Suite(
         "antmaze",
-        "AntMaze: the six D4RL mazes (IQL paper, Table 1); IQL and the three variants",
+        "AntMaze: the six D4RL mazes (IQL paper, Table 1); IQL, the three variants and behaviour cloning",
         tuple(ANTMAZE.values()),
         "quick",
         default_agents=LEADERBOARD_AGENTS,
     ),
     "halfcheetah": Suite(
         "halfcheetah",
-        "HalfCheetah: medium, medium-expert, expert; IQL and the three variants",
+        "HalfCheetah: medium, medium-expert, expert; IQL, the three variants and behaviour cloning",
         tuple(HALFCHEETAH.values()),
         "quick",
         default_agents=LEADERBOARD_AGENTS,

@@ -1,6 +1,7 @@
 """iqlzoo: Implicit Q-Learning and its variants as Stable-Baselines3-style offline RL agents on Minari datasets."""
 
 from iqlzoo.agents.base import TrainingDivergedError
+from iqlzoo.agents.bc import BC
 from iqlzoo.agents.iql import IQL, IQLConfig
 from iqlzoo.agents.variants import AGENTS, D2RLIQL, BonusIQL, DistributionalIQL
 from iqlzoo.checkpoint import CheckpointError
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AGENTS",
+    "BC",
     "BonusIQL",
     "D2RLIQL",
     "DistributionalIQL",

@@ -195,7 +195,7 @@ def test_default_paths_match_the_leaderboard_generator() -> None:
 def test_plan_refuses_unknown_agents_and_run_ids_follow_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(suites.SUITES, "future", Suite("future", "test", (PENDULUM_TOY,), "tiny", cells=(
         Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("Future", "FutureIQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
-    with pytest.raises(ValueError, match=r"unknown agent 'FutureIQL'; iqlzoo's agents: \['BonusIQL'"):
+    with pytest.raises(ValueError, match=r"unknown agent 'FutureIQL'; iqlzoo's agents: \['BC', 'BonusIQL'"):
         plan("future", seeds=2)
     with pytest.raises(ValueError, match="unknown agent 'Bogus'"):
         plan("smoke", agents=["Bogus"])

@@ -257,10 +257,10 @@ class IQL(OfflineAgent):
             self.nets.to(self.device)
         self._single_shapes = {name: value.shape for name, value in singles[0].state_dict().items()}
         self._single_param_shapes = [
-            p.shape for m in singles[0].optimized().values() for p in m.parameters() if p.requires_grad
+            p.shape for m in self._trained_modules(singles[0]).values() for p in m.parameters() if p.requires_grad
         ]
         rates = {"actor": cfg.actor_lr, "critic": cfg.critic_lr, "value": cfg.value_lr, "penalty": cfg.penalty_lr}
-        modules = self.nets.optimized()
+        modules = self._trained_modules(self.nets)
         self._group_index = {name: index for index, name in enumerate(modules)}
         self.optimizer = torch.optim.Adam(
             [
@@ -275,8 +275,9 @@ class IQL(OfflineAgent):
         init_adam_state(self.optimizer)
         self._compiled_update: Any = None
         self._trained_params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        self._target_params = list(self.nets.critic_target.parameters())
-        self._online_params = list(self.nets.critic.parameters())
+        polyak = "critic" in modules
+        self._target_params = list(self.nets.critic_target.parameters()) if polyak else []
+        self._online_params = list(self.nets.critic.parameters()) if polyak else []
         self.buffer: TransitionBuffer | None = None
 
     # ------------------------------------------------------------------ data
@@ -459,16 +460,35 @@ class IQL(OfflineAgent):
         the Polyak update. Returns the statistics named by ``stat_names``, (K·n_stats,), with no host sync."""
         assert self.buffer is not None
         parts = self._losses(*self.buffer.gather(index), taus, noise)  # (K, B, ·) batch
-        total = parts["value_loss"] + parts["critic_loss"] + parts["actor_loss"]
-        if "penalty_loss" in parts:
-            total = total + parts["penalty_loss"]
+        total = sum(parts[name] for name in self._loss_names(parts))
+        # statistics from detached tensors, taken before the gradient: nothing that needs a grad_fn may stay live
+        # past autograd.grad, or dynamo splits the graph there
+        stats = self._statistics(parts)
+        stats_vector = torch.stack([stats[name] for name in self.stat_names], dim=1).reshape(-1)
+        # autograd.grad rather than backward(): dynamo traces it (trace_autograd_ops), so the compiled step is one
+        # graph from batch gather to the Adam and Polyak updates
+        grads = torch.autograd.grad(total.sum(), self._trained_params)
+        with torch.no_grad():
+            adam_step(self.optimizer, grads)
+            if self._target_params:
+                torch._foreach_lerp_(self._target_params, self._online_params, self.config.target_update_rate)
+        return stats_vector
+
+    def _trained_modules(self, nets: IQLNetworks) -> dict[str, nn.Module]:
+        """The modules the optimizer trains, one parameter group each, by name: all of IQL's networks."""
+        return nets.optimized()
+
+    def _loss_names(self, parts: dict[str, torch.Tensor]) -> tuple[str, ...]:
+        """The losses of :meth:`_losses` whose sum is differentiated."""
+        return ("value_loss", "critic_loss", "actor_loss") + (("penalty_loss",) if "penalty_loss" in parts else ())
+
+    def _statistics(self, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step's statistics per agent, (K,) each, named as in ``stat_names``."""
 
         def per_agent(name: str) -> torch.Tensor:
             x = parts[name].detach()
             return x.reshape(x.shape[0], -1).mean(dim=1)
 
-        # statistics from detached tensors, taken before the gradient: nothing that needs a grad_fn may stay live
-        # past autograd.grad, or dynamo splits the graph there
         stats = {
             "value_loss": parts["value_loss"].detach(),
             "critic_loss": parts["critic_loss"].detach(),
@@ -483,19 +503,14 @@ class IQL(OfflineAgent):
         if "penalty_loss" in parts:
             stats.update(bonus_mean=per_agent("bonus"), bonus_scale=parts["bonus_scale"],
                          penalty_loss=parts["penalty_loss"].detach())
-        stats_vector = torch.stack([stats[name] for name in self.stat_names], dim=1).reshape(-1)
-        # autograd.grad rather than backward(): dynamo traces it (trace_autograd_ops), so the compiled step is one
-        # graph from batch gather to the Adam and Polyak updates
-        grads = torch.autograd.grad(total.sum(), self._trained_params)
-        with torch.no_grad():
-            adam_step(self.optimizer, grads)
-            torch._foreach_lerp_(self._target_params, self._online_params, self.config.target_update_rate)
-        return stats_vector
+        return stats
 
     def _diverged(self, stats: torch.Tensor) -> torch.Tensor:
         """Non-finite statistics, or |mean Q| beyond ``divergence_factor``·max|r|/(1−γ) (a bound on any return) —
         for any one of the agents of a multi-seed model (one agent's blow-up must not hide in the mean)."""
         per_agent = stats.reshape(-1, len(self.stat_names))
+        if "q_mean" not in self.stat_names:
+            return super()._diverged(per_agent)
         q_mean = per_agent[:, self.stat_names.index("q_mean")]
         return super()._diverged(per_agent) | (q_mean.abs() > self.q_limit).any()
 
