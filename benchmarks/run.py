@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import types
-import typing
 import os
 import sys
 import time
+import types
+import typing
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
