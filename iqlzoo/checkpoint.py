@@ -1,4 +1,4 @@
-"""The iqlzoo save format: JSON + safetensors, never pickle, written atomically.
+"""The iqlzoo save format: JSON + safetensors, never pickle, written atomically and durably.
 
 A checkpoint is a folder (or a ``.zip`` of the same files):
 
@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
+
+from iqlzoo.atomic import atomic_write, atomic_write_folder
 
 FORMAT = "iqlzoo-checkpoint"
 FORMAT_VERSION = 1
@@ -62,52 +62,24 @@ def _encode(ckpt: Checkpoint) -> dict[str, bytes]:
     return files
 
 
-def _umask_mode(mode: int) -> int:
-    """``mode`` filtered by the process umask (mkstemp/mkdtemp create owner-only entries; saved files should not be)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
-
-
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write ``ckpt`` to ``path`` (a folder, or a zip archive when the name ends in ``.zip``) atomically.
+    """Write ``ckpt`` to ``path`` (a folder, or a zip archive when the name ends in ``.zip``) atomically and durably.
 
-    The new content is written next to the destination under a temporary name and moved into place with
-    ``os.replace``; an existing checkpoint at ``path`` stays intact until the new one is complete.
+    The new content is written next to the destination under a temporary name, flushed to disk and moved into place
+    (see :mod:`iqlzoo.atomic`); an existing checkpoint at ``path`` stays intact until the new one is complete, and
+    temporaries left in the folder by saves that were killed are removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     files = _encode(ckpt)
-    if path.suffix == ".zip":
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-                for name, data in files.items():
-                    zf.writestr(name, data)
-            os.chmod(tmp, _umask_mode(0o666))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a checkpoint folder; choose another path")
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        os.chmod(tmp_dir, _umask_mode(0o777))
-        for name, data in files.items():
-            (tmp_dir / name).write_bytes(data)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "ckpt")
-            os.replace(tmp_dir, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp_dir, path)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    return path
+    if path.suffix != ".zip":
+        return atomic_write_folder(path, files)
+
+    def write_zip(handle: IO[bytes]) -> None:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in files.items():
+                zf.writestr(name, data)
+
+    return atomic_write(path, write_zip)
 
 
 def _read_files(path: Path) -> dict[str, bytes]:
