@@ -23,8 +23,9 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from iqlzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from iqlzoo.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from iqlzoo.data.spaces import ObservationFlattener
+from iqlzoo.limits import LoadLimits
 
 SelfAgent = TypeVar("SelfAgent", bound="OfflineAgent")
 
@@ -336,16 +337,26 @@ class OfflineAgent(ABC):
 
     @classmethod
     def load(
-        cls: type[SelfAgent], path: str | os.PathLike, device: str | torch.device = "auto", **kwargs: Any
+        cls: type[SelfAgent],
+        path: str | os.PathLike,
+        device: str | torch.device = "auto",
+        *,
+        limits: LoadLimits | None = None,
+        **kwargs: Any,
     ) -> SelfAgent:
         """Load an agent saved by :meth:`save` (any iqlzoo agent class can load its own checkpoints).
 
-        Keyword arguments (e.g. ``dataset=`` to continue training, ``env=``) are passed to the agent.
+        ``limits`` caps what the file may make iqlzoo read and allocate (default: :class:`~iqlzoo.limits.LoadLimits`,
+        set by ``IQLZOO_MAX_*`` environment variables); raise them only for checkpoints you trust. Any other problem
+        with the file is a :class:`~iqlzoo.errors.CheckpointError`. Keyword arguments (e.g. ``dataset=`` to continue
+        training, ``env=``) are passed to the agent.
         """
-        ckpt = load_checkpoint(path)
-        saved = ckpt.config.get("agent_class")
+        ckpt = load_checkpoint(path, limits)
+        saved = ckpt.config["agent_class"]
         if saved not in _agent_registry():
-            raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(_agent_registry())}")
+            raise CheckpointError(f"{path}/config.json: field 'agent_class' is {saved!r}, not an iqlzoo agent class "
+                                  f"(known: {sorted(_agent_registry())}); is the file from a newer iqlzoo or a plugin "
+                                  "that is not imported?")
         target = _agent_registry()[saved]
         if not issubclass(target, cls):
             raise ValueError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")

@@ -67,6 +67,7 @@ from iqlzoo.nets import EnsembleQ, GaussianPolicy, ValueNet
 from iqlzoo.nets.heads import HEADS
 from iqlzoo.nets.mlp import BODIES
 from iqlzoo.penalties import PENALTIES, make_penalty
+from iqlzoo.validation import load_network_tensors, validate_checkpoint
 
 DISTRIBUTIONAL_LOSSES = ("iql", "quantile_huber")
 AUTO_COMPILE_STEPS = 20_000
@@ -892,19 +893,17 @@ class IQL(OfflineAgent):
 
     @classmethod
     def _from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device, **kwargs: Any) -> IQL:
+        validate_checkpoint(ckpt, IQLConfig, DataTransform, IQLNetworks)
         try:
             agent = cls(_init_from=ckpt, device=device, seed=ckpt.config.get("seed"), **kwargs)
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"the checkpoint's config.json is incomplete or malformed ({exc})") from None
-        try:
-            agent.nets.load_state_dict(ckpt.tensors, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(
-                f"model.safetensors does not match the network the config describes: {str(exc).splitlines()[0]}"
-            ) from None
+        load_network_tensors(agent.nets, ckpt.tensors, ckpt.origin or "")
         agent.num_timesteps = int(ckpt.config.get("num_timesteps", 0))
         if ckpt.optimizer_tensors:
-            optimizer_from_tensors(agent.optimizer, "optimizer", ckpt.optimizer_tensors, ckpt.state["optimizer"])
+            optimizer_from_tensors(
+                agent.optimizer, "optimizer", ckpt.optimizer_tensors, ckpt.state["optimizer"], ckpt.origin or ""
+            )
             for group in agent.optimizer.param_groups:
                 group["lr"] = torch.as_tensor(float(group["lr"]), device=agent.device)
             if "rng.generator" in ckpt.optimizer_tensors and agent.device.type == "cpu":
