@@ -29,7 +29,6 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+
+from iqlzoo.atomic import atomic_write as durable_write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The committed results store and the leaderboard generated from it: `benchmarks.run` writes the one, `python -m
@@ -169,23 +170,11 @@ def check_run_id(run_id: str) -> str:
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write `path` through `write(file)` so that it either keeps its old content or holds the complete new one.
 
-    The bytes go to a temporary file in the same folder, which is flushed, fsynced and moved over `path` with
-    `os.replace`; if `write` raises, the temporary file is removed and `path` is untouched.
+    The bytes go to a temporary file in the same folder, which is flushed and fsynced, moved over `path` with
+    `os.replace`, and the folder fsynced (`iqlzoo.atomic.atomic_write`); if `write` raises, the temporary file is
+    removed and `path` is untouched, and temporary files of writers that were killed are removed on the next write.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    durable_write(path, write, mode=0o644)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

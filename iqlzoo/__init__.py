@@ -7,6 +7,7 @@ from iqlzoo.agents.variants import AGENTS, D2RLIQL, BonusIQL, DistributionalIQL
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data import DatasetNotFoundError, TransitionDataset, from_minari, load_dataset
 from iqlzoo.evaluation import EvaluationResult, evaluate
+from iqlzoo.limits import LoadLimits
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "DatasetNotFoundError",
     "EvaluationResult",
     "IQLConfig",
+    "LoadLimits",
     "TrainingDivergedError",
     "TransitionDataset",
     "evaluate",

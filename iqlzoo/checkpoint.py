@@ -1,4 +1,4 @@
-"""The iqlzoo save format: JSON + safetensors, never pickle, written atomically.
+"""The iqlzoo save format: JSON + safetensors, never pickle, written atomically and durably.
 
 A checkpoint is a folder (or a ``.zip`` of the same files):
 
@@ -7,24 +7,32 @@ A checkpoint is a folder (or a ``.zip`` of the same files):
 - ``model.safetensors``: every network tensor;
 - ``optimizer.safetensors`` + ``state.json`` (optional): optimizer moments and RNG state, for resuming.
 
-Loading reads JSON and safetensors only, so opening a stranger's checkpoint cannot execute code.
+Loading reads JSON and safetensors only, so opening a stranger's checkpoint cannot execute code; it reads with bounded
+memory (:mod:`iqlzoo.safe_read`, under :class:`~iqlzoo.limits.LoadLimits`), and the agent checks every JSON field
+(:mod:`iqlzoo.validation`) before building anything, so a malformed file is a :class:`CheckpointError` naming the
+problem.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
+
+from iqlzoo.atomic import atomic_write, atomic_write_folder
+from iqlzoo.errors import CheckpointError
+from iqlzoo.limits import RATIO_CHECK_MIN_BYTES, LoadLimits
+from iqlzoo.safe_read import parse_json, read_json, read_safetensors
+from iqlzoo.validation import check_envelope, field_error, is_real
 
 FORMAT = "iqlzoo-checkpoint"
 FORMAT_VERSION = 1
@@ -32,20 +40,23 @@ CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.json"
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable iqlzoo checkpoint (missing, truncated, foreign or corrupt)."""
+FILES = (CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
 
 
 @dataclass
 class Checkpoint:
-    """The decoded contents of a checkpoint."""
+    """The decoded contents of a checkpoint.
+
+    ``limits``: those it was read under (None for one built in memory, e.g. by ``IQL.agent``); ``origin``: the path it
+    was read from, for messages.
+    """
 
     config: dict[str, Any]
     tensors: dict[str, torch.Tensor]
     optimizer_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    limits: LoadLimits | None = None
+    origin: str | None = None
 
 
 def _encode(ckpt: Checkpoint) -> dict[str, bytes]:
@@ -62,106 +73,113 @@ def _encode(ckpt: Checkpoint) -> dict[str, bytes]:
     return files
 
 
-def _umask_mode(mode: int) -> int:
-    """``mode`` filtered by the process umask (mkstemp/mkdtemp create owner-only entries; saved files should not be)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
-
-
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write ``ckpt`` to ``path`` (a folder, or a zip archive when the name ends in ``.zip``) atomically.
+    """Write ``ckpt`` to ``path`` (a folder, or a zip archive when the name ends in ``.zip``) atomically and durably.
 
-    The new content is written next to the destination under a temporary name and moved into place with
-    ``os.replace``; an existing checkpoint at ``path`` stays intact until the new one is complete.
+    The new content is written next to the destination under a temporary name, flushed to disk and moved into place
+    (see :mod:`iqlzoo.atomic`); an existing checkpoint at ``path`` stays intact until the new one is complete, and
+    temporaries left in the folder by saves that were killed are removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     files = _encode(ckpt)
-    if path.suffix == ".zip":
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-                for name, data in files.items():
-                    zf.writestr(name, data)
-            os.chmod(tmp, _umask_mode(0o666))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a checkpoint folder; choose another path")
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        os.chmod(tmp_dir, _umask_mode(0o777))
-        for name, data in files.items():
-            (tmp_dir / name).write_bytes(data)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "ckpt")
-            os.replace(tmp_dir, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp_dir, path)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    return path
+    if path.suffix != ".zip":
+        return atomic_write_folder(path, files)
+
+    def write_zip(handle: IO[bytes]) -> None:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in files.items():
+                zf.writestr(name, data)
+
+    return atomic_write(path, write_zip)
 
 
-def _read_files(path: Path) -> dict[str, bytes]:
-    wanted = (CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
-    if path.is_dir():
-        return {name: (path / name).read_bytes() for name in wanted if (path / name).is_file()}
-    if not path.exists() and path.suffix != ".zip" and path.with_suffix(".zip").exists():
-        path = path.with_suffix(".zip")
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: expected a folder with {CONFIG_FILE} or a .zip archive")
+def _size_limit(name: str) -> str:
+    return "max_json_bytes" if name.endswith(".json") else "max_tensor_bytes"
+
+
+def _read_member(stream: IO[bytes], declared: int, name: str, where: str, limits: LoadLimits) -> bytes:
+    if _size_limit(name) == "max_json_bytes":
+        return read_json(stream, declared, where, limits)
+    return read_safetensors(stream, declared, where, limits)
+
+
+def _read_folder(path: Path, limits: LoadLimits) -> dict[str, bytes]:
+    files = {}
+    for name in FILES:
+        file = path / name
+        if file.is_file():
+            with open(file, "rb") as stream:
+                files[name] = _read_member(stream, os.fstat(stream.fileno()).st_size, name, str(file), limits)
+    return files
+
+
+def _read_zip(path: Path, limits: LoadLimits) -> dict[str, bytes]:
+    files = {}
     try:
         with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if CONFIG_FILE not in names and "policy.pth" in names:
+            members = {info.filename: info for info in zf.infolist()}
+            if CONFIG_FILE not in members and "policy.pth" in members:
                 raise CheckpointError(
                     f"{path} is a Stable-Baselines3 zip, not an iqlzoo checkpoint; iqlzoo never unpickles files"
                 )
-            return {name: zf.read(name) for name in wanted if name in names}
-    except (zipfile.BadZipFile, EOFError) as exc:
+            for name in FILES:
+                info = members.get(name)
+                if info is None:
+                    continue
+                where = f"{path}/{name}"
+                limits.check(f"the size of {where}", info.file_size, _size_limit(name))
+                if info.file_size >= RATIO_CHECK_MIN_BYTES:
+                    ratio = info.file_size / max(info.compress_size, 1)
+                    limits.check(f"the compression ratio of {where} ({info.file_size:,} bytes from "
+                                 f"{info.compress_size:,})", round(ratio), "max_compression_ratio")
+                with zf.open(info) as stream:
+                    files[name] = _read_member(stream, info.file_size, name, where, limits)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
         raise CheckpointError(
             f"{path} is not an iqlzoo checkpoint: not a folder and not a readable zip archive ({exc}); "
             "it may be truncated, or saved by another library"
         ) from None
+    return files
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`, with a clear error for anything else."""
+def _read_files(path: Path, limits: LoadLimits) -> dict[str, bytes]:
+    if path.is_dir():
+        return _read_folder(path, limits)
+    if not path.exists() and path.suffix != ".zip" and path.with_suffix(".zip").exists():
+        path = path.with_suffix(".zip")
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: expected a folder with {CONFIG_FILE} or a .zip archive")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is neither a folder nor a regular file, so not an iqlzoo checkpoint")
+    return _read_zip(path, limits)
+
+
+def load_checkpoint(path: str | os.PathLike, limits: LoadLimits | None = None) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`, with a clear error for anything else.
+
+    Every file is read with bounded memory under ``limits`` (default: :class:`LoadLimits` from the environment);
+    ``config.json``'s format fields are checked here, the rest by the agent (:mod:`iqlzoo.validation`).
+    """
     path = Path(path)
-    files = _read_files(path)
+    limits = limits if limits is not None else LoadLimits()
+    files = _read_files(path, limits)
     if CONFIG_FILE not in files:
         raise CheckpointError(f"{path} is not an iqlzoo checkpoint: it has no {CONFIG_FILE}")
-    try:
-        config = json.loads(files[CONFIG_FILE])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}/{CONFIG_FILE} is not valid JSON ({exc}); the file is corrupt") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{path}/{CONFIG_FILE} is not an iqlzoo checkpoint config (no format marker {FORMAT!r})")
-    if int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} uses checkpoint format {config['format_version']}, newer than this iqlzoo understands "
-            f"({FORMAT_VERSION}); upgrade iqlzoo"
-        )
+    config = parse_json(files[CONFIG_FILE], f"{path}/{CONFIG_FILE}")
+    check_envelope(config, f"{path}/{CONFIG_FILE}", FORMAT, FORMAT_VERSION)
     if MODEL_FILE not in files:
         raise CheckpointError(f"{path} has no {MODEL_FILE}: the checkpoint is incomplete")
     tensors = _decode_tensors(files[MODEL_FILE], f"{path}/{MODEL_FILE}")
     optimizer_tensors: dict[str, torch.Tensor] = {}
     state: dict[str, Any] = {}
-    if OPTIMIZER_FILE in files:
+    if OPTIMIZER_FILE in files or STATE_FILE in files:
+        if OPTIMIZER_FILE not in files or STATE_FILE not in files:
+            present, absent = (OPTIMIZER_FILE, STATE_FILE) if OPTIMIZER_FILE in files else (STATE_FILE, OPTIMIZER_FILE)
+            raise CheckpointError(f"{path} has {present} but no {absent}: the resume state is incomplete; delete "
+                                  f"{present} to load the model for inference")
         optimizer_tensors = _decode_tensors(files[OPTIMIZER_FILE], f"{path}/{OPTIMIZER_FILE}")
-        try:
-            state = json.loads(files.get(STATE_FILE, b"{}"))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{path}/{STATE_FILE} is not valid JSON ({exc}); the file is corrupt") from None
-    return Checkpoint(config=config, tensors=tensors, optimizer_tensors=optimizer_tensors, state=state)
+        state = parse_json(files[STATE_FILE], f"{path}/{STATE_FILE}")
+    return Checkpoint(config, tensors, optimizer_tensors, state, limits=limits, origin=str(path))
 
 
 def _decode_tensors(data: bytes, where: str) -> dict[str, torch.Tensor]:
@@ -186,15 +204,76 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> tuple
     return tensors, {"param_groups": groups}
 
 
-def optimizer_from_tensors(
-    optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], meta: dict
-) -> None:
-    """Restore what :func:`optimizer_to_tensors` produced into ``optimizer``."""
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if not name.startswith(prefix + "."):
+def _check_group(saved: dict[str, Any], own: dict[str, Any], path: str, where: str) -> None:
+    """A saved param group must hold the settings of ``own`` (the live optimizer's group) with values of their kind."""
+    if saved["params"] != own["params"]:
+        raise field_error(where, f"{path}.params", f"lists {len(saved['params'])} parameters where the network's "
+                          f"group has {len(own['params'])} (indices {own['params'][:3]}...)")
+    unknown = sorted(set(saved) - set(own))
+    if unknown:
+        raise field_error(where, f"{path}.{unknown[0]}", f"is not a setting of {type(own).__name__} param groups "
+                          f"here ({sorted(own)}); was it saved with another torch version or optimizer?")
+    for key, template in own.items():
+        if key == "params":
             continue
+        if key not in saved:
+            if template is None or isinstance(template, bool):
+                continue  # a flag older torch versions did not write; torch fills in its default
+            raise field_error(where, f"{path}.{key}", "is missing")
+        value = saved[key]
+        if isinstance(template, bool):
+            ok = isinstance(value, bool)
+        elif template is None:
+            ok = value is None or isinstance(value, bool)
+        elif isinstance(template, (tuple, list)):
+            ok = isinstance(value, list) and len(value) == len(template) and all(map(is_real, value))
+        elif isinstance(template, str):
+            ok = isinstance(value, str)
+        else:  # a number, or a 0-d tensor (iqlzoo keeps learning rates as tensors)
+            ok = is_real(value) and value >= 0
+        ok = ok and not (key == "betas" and not all(0 <= b < 1 for b in value)) and not (key == "eps" and value <= 0)
+        if not ok:
+            raise field_error(where, f"{path}.{key}", f"is {value!r}, which does not fit this optimizer setting "
+                              f"(the network's optimizer has {template!r})")
+
+
+def optimizer_from_tensors(
+    optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], meta: dict, origin: str = ""
+) -> None:
+    """Restore what :func:`optimizer_to_tensors` produced into ``optimizer``, exactly or not at all.
+
+    ``optimizer``'s state must already be initialised (IQL creates Adam's state up front): it is the template. Every
+    saved param group must match one of ``optimizer``'s, and the tensors under ``prefix`` must be exactly its state
+    slots, with its shapes and dtypes; anything missing, extra or misshapen is a :class:`CheckpointError`, because a
+    partial restore would silently make the resumed run differ from the uninterrupted one.
+    """
+    where = f"{origin}/{STATE_FILE}" if origin else STATE_FILE
+    tensor_where = f"{origin}/{OPTIMIZER_FILE}" if origin else OPTIMIZER_FILE
+    own = optimizer.state_dict()
+    groups = meta["param_groups"]
+    if len(groups) != len(own["param_groups"]):
+        raise field_error(where, "optimizer.param_groups", f"has {len(groups)} groups where the network's optimizer "
+                          f"has {len(own['param_groups'])} (check config.penalty)")
+    for index, (saved, template) in enumerate(zip(groups, own["param_groups"])):
+        _check_group(saved, template, f"optimizer.param_groups[{index}]", where)
+    expected = {f"{prefix}.{i}.{slot}": value for i, slots in own["state"].items() for slot, value in slots.items()}
+    found = {name for name in tensors if name.startswith(prefix + ".")}
+    missing, extra = sorted(expected.keys() - found), sorted(found - expected.keys())
+    if missing or extra:
+        problems = [f"it lacks {missing[:4]}"] if missing else []
+        problems += [f"it has {extra[:4]}, which the optimizer has not"] if extra else []
+        raise CheckpointError(f"{tensor_where} does not match the network's optimizer: {'; '.join(problems)}; a "
+                              "partial restore would break exact resumption: re-save the agent, or load it without "
+                              "the resume state (delete optimizer.safetensors and state.json)")
+    for name, value in expected.items():
+        if tensors[name].shape != value.shape or tensors[name].dtype != value.dtype:
+            raise CheckpointError(
+                f"{tensor_where}: tensor {name!r} is {tuple(tensors[name].shape)} {tensors[name].dtype} but the "
+                f"optimizer's is {tuple(value.shape)} {value.dtype}; re-save the agent"
+            )
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name in expected:
         index, key = name[len(prefix) + 1 :].split(".", 1)
-        state.setdefault(int(index), {})[key] = value
-    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]]
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
+        state.setdefault(int(index), {})[key] = tensors[name]
+    restored = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in groups]
+    optimizer.load_state_dict({"state": state, "param_groups": restored})

@@ -88,6 +88,13 @@ def local_hub() -> Iterator[LocalHub]:
         assert not hub.unhandled, f"LocalHub got requests it has no route for: {hub.unhandled}"
 
 
+@pytest.fixture(scope="session")
+def saved_iql_files(pendulum_data, tmp_path_factory) -> dict[str, bytes]:
+    """The files of a small IQL checkpoint with its resume state (``small_iql`` on the Pendulum data), name → bytes."""
+    folder = small_iql(pendulum_data).save(tmp_path_factory.mktemp("saved") / "agent")
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
 @pytest.fixture
 def make_iql():
     """Factory for small, seeded, CPU IQL agents: ``make_iql(data, **hyperparameters)``."""

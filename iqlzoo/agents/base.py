@@ -23,9 +23,10 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from iqlzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from iqlzoo.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.limits import LoadLimits
 
 SelfAgent = TypeVar("SelfAgent", bound="OfflineAgent")
 
@@ -428,13 +429,17 @@ class OfflineAgent(ABC):
         path: str | os.PathLike,
         env: gym.Env | VecEnv | None = None,
         device: str | torch.device = "auto",
+        *,
+        limits: LoadLimits | None = None,
         **kwargs: Any,
     ) -> SelfAgent:
         """Load an agent saved by :meth:`save` (any iqlzoo agent class can load its own checkpoints).
 
         The signature is SB3's, ``load(path, env=None, device="auto", **kwargs)``: ``env`` attaches an environment
         (checked against the saved spaces); further keyword arguments (e.g. ``dataset=`` to continue training) are
-        passed to the agent.
+        passed to the agent. ``limits`` caps what the file may make iqlzoo read and allocate (default:
+        :class:`~iqlzoo.limits.LoadLimits`, set by ``IQLZOO_MAX_*`` environment variables); raise them only for
+        checkpoints you trust. Any other problem with the file is a :class:`~iqlzoo.errors.CheckpointError`.
         """
         if isinstance(env, (str, torch.device)):
             raise TypeError(
@@ -443,16 +448,18 @@ class OfflineAgent(ABC):
             )
         if env is not None:
             kwargs["env"] = env
-        return cls._agent_from_checkpoint(load_checkpoint(path), path, device, **kwargs)
+        return cls._agent_from_checkpoint(load_checkpoint(path, limits), path, device, **kwargs)
 
     @classmethod
     def _agent_from_checkpoint(
         cls: type[SelfAgent], ckpt: Checkpoint, path: str | os.PathLike, device: str | torch.device, **kwargs: Any
     ) -> SelfAgent:
         """The agent of class ``ckpt`` names (which must be ``cls`` or a subclass), rebuilt on ``device``."""
-        saved = ckpt.config.get("agent_class")
-        if not isinstance(saved, str) or saved not in AGENTS:
-            raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(AGENTS)}")
+        saved = ckpt.config["agent_class"]
+        if saved not in AGENTS:
+            raise CheckpointError(f"{path}/config.json: field 'agent_class' is {saved!r}, not an iqlzoo agent class "
+                                  f"(known: {sorted(AGENTS)}); is the file from a newer iqlzoo or a plugin that is "
+                                  "not imported?")
         target = AGENTS[saved]
         if not issubclass(target, cls):
             raise ValueError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")

@@ -180,7 +180,7 @@ class IQLConfig:
 
     def resolved(self, dataset_id: str | None) -> IQLConfig:
         """A copy with the domain and every ``None`` preset field filled in."""
-        if self.domain is not None and self.domain not in DOMAIN_DEFAULTS:
+        if self.domain is not None and (not isinstance(self.domain, str) or self.domain not in DOMAIN_DEFAULTS):
             raise ValueError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
         domain = self.domain or infer_domain(dataset_id)
         preset = DOMAIN_DEFAULTS[domain]

@@ -60,6 +60,7 @@ from iqlzoo.losses import awr_loss, awr_weights, expectile_loss
 from iqlzoo.nets import EnsembleQ, GaussianPolicy, ValueNet
 from iqlzoo.nets.heads import head_class
 from iqlzoo.penalties import make_penalty
+from iqlzoo.validation import load_network_tensors, validate_checkpoint
 
 __all__ = ["IQL", "IQLConfig", "IQLNetworks"]
 
@@ -619,6 +620,10 @@ class IQL(OfflineAgent):
         cls, ckpt: Checkpoint, device: str | torch.device, dataset: Any = None, download: bool | None = None,
         **kwargs: Any,
     ) -> IQL:
+        config = ckpt.config.get("config") if isinstance(ckpt.config, dict) else None
+        has_penalty = isinstance(config, dict) and config.get("penalty", "none") != "none"
+        ckpt.tensors = migrate_state(ckpt.tensors, has_penalty)
+        validate_checkpoint(ckpt, IQLConfig, DataTransform, IQLNetworks)
         try:
             cfg = IQLConfig.from_json(ckpt.config["config"])
             observation_space = space_from_json(ckpt.config["spaces"]["observation"])
@@ -627,23 +632,16 @@ class IQL(OfflineAgent):
             transform = DataTransform(**ckpt.config["data"])
         except (KeyError, TypeError) as exc:
             raise CheckpointError(f"the checkpoint's config.json is incomplete or malformed ({exc})") from None
-        try:
-            cfg.validate()
-        except ValueError as exc:
-            raise CheckpointError(f"the checkpoint's configuration is invalid: {exc}") from None
         data = _as_transition_dataset(dataset, download) if dataset is not None else None
         agent = cls.__new__(cls)
         agent._build(cfg, observation_space, action_space, obs_keys, transform, dataset=data,
                      seed=ckpt.config.get("seed"), device=device, **kwargs)
-        try:
-            agent.nets.load_state_dict(migrate_state(ckpt.tensors, cfg.penalty != "none"), strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(
-                f"model.safetensors does not match the network the config describes: {str(exc).splitlines()[0]}"
-            ) from None
+        load_network_tensors(agent.nets, ckpt.tensors, ckpt.origin or "")
         agent.num_timesteps = int(ckpt.config.get("num_timesteps", 0))
         if ckpt.optimizer_tensors:
-            optimizer_from_tensors(agent.optimizer, "optimizer", ckpt.optimizer_tensors, ckpt.state["optimizer"])
+            optimizer_from_tensors(
+                agent.optimizer, "optimizer", ckpt.optimizer_tensors, ckpt.state["optimizer"], ckpt.origin or ""
+            )
             for group in agent.optimizer.param_groups:
                 group["lr"] = torch.as_tensor(float(group["lr"]), device=agent.device)
             if "rng.generator" in ckpt.optimizer_tensors and agent.device.type == "cpu":

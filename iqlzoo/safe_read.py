@@ -1,0 +1,129 @@
+"""Reading checkpoint files with bounded memory.
+
+A declared size (a zip member's header, a file's ``stat``) is checked before reading, but never trusted: every read
+stops one byte past its limit. A safetensors file is read header first: its JSON header must describe tensors whose
+dtypes, shapes and byte ranges agree and tile the data exactly, and only then is the data read, exactly as long as
+the header says. The format: 8 bytes little-endian header length N, N bytes of JSON
+``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``, then the data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import IO, Any
+
+from iqlzoo.errors import CheckpointError
+from iqlzoo.limits import LoadLimits
+
+CHUNK_BYTES = 1 << 20
+DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+"""Bytes per element of each safetensors dtype iqlzoo reads."""
+
+
+def read_bounded(stream: IO[bytes], limit: int, on_excess: Callable[[], CheckpointError]) -> bytes:
+    """All of ``stream``, read in chunks; raises ``on_excess()`` as soon as more than ``limit`` bytes arrive."""
+    buffer = bytearray()
+    while True:
+        chunk = stream.read(min(CHUNK_BYTES, limit + 1 - len(buffer)))
+        if not chunk:
+            return bytes(buffer)
+        buffer += chunk
+        if len(buffer) > limit:
+            raise on_excess()
+
+
+def read_exactly(stream: IO[bytes], size: int, where: str) -> bytes:
+    """``size`` bytes of ``stream`` (read in chunks, so a lying ``size`` costs no memory before it is refuted)."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        chunk = stream.read(min(CHUNK_BYTES, size - len(buffer)))
+        if not chunk:
+            raise CheckpointError(f"{where} is truncated or corrupt: it ends {size - len(buffer):,} bytes short of "
+                                  "what its header announces; re-save or re-download it")
+        buffer += chunk
+    return bytes(buffer)
+
+
+def read_json(stream: IO[bytes], declared: int, where: str, limits: LoadLimits) -> bytes:
+    """The bytes of a JSON file of ``declared`` size, within ``limits.max_json_bytes``."""
+    what = f"the size of {where}"
+    limits.check(what, declared, "max_json_bytes")
+    excess = f"more than {limits.max_json_bytes:,} bytes (though declared as {declared:,})"
+    return read_bounded(stream, limits.max_json_bytes, lambda: limits.exceeded(what, excess, "max_json_bytes"))
+
+
+def read_safetensors(stream: IO[bytes], declared: int, where: str, limits: LoadLimits) -> bytes:
+    """The bytes of a safetensors file of ``declared`` size, checked header first (see the module docstring)."""
+    limits.check(f"the size of {where}", declared, "max_tensor_bytes")
+    prefix = read_exactly(stream, 8, where)
+    header_size = int.from_bytes(prefix, "little")
+    limits.check(f"the header size of {where}", header_size, "max_json_bytes")
+    header_bytes = read_exactly(stream, header_size, where)
+    data_size = check_header(parse_json(header_bytes, f"the header of {where}"), where)
+    limits.check(f"the size of {where}", 8 + header_size + data_size, "max_tensor_bytes")
+    data = read_exactly(stream, data_size, where)
+    if stream.read(1):
+        raise CheckpointError(f"{where} has bytes after the {data_size:,} bytes of data its header describes; "
+                              "the file is corrupt: re-save or re-download it")
+    return prefix + header_bytes + data
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    """``data`` decoded as UTF-8 JSON, or a :class:`CheckpointError` saying why it is not."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"{where} is not UTF-8 text ({exc}); the file is corrupt") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digit limits, absurd nesting
+        raise CheckpointError(f"{where} is not valid JSON ({exc}); the file is corrupt") from None
+
+
+def check_header(header: Any, where: str) -> int:
+    """The data length that the safetensors ``header`` describes, after checking that every tensor's dtype and shape
+    agree with its byte range and that the ranges tile [0, length) without gaps or overlaps."""
+
+    def fail(problem: str) -> CheckpointError:
+        return CheckpointError(f"{where} has a malformed header: {problem}; the file is corrupt or not written by "
+                               "safetensors: re-save or re-download it")
+
+    if not isinstance(header, dict):
+        raise fail(f"a JSON {type(header).__name__} instead of an object")
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+                raise fail("__metadata__ must map names to strings")
+            continue
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise fail(f"tensor {name!r} must have exactly dtype, shape and data_offsets")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in DTYPE_BYTES:
+            raise fail(f"tensor {name!r} has dtype {dtype!r}; known: {sorted(DTYPE_BYTES)}")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise fail(f"tensor {name!r} has shape {shape!r}, not a list of non-negative integers")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets):
+            raise fail(f"tensor {name!r} has data_offsets {offsets!r}, not [begin, end]")
+        begin, end = offsets
+        needed = math.prod(shape) * DTYPE_BYTES[dtype]
+        if end - begin != needed:
+            raise fail(f"tensor {name!r} of shape {shape} and dtype {dtype} needs {needed:,} bytes, but its "
+                       f"data_offsets {offsets} span {end - begin:,}")
+        spans.append((begin, end, name))
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            raise fail(f"tensor {name!r} starts at byte {begin:,} where the data before it ends at {position:,} "
+                       "(overlapping or missing data)")
+        position = end
+    return position
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
