@@ -1,0 +1,181 @@
+"""The first hour on a fresh machine without internet: official ids resolve to their local regenerations, offline
+lookups fail fast, loaded agents evaluate on what their checkpoint records, and the messages name commands that work."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import minari
+import numpy as np
+import pytest
+from minari.data_collector.episode_buffer import EpisodeBuffer
+from minari.storage.datasets_root_dir import get_dataset_path
+
+from iqlzoo import IQL, evaluate
+from iqlzoo.datasets.__main__ import main as datasets_main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_loaded_agent_evaluates_on_the_dataset_its_checkpoint_records(pendulum_data, make_iql, tmp_path):
+    model = make_iql(pendulum_data)
+    model.learn(20)
+    model.save(tmp_path / "agent")
+    loaded = IQL.load(tmp_path / "agent", device="cpu")
+    assert loaded.dataset is None and loaded.transform.dataset_id == pendulum_data.dataset_id
+    result = evaluate(loaded, n_episodes=2, seed=3)
+    expected = evaluate(model, pendulum_data, n_episodes=2, seed=3)
+    np.testing.assert_allclose(result.returns, expected.returns)
+    np.testing.assert_allclose(result.normalized_scores, expected.normalized_scores)
+    assert result.env_id == "Pendulum-v1"
+
+
+def test_loaded_agent_without_its_dataset_evaluates_on_the_recorded_env(pendulum_data, make_iql, tmp_path):
+    elsewhere = dataclasses.replace(pendulum_data, dataset_id="elsewhere/pendulum-v0", metadata={})
+    make_iql(elsewhere).save(tmp_path / "agent")
+    result = evaluate(IQL.load(tmp_path / "agent", device="cpu"), n_episodes=2)
+    assert result.env_id == "Pendulum-v1" and result.n_episodes == 2 and result.normalized_scores is None
+
+
+def test_loaded_agent_whose_recorded_env_needs_its_dataset_gets_a_clear_error(antmaze_data, make_iql, tmp_path):
+    elsewhere = dataclasses.replace(antmaze_data, dataset_id="elsewhere/antmaze-v0", metadata={})
+    make_iql(elsewhere).save(tmp_path / "agent")
+    with pytest.raises(ValueError, match=r"(?s)'elsewhere/antmaze-v0' is not in the local store.*AntMaze_UMaze-v5"):
+        evaluate(IQL.load(tmp_path / "agent", device="cpu"), n_episodes=1)
+
+
+# --- helpers: a machine without internet, and a regeneration in the local store ---
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: connections are refused at once, as on a machine whose network is
+    down (CI has no internet either)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Hub endpoint (what Minari downloads from) points at a closed local port; no offline switch is set."""
+    from huggingface_hub import constants
+
+    url = closed_port_url()
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    for name in ("HF_HUB_OFFLINE", "MINARI_OFFLINE", "MINARI_REMOTE"):
+        monkeypatch.delenv(name, raising=False)
+    return url
+
+
+@pytest.fixture
+def umaze_regeneration(antmaze_minari) -> Iterator[str]:
+    """The tiny AntMaze episodes written to the test store as `iqlzoo/antmaze/umaze-v0` (removed afterwards)."""
+    dataset_id = "iqlzoo/antmaze/umaze-v0"
+    episodes = [
+        EpisodeBuffer(id=episode.id, observations=episode.observations, actions=episode.actions,
+                      rewards=list(episode.rewards), terminations=list(episode.terminations),
+                      truncations=list(episode.truncations))
+        for episode in antmaze_minari.iterate_episodes()
+    ]
+    minari.create_dataset_from_buffers(
+        dataset_id, buffer=episodes, env=antmaze_minari.env_spec, eval_env=antmaze_minari.env_spec,
+        algorithm_name="random", author="iqlzoo tests", author_email="none", ref_min_score=0.0, ref_max_score=1.0,
+    )
+    yield dataset_id
+    shutil.rmtree(get_dataset_path(dataset_id))
+
+
+# --- 1. an official id trains on its local regeneration, saying so in one line ---
+def test_official_id_uses_its_built_regeneration_offline_with_one_line(umaze_regeneration, no_network, caplog):
+    start = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        model = IQL("MlpPolicy", "D4RL/antmaze/umaze-v1", policy_kwargs={"net_arch": [32, 32]}, batch_size=16)
+    assert time.monotonic() - start < 5  # no Hub retries
+    assert model.transform.dataset_id == umaze_regeneration and model.config.domain == "antmaze"
+    lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert "using iqlzoo/antmaze/umaze-v0" in lines[0] and "D4RL/antmaze/umaze-v1" in lines[0]
+    assert "not the official data" in lines[0] and "127.0.0.1" in lines[0]  # and why: the host cannot be reached
+    model.learn(2)
+
+
+# --- 2. offline lookups fail fast: one connection probe per process ---
+def test_offline_lookups_fail_fast_after_one_probe_per_process(tmp_path):
+    """The real path in a fresh process: HF_ENDPOINT at a closed port, two official ids that are nowhere local."""
+    code = textwrap.dedent("""
+        import socket, time
+        probes = []
+        connect = socket.create_connection
+        def counting(address, *args, **kwargs):
+            probes.append(address)
+            return connect(address, *args, **kwargs)
+        socket.create_connection = counting
+        from iqlzoo.data import DatasetNotFoundError, load_dataset
+        start = time.monotonic()
+        for dataset_id in ("D4RL/antmaze/umaze-v1", "mujoco/halfcheetah/medium-v0"):
+            try:
+                load_dataset(dataset_id)
+            except DatasetNotFoundError as error:
+                print(error)
+        print(f"seconds {time.monotonic() - start:.2f} probes {len(probes)}")
+    """)
+    env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "MINARI_OFFLINE")}
+    env.update(HF_ENDPOINT=closed_port_url(), MINARI_DATASETS_PATH=str(tmp_path), PYTHONPATH=str(REPO_ROOT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=20).stdout
+    seconds, probes = out.split()[-3], out.split()[-1]
+    assert float(seconds) < 2 and probes == "1", out
+    assert out.count("cannot be downloaded (127.0.0.1:") == 2 and "Set HF_HUB_OFFLINE=1" in out
+    assert "python -m iqlzoo.datasets build iqlzoo/halfcheetah/medium-v0` (~3-5 min)" in out
+
+
+def test_offline_switch_skips_the_probe(no_network, monkeypatch):
+    from iqlzoo.data import DatasetNotFoundError, load_dataset
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("probed although offline"))
+    with pytest.raises(DatasetNotFoundError, match=r"downloads are off \(HF_HUB_OFFLINE is set\)"):
+        load_dataset("D4RL/antmaze/umaze-v1")
+
+
+# --- 5. hints that name what works ---
+def test_datasets_info_on_an_unbuilt_id_prints_the_build_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        datasets_main(["info", "iqlzoo/antmaze/umaze-diverse-v0"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "Traceback" not in err and "minari download" not in err
+    assert "`python -m iqlzoo.datasets build iqlzoo/antmaze/umaze-diverse-v0` (~9-12 min)" in err
+
+
+def test_load_from_hub_offline_hint_names_iql_load(tmp_path):
+    from iqlzoo.hub import HubOfflineError
+
+    with pytest.raises(HubOfflineError, match=r"IQL\.load\(path\)"):
+        IQL.load_from_hub("tester/none", cache_dir=tmp_path, local_files_only=True)
+
+
+# --- 6. third-party notices that are not the user's business stay off the console ---
+def test_adroit_and_settotalmass_notices_are_filtered(tmp_path):
+    code = "import iqlzoo, gymnasium as gym, gymnasium_robotics\ngym.make('HalfCheetah-v5').reset(seed=0)\n"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "AdroitHand" not in done.stderr and "settotalmass" not in done.stderr, done.stderr
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+def test_other_mujoco_warnings_still_print(capsys):
+    from iqlzoo.quiet import mujoco_warning
+
+    mujoco_warning("Nan, Inf or huge value in QACC at DOF 0. The simulation is unstable.")
+    mujoco_warning("compiler attribute 'settotalmass' is deprecated and will be removed in a future release")
+    assert capsys.readouterr().err == "WARNING: Nan, Inf or huge value in QACC at DOF 0. The simulation is unstable.\n"
