@@ -6,23 +6,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import minari
 import numpy as np
 import pytest
 from minari.data_collector.episode_buffer import EpisodeBuffer
-from minari.storage.datasets_root_dir import get_dataset_path
 
+from benchmarks import run, runner
+from benchmarks.backends import task_specs
 from iqlzoo import IQL, evaluate
 from iqlzoo.datasets.__main__ import main as datasets_main
+from iqlzoo.datasets.equivalents import ANTMAZE_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,21 +77,31 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def umaze_regeneration(antmaze_minari) -> Iterator[str]:
-    """The tiny AntMaze episodes written to the test store as `iqlzoo/antmaze/umaze-v0` (removed afterwards)."""
-    dataset_id = "iqlzoo/antmaze/umaze-v0"
+def own_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty Minari store of this test's own (the session store may hold tiny builds of regenerated ids)."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    return tmp_path / "minari"
+
+
+def write_copy(source: minari.MinariDataset, dataset_id: str) -> None:
+    """The episodes of `source` written to the local store as `dataset_id`."""
     episodes = [
         EpisodeBuffer(id=episode.id, observations=episode.observations, actions=episode.actions,
                       rewards=list(episode.rewards), terminations=list(episode.terminations),
                       truncations=list(episode.truncations))
-        for episode in antmaze_minari.iterate_episodes()
+        for episode in source.iterate_episodes()
     ]
     minari.create_dataset_from_buffers(
-        dataset_id, buffer=episodes, env=antmaze_minari.env_spec, eval_env=antmaze_minari.env_spec,
-        algorithm_name="random", author="iqlzoo tests", author_email="none", ref_min_score=0.0, ref_max_score=1.0,
+        dataset_id, buffer=episodes, env=source.env_spec, eval_env=source.env_spec, algorithm_name="random",
+        author="iqlzoo tests", author_email="none", ref_min_score=0.0, ref_max_score=1.0,
     )
-    yield dataset_id
-    shutil.rmtree(get_dataset_path(dataset_id))
+
+
+@pytest.fixture
+def umaze_regeneration(antmaze_minari, own_store) -> str:
+    """The tiny AntMaze episodes written to this test's store as `iqlzoo/antmaze/umaze-v0`."""
+    write_copy(antmaze_minari, "iqlzoo/antmaze/umaze-v0")
+    return "iqlzoo/antmaze/umaze-v0"
 
 
 # --- 1. an official id trains on its local regeneration, saying so in one line ---
@@ -144,6 +154,73 @@ def test_offline_switch_skips_the_probe(no_network, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("probed although offline"))
     with pytest.raises(DatasetNotFoundError, match=r"downloads are off \(HF_HUB_OFFLINE is set\)"):
         load_dataset("D4RL/antmaze/umaze-v1")
+
+
+# --- 3. the benchmark harness with nothing built: one summary with the commands, no leaderboard churn ---
+def test_suite_with_nothing_built_ends_with_one_build_summary(no_network, own_store, tmp_path, capsys):
+    board = tmp_path / "board" / "README.md"
+    start = time.monotonic()
+    code = run.main(["--suite", "antmaze", "--out", str(tmp_path / "store"), "--leaderboard-out", str(board)])
+    elapsed = time.monotonic() - start
+    out = capsys.readouterr().out
+    assert code == 1 and elapsed < 5, (elapsed, out)
+    assert not board.exists() and "leaderboard: not regenerated, no run record changed" in out
+    ids = " ".join(f"iqlzoo/antmaze/{name}-v0" for name in ANTMAZE_NAMES)
+    summary = out[out.index("6 datasets are not built"):]
+    assert summary.startswith("6 datasets are not built (~9-12 min each); build them with\n")
+    assert f"    python -m iqlzoo.datasets build {ids}\n" in summary
+    assert summary.rstrip().endswith(f"--leaderboard-out {board} --build-missing")
+    assert out.count("python -m iqlzoo.datasets build") == 1  # said once, not per dataset
+    assert "resolve_dataset" not in out and "data='auto'" not in out and "minari download" not in out
+
+
+class InlineBackend:
+    """Runs each task in this process when it is submitted (the harness's logic without worker processes)."""
+
+    name, capacity, retries_killed = "inline", 1, False
+
+    def __init__(self, context: runner.RunContext) -> None:
+        self.context, self.events = context, []
+
+    def submit(self, task: object) -> None:
+        self.events.extend(runner.execute_task(task_specs(task), self.context, self.events.append))
+
+    def running(self) -> int:
+        return 0
+
+    def poll(self, timeout: float) -> list:
+        events, self.events = self.events, []
+        return events
+
+    def close(self) -> None:
+        pass
+
+
+def test_build_missing_builds_the_regeneration_then_trains(no_network, own_store, antmaze_minari, tmp_path,
+                                                           monkeypatch, capsys):
+    built = []
+
+    def fake_build(dataset_id: str, **kwargs: object) -> None:
+        built.append(dataset_id)
+        write_copy(antmaze_minari, dataset_id)
+
+    monkeypatch.setattr(run, "build", fake_build)
+    monkeypatch.setattr(run, "make_backend", lambda args, context: InlineBackend(context))
+    args = ["--suite", "antmaze", "--datasets", "umaze", "--agents", "IQL", "--seeds", "1", "--steps", "2",
+            "--eval-every", "2", "--eval-episodes", "1", "--checkpoint-every", "2", "--out", str(tmp_path / "store"),
+            "--no-leaderboard", "--build-missing"]
+    assert run.main(args) == 0
+    out = capsys.readouterr().out
+    assert built == ["iqlzoo/antmaze/umaze-v0"]
+    assert "dataset D4RL/antmaze/umaze-v1 -> iqlzoo/antmaze/umaze-v0 (regenerated)" in out
+    assert "summary: 1 finished" in out and "not built" not in out
+
+
+def test_harness_rejects_a_non_integer_budget_cleanly(capsys):
+    with pytest.raises(SystemExit):
+        run.main(["--suite", "smoke", "--steps", "abc"])
+    err = capsys.readouterr().err
+    assert "argument --steps: expected a positive integer, got 'abc'" in err and "_positive" not in err
 
 
 # --- 5. hints that name what works ---
