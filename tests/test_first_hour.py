@@ -256,3 +256,36 @@ def test_other_mujoco_warnings_still_print(capsys):
     mujoco_warning("Nan, Inf or huge value in QACC at DOF 0. The simulation is unstable.")
     mujoco_warning("compiler attribute 'settotalmass' is deprecated and will be removed in a future release")
     assert capsys.readouterr().err == "WARNING: Nan, Inf or huge value in QACC at DOF 0. The simulation is unstable.\n"
+
+
+# --- 7. the main job: a bar and a summary that agree (its next step: tests/test_entry_points.py) ---
+def test_progress_bar_shows_the_mean_rate_of_the_call_not_the_last_30_seconds():
+    from rich.progress import Progress
+
+    from iqlzoo.agents.progress import MeanRateColumn
+
+    clock = [0.0]
+    with Progress(MeanRateColumn(), get_time=lambda: clock[0], auto_refresh=False, disable=True) as progress:
+        task_id = progress.add_task("train", total=5000)
+        for _ in range(100):  # 1000 steps at 10/s, then 4000 steps at 100/s
+            clock[0] += 1.0
+            progress.advance(task_id, 10)
+        for _ in range(400):
+            clock[0] += 0.1
+            progress.advance(task_id, 10)
+        task = progress.tasks[0]
+        assert task.speed == pytest.approx(100, rel=0.05)  # rich's estimate: the last 30 s
+        assert str(MeanRateColumn().render(task)) == "36 it/s"  # 5000 steps / 140 s, as a summary would say
+
+
+def test_learn_uses_the_mean_rate_bar_over_the_steps_of_the_call(pendulum_data, make_iql):
+    from iqlzoo.agents.base import _GradientStepProgressBar
+    from iqlzoo.agents.progress import MeanRateColumn
+
+    model = make_iql(pendulum_data)
+    model.learn(3)
+    bar = _GradientStepProgressBar()
+    model.learn(4, callback=bar, reset_num_timesteps=False)
+    assert bar.pbar.total == 4 and bar.pbar.n == 4
+    assert any(isinstance(column, MeanRateColumn) for column in bar.pbar._prog.columns)
+
