@@ -547,13 +547,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     download = False if args.offline else None
     for task in tasks:
         try:
-            datasets[task] = resolve_task(task, args.data, download=download)
+            try:
+                datasets[task] = resolve_task(task, args.data, download=download)
+            except DatasetUnavailableError as error:
+                if not (args.build_missing and error.build_id and build_dataset(error.build_id, console)):
+                    raise
+                datasets[task] = resolve_task(task, args.data, download=download)
         except DatasetUnavailableError as error:
-            if not (args.build_missing and error.build_id and build_dataset(error.build_id, console)):
-                unavailable.append(error)
-                console.print(f"[red]dataset unavailable, its runs are skipped[/]: {escape(str(error))}")
-                continue
-            datasets[task] = resolve_task(task, args.data, download=download)
+            unavailable.append(error)
+            console.print(f"[red]dataset unavailable, its runs are skipped[/]: {escape(str(error))}")
+            continue
         dataset_id, source = datasets[task]
         console.print(f"dataset {task} -> {dataset_id} ({source})")
     specs = expand(grid, datasets, params)
@@ -595,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif not args.no_leaderboard:
         console.print("leaderboard: not regenerated, no run record changed (`python -m leaderboard` regenerates it)")
     missing = list(dict.fromkeys(error.build_id for error in unavailable if error.build_id))
-    if missing:
+    if missing and not args.build_missing:
         console.print(missing_summary(missing, driver_command(argv)), markup=False)
     return 0 if healthy else 1
 

@@ -8,6 +8,7 @@ continuing mazes the return counts steps spent at the goal, so return ≠ succes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -69,16 +70,17 @@ class EvaluationResult:
         return out
 
 
+def _normalized(returns: np.ndarray, low: float, high: float) -> np.ndarray:
+    """D4RL normalised score on the ×100 scale: 100 · (R − R_min) / (R_max − R_min)."""
+    return 100.0 * (returns - low) / (high - low)
+
+
 def _recorded_dataset_source(dataset_id: str) -> EnvSource:
     """The evaluation environment and reference scores of a dataset in the local store, read from Minari directly
     (``recover_environment(eval_env=True)``; no transitions are loaded)."""
     dataset = load_dataset(dataset_id, download=False)
-    meta = dataset.storage.metadata
-    low, high = meta.get("ref_min_score"), meta.get("ref_max_score")
-    normalize = None
-    if low is not None and high is not None:
-        def normalize(returns: np.ndarray) -> np.ndarray:
-            return 100.0 * (returns - low) / (high - low)
+    low, high = dataset.storage.metadata.get("ref_min_score"), dataset.storage.metadata.get("ref_max_score")
+    normalize = None if low is None or high is None else functools.partial(_normalized, low=low, high=high)
     spec = getattr(dataset, "_eval_env_spec", None) or dataset.env_spec
     return (lambda: dataset.recover_environment(eval_env=True)), normalize, getattr(spec, "id", None)
 
