@@ -27,6 +27,7 @@ from iqlzoo.datasets.equivalents import ANTMAZE_NAMES
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# --- 4. a loaded agent evaluates on what its checkpoint records ---
 def test_loaded_agent_evaluates_on_the_dataset_its_checkpoint_records(pendulum_data, make_iql, tmp_path):
     model = make_iql(pendulum_data)
     model.learn(20)
@@ -34,9 +35,10 @@ def test_loaded_agent_evaluates_on_the_dataset_its_checkpoint_records(pendulum_d
     loaded = IQL.load(tmp_path / "agent", device="cpu")
     assert loaded.dataset is None and loaded.transform.dataset_id == pendulum_data.dataset_id
     result = evaluate(loaded, n_episodes=2, seed=3)
-    expected = evaluate(model, pendulum_data, n_episodes=2, seed=3)
-    np.testing.assert_allclose(result.returns, expected.returns)
-    np.testing.assert_allclose(result.normalized_scores, expected.normalized_scores)
+    np.testing.assert_allclose(result.returns, evaluate(model, pendulum_data, n_episodes=2, seed=3).returns)
+    meta = minari.load_dataset(pendulum_data.dataset_id).storage.metadata  # the local build's reference scores
+    expected = 100 * (result.returns - meta["ref_min_score"]) / (meta["ref_max_score"] - meta["ref_min_score"])
+    np.testing.assert_allclose(result.normalized_scores, expected)
     assert result.env_id == "Pendulum-v1"
 
 
@@ -109,7 +111,7 @@ def test_official_id_uses_its_built_regeneration_offline_with_one_line(umaze_reg
     start = time.monotonic()
     with caplog.at_level(logging.INFO):
         model = IQL("MlpPolicy", "D4RL/antmaze/umaze-v1", policy_kwargs={"net_arch": [32, 32]}, batch_size=16)
-    assert time.monotonic() - start < 5  # no Hub retries
+    assert time.monotonic() - start < 10  # no Hub retries (~23 s before)
     assert model.transform.dataset_id == umaze_regeneration and model.config.domain == "antmaze"
     lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
     assert len(lines) == 1 and "\n" not in lines[0], lines
@@ -140,8 +142,8 @@ def test_offline_lookups_fail_fast_after_one_probe_per_process(tmp_path):
     """)
     env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "MINARI_OFFLINE")}
     env.update(HF_ENDPOINT=closed_port_url(), MINARI_DATASETS_PATH=str(tmp_path), PYTHONPATH=str(REPO_ROOT))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=20).stdout
-    seconds, probes = out.split()[-3], out.split()[-1]
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180).stdout
+    seconds, probes = out.split()[-3], out.split()[-1]  # timed after the imports, which a busy machine slows
     assert float(seconds) < 2 and probes == "1", out
     assert out.count("cannot be downloaded (127.0.0.1:") == 2 and "Set HF_HUB_OFFLINE=1" in out
     assert "python -m iqlzoo.datasets build iqlzoo/halfcheetah/medium-v0` (~3-5 min)" in out
@@ -163,7 +165,7 @@ def test_suite_with_nothing_built_ends_with_one_build_summary(no_network, own_st
     code = run.main(["--suite", "antmaze", "--out", str(tmp_path / "store"), "--leaderboard-out", str(board)])
     elapsed = time.monotonic() - start
     out = capsys.readouterr().out
-    assert code == 1 and elapsed < 5, (elapsed, out)
+    assert code == 1 and elapsed < 10, (elapsed, out)  # 6 x ~23 s of Hub retries before
     assert not board.exists() and "leaderboard: not regenerated, no run record changed" in out
     ids = " ".join(f"iqlzoo/antmaze/{name}-v0" for name in ANTMAZE_NAMES)
     summary = out[out.index("6 datasets are not built"):]
@@ -244,7 +246,7 @@ def test_adroit_and_settotalmass_notices_are_filtered(tmp_path):
     code = "import iqlzoo, gymnasium as gym, gymnasium_robotics\ngym.make('HalfCheetah-v5').reset(seed=0)\n"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=180)
     assert done.returncode == 0, done.stderr
     assert "AdroitHand" not in done.stderr and "settotalmass" not in done.stderr, done.stderr
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
