@@ -90,9 +90,11 @@ class ReferenceIQL:
         with torch.no_grad():
             return torch.min(self.q1_target(sa), self.q2_target(sa)).squeeze(-1)
 
-    def update(self) -> dict[str, float]:
-        """One step of V, π, Q and the target, in the reference code's order; returns the losses."""
-        index = torch.randint(len(self.rew), (self.batch_size,), generator=self.generator)
+    def update(self, index: torch.Tensor | None = None) -> dict[str, float]:
+        """One step of V, π, Q and the target, in the reference code's order, on a uniformly drawn batch (or the
+        transitions `index`); returns the losses."""
+        if index is None:
+            index = torch.randint(len(self.rew), (self.batch_size,), generator=self.generator)
         obs, act, rew = self.obs[index], self.act[index], self.rew[index]
         next_obs, done = self.next_obs[index], self.done[index]
         sa = torch.cat([obs, act], dim=1)

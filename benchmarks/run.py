@@ -5,7 +5,7 @@
         [--data {auto,official,regenerated}] [--offline] [--build-missing] [--backend {local,ray}]
         [--ray-address ADDR] [--workers N]
         [--device {cpu,cuda,auto}] [--gpus-per-run G] [--max-attempts N] [--out DIR]
-        [--no-leaderboard] [--leaderboard-out FILE] [--reps N]
+        [--no-leaderboard] [--leaderboard-out FILE] [--reps N] [--track {tensorboard,wandb,none} ...]
 
 Every run (agent configuration, dataset, seed, budget) owns a folder under ``--out``/runs (see
 :mod:`benchmarks.runner`). Rerunning the same command skips finished (and diverged) runs, resumes unfinished ones
@@ -23,9 +23,9 @@ import dataclasses
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
-import types
 import typing
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
@@ -46,21 +46,26 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from benchmarks import runner
+from benchmarks import runner, tracking
 from benchmarks.backends import Backend, LocalBackend, RayBackend, Task, task_specs
-from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label, load_results
+from benchmarks.store import DEFAULT_LEADERBOARD as DEFAULT_OUT
+from benchmarks.store import (
+    DEFAULT_RESULTS,
+    REPO_ROOT,
+    TEST_DATA_MARKER,
+    ResultsStore,
+    atomic_write_text,
+    build_label,
+)
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
-from iqlzoo.agents.iql import IQLConfig
+from iqlzoo.agents.config import IQLConfig, type_text, value_fits
 from iqlzoo.agents.presets import infer_domain
+from iqlzoo.data.equivalents import build_time, regenerated_equivalent
 from iqlzoo.data.minari import DatasetNotFoundError, from_minari, resolve_dataset
-from iqlzoo.datasets.equivalents import build_time, regenerated_equivalent
-from iqlzoo.datasets.registry import RECIPES, build
+from iqlzoo.recipes.registry import RECIPES, build
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The results store and leaderboard file of `leaderboard.render` (not imported up front: matplotlib and rliable
 #: take seconds to import, and the driver starts its workers first).
-DEFAULT_RESULTS = REPO_ROOT / "results"
-DEFAULT_OUT = REPO_ROOT / "leaderboard" / "README.md"
 DEFAULT_TEST_RESULTS = REPO_ROOT / "results-smoke"
 DATA_MODES = ("auto", "official", "regenerated")
 #: Seconds the driver waits for backend events per loop.
@@ -119,7 +124,7 @@ def resolve_task(task: str, data: str, download: bool | None = None) -> tuple[st
 
 
 def build_dataset(dataset_id: str, console: Console) -> bool:
-    """Build an iqlzoo dataset for ``--build-missing`` as ``python -m iqlzoo.datasets build`` does (one torch
+    """Build an iqlzoo dataset for ``--build-missing`` as ``python -m iqlzoo.recipes build`` does (one torch
     thread, a progress bar on a terminal); False, with the reason printed, when the build fails."""
     console.print(f"building {dataset_id} ({build_time(dataset_id)})")
     threads = torch.get_num_threads()
@@ -147,36 +152,10 @@ def missing_summary(missing: Sequence[str], command: Sequence[str]) -> str:
         duration = "; ".join(f"{dataset_id}: {build_time(dataset_id)}" for dataset_id in missing)
     return (
         f"{len(missing)} dataset{'' if one else 's'} {'is' if one else 'are'} not built ({duration}); build "
-        f"{'it' if one else 'them'} with\n    python -m iqlzoo.datasets build {' '.join(missing)}\n"
+        f"{'it' if one else 'them'} with\n    python -m iqlzoo.recipes build {' '.join(missing)}\n"
         f"or build and train in one go with\n    {shlex.join([*command, '--build-missing'])}"
     )
 
-
-def _setting_types() -> dict[str, Any]:
-    return typing.get_type_hints(IQLConfig)
-
-
-def _has_type(value: Any, expected: Any) -> bool:
-    """Whether a JSON value fits an `IQLConfig` field's annotation (float accepts ints; bool is no number)."""
-    options = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) else (
-        expected,)
-    for option in options:
-        if option is type(None) and value is None:
-            return True
-        if option is bool and isinstance(value, bool):
-            return True
-        if option in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if option is float or isinstance(value, int):
-                return True
-        if option is str and isinstance(value, str):
-            return True
-        if typing.get_origin(option) is tuple and isinstance(value, list):
-            return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    return False
-
-
-def _type_text(expected: Any) -> str:
-    return str(expected).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
 def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
@@ -194,9 +173,9 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        expected = _setting_types()[key]
-        if not _has_type(value, expected):
-            raise ValueError(f"--params {item!r}: {key} must be {_type_text(expected)}, got {value!r}")
+        expected = typing.get_type_hints(IQLConfig)[key]
+        if not value_fits(value, expected):
+            raise ValueError(f"--params {item!r}: {key} must be {type_text(expected)}, got {value!r}")
         params[key] = value
     try:
         IQLConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}).validate()
@@ -443,6 +422,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "on CUDA, where it multiplies throughput; on one CPU core it gains little (see "
                              "leaderboard/speed.md)")
     parser.add_argument("--max-attempts", type=positive_int, default=3, help="attempts per run and invocation (3)")
+    parser.add_argument("--track", nargs="+", choices=(*tracking.TRACKERS, "none"),
+                        help="experiment trackers each run logs losses and evaluations to: tensorboard (event files in "
+                             "the run's folder; the default when tensorboard is installed), wandb (Weights & Biases, "
+                             "offline unless WANDB_MODE is set), none")
     parser.add_argument("--out", type=Path, help=f"results store (default {DEFAULT_RESULTS}; smoke: "
                                                  f"{DEFAULT_TEST_RESULTS})")
     parser.add_argument("--no-leaderboard", action="store_true",
@@ -501,24 +484,19 @@ def make_backend(args: argparse.Namespace, context: runner.RunContext) -> Backen
 
 
 def regenerate_leaderboard(root: Path, out: Path, reps: int, console: Console) -> bool:
-    """Rebuild the leaderboard from every record in the store `root`; False (with the reason printed) on failure."""
-    import matplotlib
-
-    from leaderboard.render import build_leaderboard, write_leaderboard
-
+    """Rebuild the leaderboard from every record in the store `root` with ``python -m leaderboard``, in its own
+    process (the generator sits above the harness and is never imported by it); False (with the reason) on failure."""
     if (root / TEST_DATA_MARKER).exists() and out.resolve() == DEFAULT_OUT.resolve():
         console.print(f"[red]leaderboard not regenerated[/]: {root} holds test data; it must not be published to "
                       f"{DEFAULT_OUT}")
         return False
-    matplotlib.use("Agg")
-    frame = load_results(root)
-    try:
-        board = build_leaderboard(frame, root, out.parent, reps=reps, seed=0)
-    except ValueError as error:
-        console.print(f"[red]leaderboard not regenerated[/]: {escape(str(error))}")
+    command = [sys.executable, "-m", "leaderboard", "--results", str(root), "--out", str(out), "--reps", str(reps)]
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        console.print(f"[red]leaderboard not regenerated[/]: {escape(reason)}")
         return False
-    write_leaderboard(board, out)
-    console.print(f"leaderboard: {out} ({frame['run_id'].nunique()} runs, {len(board.plots)} plots)")
+    console.print(f"leaderboard: {escape(proc.stdout.strip())}")
     return True
 
 
@@ -531,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides)
         params = parse_params(args.params)
+        track = tracking.resolve_trackers(args.track)
         tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets)
     except ValueError as error:
         console.print(f"[red]error[/]: {escape(str(error))}")
@@ -540,8 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"suite {grid.suite.name}: {grid.suite.summary}")
     console.print(f"budget {grid.budget.name}: {grid.budget.summary}"
                   + (f"; overridden: {dict(grid.protocol_overrides)}" if grid.protocol_overrides else ""), markup=False)
-    for message in grid.skipped:
-        console.print(f"[yellow]{escape(message)}[/]")
+    console.print(f"tracking: train_log.jsonl{''.join(f', {name}' for name in track)}")
     datasets: dict[str, tuple[str, str]] = {}
     unavailable: list[DatasetUnavailableError] = []
     download = False if args.offline else None
@@ -574,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.backend == "ray" and (args.gpus_per_run or 0) > 0:
             device = "cuda"
         command = driver_command(argv)
-        context = runner.RunContext(str(root), device, command, str(get_dataset_path()))
+        context = runner.RunContext(str(root), device, command, str(get_dataset_path()), track, tracking.wandb_mode())
         backend = make_backend(args, context)
         try:
             with GridDisplay(console, todo, root) as display:

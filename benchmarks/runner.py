@@ -7,6 +7,9 @@ A run's folder in the results store (``<root>/runs/<run_id>/``) holds::
     checkpoints/latest.zip                           the newest checkpoint (a hard link to it, or a copy)
     train_log.jsonl                                  training statistics (losses, Q/V means) every log interval,
                                                      and the sranks of policy and Q features at every checkpoint
+    events.out.tfevents.*                            the same statistics and every evaluation for TensorBoard
+                                                     (with the ``tensorboard`` tracker; see benchmarks.tracking)
+    wandb/                                           the run's Weights & Biases files (with the ``wandb`` tracker)
     .lock                                            locked (flock) by the process training the run
 
 At a step that is both an evaluation and a checkpoint step, the evaluation is stored first, so a checkpoint never
@@ -42,6 +45,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
+from benchmarks import tracking
 from benchmarks.store import EvalRecord, ResultsStore, atomic_write_text, collect_provenance
 from benchmarks.suites import RunSpec, agent_class
 from iqlzoo.agents.base import TrainingDivergedError
@@ -92,13 +96,16 @@ class Outcome:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Where and how workers run: the results store `root`, the torch `device`, the driver's command line, and the
-    Minari store the driver resolved the datasets in (None: the worker's own ``MINARI_DATASETS_PATH`` or default)."""
+    """Where and how workers run: the results store `root`, the torch `device`, the driver's command line, the
+    Minari store the driver resolved the datasets in (None: the worker's own ``MINARI_DATASETS_PATH`` or default),
+    the experiment trackers every run writes to (`benchmarks.tracking.TRACKERS`) and the W&B mode for ``wandb``."""
 
     root: str
     device: str = "cpu"
     command: tuple[str, ...] = field(default_factory=tuple)
     minari_root: str | None = None
+    track: tuple[str, ...] = ()
+    wandb_mode: str = "offline"
 
 
 Reporter = Callable[[Progress], None]
@@ -216,6 +223,8 @@ class _Run:
         self.dataset_hash = ""
         #: run ids trained together with this one as one multi-seed model (empty when trained alone)
         self.seed_group: tuple[str, ...] = ()
+        #: logger outputs of the context's experiment trackers, open while the run trains
+        self.trackers: list[KVWriter] = []
 
     def prepare(self, data: TransitionDataset | None = None, dataset_hash: str | None = None) -> Any:
         """Load the data (unless given), resume or create the agent, record provenance; returns the agent."""
@@ -235,17 +244,39 @@ class _Run:
     def execute(self) -> None:
         spec, protocol = self.spec, self.spec.protocol
         self.prepare()
-        self.model.set_logger(Logger(None, [_TrainLog(self.run_dir / TRAIN_LOG)]))
-        if self.step < protocol.steps:
-            sranks = SrankCallback(every=protocol.checkpoint_every, seed=spec.seed)
-            self.model.learn(
-                protocol.steps - self.step,
-                callback=[_RunCallback(self), sranks],
-                log_interval=min(1000, protocol.eval_every),
-                reset_num_timesteps=False,
-            )
-        elif protocol.steps not in set(self.store.read_run(spec.run_id)["step"]):
-            self.evaluate(self.step)
+        self.open_trackers()
+        try:
+            self.model.set_logger(Logger(None, self.log_outputs()))
+            if self.step < protocol.steps:
+                sranks = SrankCallback(every=protocol.checkpoint_every, seed=spec.seed)
+                self.model.learn(
+                    protocol.steps - self.step,
+                    callback=[_RunCallback(self), sranks],
+                    log_interval=min(1000, protocol.eval_every),
+                    reset_num_timesteps=False,
+                )
+            elif protocol.steps not in set(self.store.read_run(spec.run_id)["step"]):
+                self.evaluate(self.step)
+        finally:
+            self.close_trackers()
+
+    def log_outputs(self) -> list[KVWriter]:
+        """Where the run's training statistics go: its train log and its trackers."""
+        return [_TrainLog(self.run_dir / TRAIN_LOG), *self.trackers]
+
+    def open_trackers(self) -> None:
+        """Open the context's trackers for this run (after `prepare`: W&B's config is the run's provenance)."""
+        provenance = self.store.read_provenance(self.spec.run_id) or {}
+        config = {key: value for key, value in provenance.items() if key != "attempts"}
+        self.trackers = tracking.open_trackers(
+            self.context.track, self.run_dir, self.spec.run_id, seed_group_name(self.spec), config,
+            self.context.wandb_mode,
+        )
+
+    def close_trackers(self) -> None:
+        for writer in self.trackers:
+            writer.close()
+        self.trackers = []
 
     def _resume(self) -> Any:
         """The agent of the newest readable checkpoint, with the wall time already spent; None without one."""
@@ -341,6 +372,9 @@ class _Run:
             )
         )
         self.score = result.mean_return if score is None else score
+        metrics = {"eval/return_mean": result.mean_return, "eval/return_std": result.std_return,
+                   "eval/normalized_score": score, "eval/success_rate": success}
+        tracking.write_values(self.trackers, {k: v for k, v in metrics.items() if v is not None}, step)
         self.report(Progress(spec.run_id, step, spec.protocol.steps, self.score, evaluated=True))
 
 
@@ -400,6 +434,13 @@ def seed_group_key(spec: RunSpec) -> str:
     return json.dumps({**spec.to_json(), "seed": None, "run_id": None}, sort_keys=True, default=str)
 
 
+def seed_group_name(spec: RunSpec) -> str:
+    """A readable name shared by the runs that differ only in their seed (their W&B group): the run id without its
+    seed, ending in 8 hex digits of `seed_group_key` instead of the run's own digest."""
+    readable = spec.run_id.rsplit(".", 1)[0].replace(f".seed{spec.seed}.", ".", 1)
+    return f"{readable}.{hashlib.sha256(seed_group_key(spec).encode()).hexdigest()[:8]}"
+
+
 def execute_task(
     specs: Sequence[RunSpec], context: RunContext, report: Reporter = lambda progress: None
 ) -> list[Outcome]:
@@ -410,18 +451,18 @@ def execute_task(
 
 
 class _GroupTrainLog(KVWriter):
-    """Every member's own line of the multi-seed model's statistics, appended to its train log: the model logs
-    agent k's means as ``agent<k>/train/<stat>`` (see `IQL._dump_logs`), which replace the group means for member k;
-    shared values (learning rate, updates/s) are written to every member."""
+    """Every member's own row of the multi-seed model's statistics, written to that member's outputs (its train log
+    and trackers): the model logs agent k's means as ``agent<k>/train/<stat>`` (see `IQL._dump_logs`), which replace
+    the group means for member k; shared values (learning rate, updates/s) are written to every member."""
 
     _AGENT_KEY = re.compile(r"agent(\d+)/(.+)")
 
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self.paths = list(paths)
+    def __init__(self, members: Sequence[Sequence[KVWriter]]) -> None:
+        self.members = [list(outputs) for outputs in members]
 
     def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
-        shared: dict[str, Any] = {"step": step}
-        own: dict[int, dict[str, Any]] = {k: {} for k in range(len(self.paths))}
+        shared: dict[str, Any] = {}
+        own: dict[int, dict[str, Any]] = {k: {} for k in range(len(self.members))}
         for key, value in key_values.items():
             if not isinstance(value, (int, float)):
                 continue
@@ -430,13 +471,11 @@ class _GroupTrainLog(KVWriter):
                 shared[key] = value
             elif int(match.group(1)) in own:
                 own[int(match.group(1))][match.group(2)] = value
-        for k, path in enumerate(self.paths):
-            row = {**shared, **own[k], "seed_group_size": len(self.paths)}
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row) + "\n")
+        for k, outputs in enumerate(self.members):
+            tracking.write_values(outputs, {**shared, **own[k], "seed_group_size": len(self.members)}, step)
 
     def close(self) -> None:
-        """Nothing stays open between writes."""
+        """The members' outputs are closed by their runs."""
 
 
 class _GroupCallback(BaseCallback):
@@ -458,9 +497,7 @@ class _GroupCallback(BaseCallback):
             if due:
                 run.model = self.model.agent(k)  # a fresh single-agent copy for the member's evaluation/checkpoint
             if step % sranks.every == 0:
-                ranks = sranks.measure(run.model)
-                with (run.run_dir / TRAIN_LOG).open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": step, **ranks}) + "\n")
+                tracking.write_values(run.log_outputs(), sranks.measure(run.model), step)
             run.on_step(step)
         return True
 
@@ -517,13 +554,19 @@ def _train_group(
         if any(agent.num_timesteps != step for agent in agents) or step >= protocol.steps:
             return {spec.run_id: _execute_locked(spec, store, context, report) for spec in alone.values()}
         multi = type(agents[0]).stack(agents)
-        multi.set_logger(Logger(None, [_GroupTrainLog([run.run_dir / TRAIN_LOG for run in runs])]))
-        multi.learn(
-            protocol.steps - step,
-            callback=[_GroupCallback(runs)],
-            log_interval=min(1000, protocol.eval_every),
-            reset_num_timesteps=False,
-        )
+        try:
+            for run in runs:
+                run.open_trackers()
+            multi.set_logger(Logger(None, [_GroupTrainLog([run.log_outputs() for run in runs])]))
+            multi.learn(
+                protocol.steps - step,
+                callback=[_GroupCallback(runs)],
+                log_interval=min(1000, protocol.eval_every),
+                reset_num_timesteps=False,
+            )
+        finally:  # before any member trains alone (below), which opens its trackers anew
+            for run in runs:
+                run.close_trackers()
     except TrainingDivergedError:
         return {spec.run_id: _execute_locked(spec, store, context, report) for spec in alone.values()}
     except Exception as error:

@@ -89,6 +89,23 @@ def final_evaluations(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[last.to_numpy()].reset_index(drop=True)
 
 
+def still_rising(frame: pd.DataFrame, run_ids: Sequence[str], metric: str = "normalized_score") -> bool | None:
+    """Whether the learning curve of a cell (its runs `run_ids`, one per seed) is still rising at its final evaluation:
+    the seeds' paired change d_i = score_i(final) − score_i(previous evaluation) has mean d̄ > 0 and d̄ > SE(d) =
+    sd(d)/√n. None when a run has fewer than two evaluations."""
+    changes = []
+    for run_id in run_ids:
+        curve = frame[frame["run_id"] == run_id].sort_values("step")[metric].dropna().to_numpy(dtype=float)
+        if len(curve) < 2:
+            return None
+        changes.append(curve[-1] - curve[-2])
+    if not changes:
+        return None
+    d = np.asarray(changes)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+    return bool(d.mean() > 0 and d.mean() > se)
+
+
 def _check_metric(metric: str) -> float:
     if metric not in SCORE_SCALES:
         raise ValueError(f"metric must be one of {sorted(SCORE_SCALES)}, got {metric!r}")

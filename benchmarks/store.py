@@ -38,6 +38,12 @@ from typing import IO, Any
 
 import pandas as pd
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The committed results store and the leaderboard generated from it: `benchmarks.run` writes the one, `python -m
+#: leaderboard` the other; every default path of the harness and the generator comes from here.
+DEFAULT_RESULTS = REPO_ROOT / "results"
+DEFAULT_LEADERBOARD = REPO_ROOT / "leaderboard" / "README.md"
+
 #: Columns that describe the run rather than one evaluation: equal on every row of a run.
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id",

@@ -4,27 +4,21 @@ A *suite* names datasets and agent configurations ("cells"); a *budget* says how
 evaluated; `plan` picks the cells and seeds, and `benchmarks.run.expand` crosses them with the resolved datasets into
 `RunSpec`s, one per run. Specs are plain data, so they travel to worker processes and Ray tasks as they are.
 
-Agents are referred to by name through `AGENTS` (name -> "module:attribute"); a name whose class cannot be imported
-yet is skipped by `plan` with a message, never an error, so a grid can list variants before they exist.
+Agents are referred to by name through iqlzoo's one agent registry (`iqlzoo.AGENTS`, filled by every
+`OfflineAgent` subclass as it is defined); `plan` refuses a name that is not in it before anything runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Agent name -> "module:attribute" of its class. Adding an agent to the harness is one line here.
-AGENTS: dict[str, str] = {
-    "IQL": "iqlzoo:IQL",
-    "DistributionalIQL": "iqlzoo:DistributionalIQL",
-    "D2RLIQL": "iqlzoo:D2RLIQL",
-    "BonusIQL": "iqlzoo:BonusIQL",
-}
+from iqlzoo import AGENTS
+from iqlzoo.data.equivalents import OFFICIAL, official_equivalent
 
 #: Small networks and batches for the smoke suite, so that a smoke run takes seconds.
 SMOKE_CONFIG: dict[str, Any] = {
@@ -35,21 +29,15 @@ SMOKE_CONFIG: dict[str, Any] = {
 }
 
 
-class AgentUnavailableError(LookupError):
-    """An agent name that is not in `AGENTS` or whose class cannot be imported (yet)."""
+class AgentUnavailableError(ValueError):
+    """An agent name that is not in iqlzoo's agent registry."""
 
 
 def agent_class(name: str) -> type:
-    """Import the class `AGENTS[name]` names; `AgentUnavailableError` says why when that fails."""
+    """The agent class registered as `name` (`iqlzoo.AGENTS`); `AgentUnavailableError` lists the known names."""
     if name not in AGENTS:
-        raise AgentUnavailableError(f"agent {name!r} is not in benchmarks.suites.AGENTS (known: {sorted(AGENTS)})")
-    module_name, _, attribute = AGENTS[name].partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise AgentUnavailableError(
-            f"agent {name!r} is not available yet: cannot import {AGENTS[name]} ({type(error).__name__}: {error})"
-        ) from None
+        raise AgentUnavailableError(f"unknown agent {name!r}; iqlzoo's agents: {sorted(AGENTS)}")
+    return AGENTS[name]
 
 
 @dataclass(frozen=True)
@@ -215,20 +203,21 @@ SEED_FINDINGS_CELLS: tuple[Cell, ...] = (
     Cell("DistributionalIQL", "DistributionalIQL", (ANTMAZE["umaze"], HALFCHEETAH["medium"]), {}, _DISTRIBUTIONAL),
 )
 
-#: The agents of the main suites' leaderboard: IQL and the source report's three improvements.
-LEADERBOARD_AGENTS: tuple[str, ...] = ("IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL")
+#: The agents of the main suites' leaderboard: IQL and the source report's three improvements, and behaviour cloning
+#: (what imitation alone reaches on each dataset).
+LEADERBOARD_AGENTS: tuple[str, ...] = ("IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL", "BC")
 
 SUITES: dict[str, Suite] = {
     "antmaze": Suite(
         "antmaze",
-        "AntMaze: the six D4RL mazes (IQL paper, Table 1); IQL and the three variants",
+        "AntMaze: the six D4RL mazes (IQL paper, Table 1); IQL, the three variants and behaviour cloning",
         tuple(ANTMAZE.values()),
         "quick",
         default_agents=LEADERBOARD_AGENTS,
     ),
     "halfcheetah": Suite(
         "halfcheetah",
-        "HalfCheetah: medium, medium-expert, expert; IQL and the three variants",
+        "HalfCheetah: medium, medium-expert, expert; IQL, the three variants and behaviour cloning",
         tuple(HALFCHEETAH.values()),
         "quick",
         default_agents=LEADERBOARD_AGENTS,
@@ -252,18 +241,18 @@ SUITES: dict[str, Suite] = {
 }
 
 
-#: Locally regenerated dataset id -> the official dataset it stands in for (tests check it against
-#: `iqlzoo.datasets.registry`); written out here so that reading results needs no simulator imports.
+#: Locally regenerated dataset id -> the official suite dataset it stands in for: the part of
+#: `iqlzoo.data.equivalents.OFFICIAL` (the one map) that the suites use.
 REGENERATED: dict[str, str] = {
-    **{f"iqlzoo/antmaze/{name}-v0": official for name, official in ANTMAZE.items()},
-    **{f"iqlzoo/halfcheetah/{name}-v0": official for name, official in HALFCHEETAH.items()},
+    regenerated: official for regenerated, official in OFFICIAL.items() if official in {*ANTMAZE.values(),
+                                                                                        *HALFCHEETAH.values()}
 }
 
 
 def task_of(dataset_id: str) -> str:
     """The suite dataset (official Minari id) that a run's dataset stands for: itself, or for a local regeneration
     the official id it regenerates."""
-    return REGENERATED.get(dataset_id, dataset_id)
+    return official_equivalent(dataset_id) or dataset_id
 
 
 #: Suites whose plain agent runs other suites reuse (see `home_suite`).
@@ -337,14 +326,14 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Plan:
-    """`cells` (label, agent, config, dataset task) to run per seed, and messages for the cells that were skipped."""
+    """`cells` (label, agent, config, dataset task) to run per seed under `budget` with the command line's
+    protocol overrides."""
 
     suite: Suite
     budget: Budget
     protocol_overrides: Mapping[str, int]
     seeds: tuple[int, ...]
     cells: tuple[Cell, ...]
-    skipped: tuple[str, ...]
 
     @property
     def store_suite(self) -> str:
@@ -377,7 +366,7 @@ def plan(
     budget_name: str | None = None,
     overrides: Mapping[str, int | None] | None = None,
 ) -> Plan:
-    """Choose the cells of a suite, skipping (with a message) those whose agent class is not available.
+    """Choose the cells of a suite; an agent name that iqlzoo does not know is an error before anything runs.
 
     `overrides` may set `steps`, `eval_every`, `eval_episodes` and `checkpoint_every`; None values are ignored.
     """
@@ -396,16 +385,11 @@ def plan(
     n_seeds = budget.seeds if seeds is None else seeds
     if n_seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {n_seeds}")
-    cells, skipped = [], []
-    for cell in suite.select(agents):
-        try:
-            agent_class(cell.agent)
-        except AgentUnavailableError as error:
-            skipped.append(f"skipping {cell.label} on {len(cell.datasets)} dataset(s): {error}")
-            continue
-        cells.append(cell)
+    cells = suite.select(agents)
+    for cell in cells:
+        agent_class(cell.agent)
     labels: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for cell in cells:
         if labels.setdefault(cell.label, (cell.agent, cell.config)) != (cell.agent, cell.config):
             raise ValueError(f"suite {suite_name!r}: label {cell.label!r} names two configurations")
-    return Plan(suite, budget, chosen, tuple(range(n_seeds)), tuple(cells), tuple(skipped))
+    return Plan(suite, budget, chosen, tuple(range(n_seeds)), tuple(cells))

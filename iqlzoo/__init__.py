@@ -6,6 +6,7 @@ from iqlzoo.quiet import quiet_third_party_notices
 quiet_third_party_notices()
 
 from iqlzoo.agents.base import TrainingDivergedError
+from iqlzoo.agents.bc import BC
 from iqlzoo.agents.iql import IQL, IQLConfig
 from iqlzoo.agents.variants import AGENTS, D2RLIQL, BonusIQL, DistributionalIQL
 from iqlzoo.checkpoint import CheckpointError
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AGENTS",
+    "BC",
     "BonusIQL",
     "D2RLIQL",
     "DistributionalIQL",

@@ -9,10 +9,10 @@ of the last hidden layer on a fixed batch) and ``weights`` (the last hidden laye
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+
+from iqlzoo.agents.base import OfflineAgent
 
 
 def srank(matrix: torch.Tensor, delta: float = 0.01) -> int:
@@ -28,20 +28,18 @@ def srank(matrix: torch.Tensor, delta: float = 0.01) -> int:
 
 
 @torch.no_grad()
-def network_sranks(model: Any, obs: torch.Tensor, act: torch.Tensor, delta: float = 0.01) -> dict[str, int]:
+def network_sranks(model: OfflineAgent, obs: torch.Tensor, act: torch.Tensor, delta: float = 0.01) -> dict[str, int]:
     """srank of the policy's and the first critic's penultimate layer: features on (obs, act) and weights.
 
-    ``obs`` are raw flat observations (normalised here as the model does), ``act`` actions in [-1, 1].
+    ``obs`` are raw flat observations (the model normalises them as it does when acting), ``act`` actions in [-1, 1].
     """
-    nets = model.nets
-    obs = (obs - nets.obs_mean) / nets.obs_std
-    policy_features = nets.actor.body(obs)[0]
-    q_features = nets.critic.body(torch.cat([obs, act], dim=-1))[0]
+    features = model.penultimate_features(obs, act)
+    weights = model.penultimate_weights()
     return {
-        "srank/policy_features": srank(policy_features, delta),
-        "srank/q_features": srank(q_features, delta),
-        "srank/policy_weights": srank(nets.actor.body.layers[-1].weight[0], delta),
-        "srank/q_weights": srank(nets.critic.body.layers[-1].weight[0], delta),
+        "srank/policy_features": srank(features["policy"], delta),
+        "srank/q_features": srank(features["q"], delta),
+        "srank/policy_weights": srank(weights["policy"], delta),
+        "srank/q_weights": srank(weights["q"], delta),
     }
 
 
@@ -57,7 +55,7 @@ class SrankCallback(BaseCallback):
         self.history: list[dict[str, int]] = []
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def fixed_batch(self, model: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def fixed_batch(self, model: OfflineAgent) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``batch_size`` dataset pairs (observations, actions scaled to [-1, 1]) drawn with ``seed`` from
         ``model.dataset``: the same pairs at every measurement, and for every agent trained on that dataset."""
         data = model.dataset
@@ -68,7 +66,7 @@ class SrankCallback(BaseCallback):
         act = 2.0 * (torch.as_tensor(data.actions)[index] - low) / (high - low) - 1.0
         return torch.as_tensor(data.observations)[index].to(model.device), act.clamp(-1.0, 1.0).to(model.device)
 
-    def measure(self, model: Any) -> dict[str, int]:
+    def measure(self, model: OfflineAgent) -> dict[str, int]:
         """:func:`network_sranks` of ``model`` (a single agent) on the fixed batch (drawn on the first call)."""
         if self._batch is None:
             self._batch = self.fixed_batch(model)

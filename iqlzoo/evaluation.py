@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import minari
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from minari import MinariDataset
 
 from iqlzoo.data.minari import from_minari, is_local, load_dataset
@@ -70,18 +72,19 @@ class EvaluationResult:
         return out
 
 
-def _normalized(returns: np.ndarray, low: float, high: float) -> np.ndarray:
-    """D4RL normalised score on the ×100 scale: 100 · (R − R_min) / (R_max − R_min)."""
-    return 100.0 * (returns - low) / (high - low)
+def _normalized(dataset: MinariDataset, returns: np.ndarray) -> np.ndarray:
+    """D4RL normalised score on the ×100 scale, as Minari computes it: 100 · (R − R_min) / (R_max − R_min)."""
+    return 100.0 * np.asarray(minari.get_normalized_score(dataset, returns))
 
 
 def _recorded_dataset_source(dataset_id: str) -> EnvSource:
     """The evaluation environment and reference scores of a dataset in the local store, read from Minari directly
-    (``recover_environment(eval_env=True)``; no transitions are loaded)."""
+    (``recover_environment(eval_env=True)``, ``get_normalized_score``; no transitions are loaded)."""
     dataset = load_dataset(dataset_id, download=False)
-    low, high = dataset.storage.metadata.get("ref_min_score"), dataset.storage.metadata.get("ref_max_score")
-    normalize = None if low is None or high is None else functools.partial(_normalized, low=low, high=high)
-    spec = getattr(dataset, "_eval_env_spec", None) or dataset.env_spec
+    meta = dataset.storage.metadata
+    has_scores = meta.get("ref_min_score") is not None and meta.get("ref_max_score") is not None
+    normalize = functools.partial(_normalized, dataset) if has_scores else None
+    spec = EnvSpec.from_json(meta["eval_env_spec"]) if meta.get("eval_env_spec") else dataset.env_spec
     return (lambda: dataset.recover_environment(eval_env=True)), normalize, getattr(spec, "id", None)
 
 

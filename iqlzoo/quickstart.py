@@ -20,7 +20,7 @@ import torch
 
 from iqlzoo import IQL, evaluate
 from iqlzoo.data.minari import from_minari
-from iqlzoo.datasets.toy import PENDULUM_ID, build_pendulum_dataset
+from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
 
 
 def next_steps(saved: Path) -> str:
@@ -30,7 +30,7 @@ def next_steps(saved: Path) -> str:
         "Next:\n"
         f"  load and evaluate the saved agent:  python -c {shlex.quote(load)}\n"
         "  the benchmark harness, in seconds:  python -m benchmarks.run --suite smoke   (from the repository root)\n"
-        "  a real dataset, then a benchmark:   python -m iqlzoo.datasets build iqlzoo/antmaze/umaze-v0   (~9-12 min)\n"
+        "  a real dataset, then a benchmark:   python -m iqlzoo.recipes build iqlzoo/antmaze/umaze-v0   (~9-12 min)\n"
         "                                      python -m benchmarks.run --suite antmaze --datasets umaze --agents IQL "
         "--seeds 1   (100k updates)\n"
         "  the results so far:                 leaderboard/README.md (`python -m leaderboard` regenerates it)"

@@ -6,14 +6,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
 
-from benchmarks.findings import count_label
-from benchmarks.store import TEST_DATA_MARKER, load_results
-from leaderboard.render import DEFAULT_OUT, DEFAULT_RESULTS, build_leaderboard, write_leaderboard
+from benchmarks.store import DEFAULT_RESULTS, TEST_DATA_MARKER, load_results
+from leaderboard.findings import count_label
+from leaderboard.render import DEFAULT_OUT, build_leaderboard, write_leaderboard
 
 
 def _positive_int(text: str) -> int:
@@ -34,8 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.results / TEST_DATA_MARKER).exists() and args.out.resolve() == DEFAULT_OUT.resolve():
         parser.error(f"{args.results} holds test data ({TEST_DATA_MARKER}); it must not be published to {DEFAULT_OUT}")
     matplotlib.use("Agg")
+    if not args.results.is_dir():
+        parser.error(f"--results {args.results} is not a results store (no such folder); run python -m benchmarks.run "
+                     "first or point --results at one")
     frame = load_results(args.results)
-    board = build_leaderboard(frame, args.results, args.out.parent, reps=args.reps, seed=args.seed)
+    try:
+        board = build_leaderboard(frame, args.results, args.out.parent, reps=args.reps, seed=args.seed)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     write_leaderboard(board, args.out)
     print(f"wrote {args.out}: {frame['run_id'].nunique()} runs, {len(board.plots)} plots")
     if board.unended:

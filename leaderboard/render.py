@@ -17,13 +17,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import findings, plots, stats
-from benchmarks.report_claims import REPORT, SRANK_TABLE
-from benchmarks.store import EVALUATIONS_FILE, atomic_write_bytes, atomic_write_text, build_label
+from benchmarks import stats
+from benchmarks.store import (
+    DEFAULT_LEADERBOARD,
+    EVALUATIONS_FILE,
+    REPO_ROOT,
+    ResultsStore,
+    atomic_write_bytes,
+    atomic_write_text,
+    build_label,
+)
+from benchmarks.suites import task_of
+from leaderboard import findings, plots
+from leaderboard.published import published_line
+from leaderboard.report_claims import REPORT, SRANK_TABLE
+from leaderboard.text import span, with_ci
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RESULTS = REPO_ROOT / "results"
-DEFAULT_OUT = REPO_ROOT / "leaderboard" / "README.md"
+DEFAULT_OUT = DEFAULT_LEADERBOARD
 PLOTS_DIR = "plots"
 _METRIC_LABELS = {"normalized_score": "Normalised score", "success_rate": "Success rate (%)"}
 _METRIC_SLUGS = {"normalized_score": "score", "success_rate": "success"}
@@ -63,14 +73,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     return lines
 
 
-def _with_ci(point: float, lower: float, upper: float, digits: int = 1) -> str:
-    """"point [lower, upper]" with `digits` decimals."""
-    return f"{point:.{digits}f} [{lower:.{digits}f}, {upper:.{digits}f}]"
-
-
-def _span(values: pd.Series) -> str:
-    low, high = int(values.min()), int(values.max())
-    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
 def _slug(text: str) -> str:
@@ -175,6 +177,12 @@ class _Renderer:
         self.plots: dict[str, bytes] = {}
         self.colors = plots.agent_colors(stats.order_agents(frame["agent"]))
 
+    def precision(self, run_id: str) -> str:
+        """``bf16`` or ``float32``: the precision the run's agent trained in, from its provenance."""
+        provenance = ResultsStore(self.results_root).read_provenance(run_id) or {}
+        config = provenance.get("agent_config") or provenance.get("run", {}).get("config") or {}
+        return "bf16" if config.get("bf16") else "float32"
+
     def run_link(self, run_id: str, label: str) -> str:
         return _store_link(self.results_root, self.out_dir, label, f"runs/{run_id}/{EVALUATIONS_FILE}")
 
@@ -194,6 +202,7 @@ class _Renderer:
             values = {agent: rows.loc[rows["agent"] == agent, metric].dropna().to_numpy() * scale for agent in agents}
             present = {agent: scores for agent, scores in values.items() if scores.size}
             estimates[metric] = stats.mean_over_seeds(present, reps=self.reps, seed=self.seed)
+        best = self.frame.groupby("run_id")[columns[0]].max() * stats.SCORE_SCALES[columns[0]]
         table_rows = []
         for agent in agents:
             runs = rows[rows["agent"] == agent]
@@ -201,20 +210,27 @@ class _Renderer:
             for metric in columns:
                 found = estimates[metric]
                 cells.append(
-                    _with_ci(found.point[agent][0], *found.interval[agent][:, 0]) if agent in found.point else "n/a"
+                    with_ci(found.point[agent][0], *found.interval[agent][:, 0]) if agent in found.point else "n/a"
                 )
+            rising = stats.still_rising(self.frame, list(runs["run_id"]), columns[0])
+            cells.append(f"{best.loc[list(runs['run_id'])].mean():.1f}")
             cells += [
                 len(runs),
-                _span(runs["step"]),
+                span(runs["step"]),
+                "yes" if rising else ("n/a" if rising is None else "no"),
+                ", ".join(sorted({self.precision(run_id) for run_id in runs["run_id"]})),
                 " / ".join(f"{budget:,}" for budget in sorted(runs["budget"].unique())),
                 ", ".join(sorted(runs["data_source"].unique())),
                 ", ".join(f"`{build_label(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
                 ", ".join(self.run_link(run.run_id, f"s{run.seed}") for run in runs.itertuples()),
             ]
             table_rows.append(cells)
-        header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns)]
-        header += ["Seeds", "Steps", "Budget", "Data source", "Data build", "Runs"]
-        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), ""]
+        header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns),
+                  f"Best evaluation ({_METRIC_LABELS[columns[0]].lower()}), mean"]
+        header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs"]
+        published = published_line(task_of(dataset_id))
+        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), "",
+                *([published, ""] if published else [])]
 
     def aggregate_section(self, suite: str, metric: str) -> list[str]:
         """Aggregate metrics, performance profiles, probability of improvement and sample efficiency."""
@@ -238,7 +254,7 @@ class _Renderer:
         lines += _table(
             ["Agent", *(f"{name} [95% CI]" for name in stats.METRIC_NAMES)],
             [
-                [agent, *(_with_ci(point[i], *summary.interval[agent][:, i]) for i in range(len(point)))]
+                [agent, *(with_ci(point[i], *summary.interval[agent][:, i]) for i in range(len(point)))]
                 for agent, point in summary.point.items()
             ],
         )
@@ -262,7 +278,7 @@ class _Renderer:
             lines += _table(
                 ["Agent X", f"P(X > {stats.BASELINE}) [95% CI]"],
                 [
-                    [pair.split(stats.PAIR_SEPARATOR)[0], _with_ci(value[0], *improvement.interval[pair][:, 0], 2)]
+                    [pair.split(stats.PAIR_SEPARATOR)[0], with_ci(value[0], *improvement.interval[pair][:, 0], 2)]
                     for pair, value in improvement.point.items()
                 ],
             )
@@ -374,7 +390,10 @@ def _legend(reps: int, seed: int) -> list[str]:
         "of all run x dataset scores; median and mean are taken over datasets of each dataset's mean over seeds; "
         "optimality gap is 100 minus the mean of min(score, 100) (lower is better). "
         f"P(X > {stats.BASELINE}) is the probability that a run of X scores above a run of {stats.BASELINE} on a "
-        "dataset, averaged over datasets.",
+        "dataset, averaged over datasets. \"Still rising\" flags a cell whose seeds gained, from their previous "
+        "evaluation to their final one, more than the standard error of that gain (a budget too short to show "
+        "where the agent converges); \"Precision\" is the arithmetic the agent trained in (bf16: bfloat16 "
+        "autocast, which until 2026-12-02 also covered the value networks).",
         "",
     ]
 

@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 Every test session gets its own empty Minari store (``MINARI_DATASETS_PATH``) and builds the small datasets it
-needs there itself, offline: the toy Pendulum dataset of :mod:`iqlzoo.datasets.toy` and a tiny AntMaze dataset of
+needs there itself, offline: the toy Pendulum dataset of :mod:`iqlzoo.recipes.toy` and a tiny AntMaze dataset of
 random actions (dict observations, goal info) for the goal-conditioned code paths.
 """
 
@@ -24,9 +24,10 @@ ANTMAZE_TINY_ID = "iqlzoo-test/antmaze/umaze-random-v0"
 @pytest.fixture(scope="session")
 def pendulum_minari():
     """The toy Pendulum dataset (40 episodes of 200 steps) as a MinariDataset."""
-    from iqlzoo.datasets.toy import build_pendulum_dataset
+    from iqlzoo.recipes.toy import build_pendulum_dataset
 
-    return build_pendulum_dataset(n_episodes=40, n_reference_episodes=10)
+    # its own id: harness tests rebuild the recipe id iqlzoo/toy/pendulum-mixed-v0 with other parameters
+    return build_pendulum_dataset(n_episodes=40, n_reference_episodes=10, dataset_id="iqlzoo-test/toy/pendulum-v0")
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +44,7 @@ def antmaze_minari():
     import gymnasium_robotics
     import minari
 
-    from iqlzoo.datasets.toy import rollout_episode
+    from iqlzoo.recipes.toy import rollout_episode
 
     gym.register_envs(gymnasium_robotics)
     env = gym.make("AntMaze_UMaze-v5", include_cfrc_ext_in_observation=False, max_episode_steps=60)

@@ -155,3 +155,109 @@ def test_seeded_training_is_reproducible(pendulum_data, make_iql):
     b = make_iql(pendulum_data, seed=3).learn(5)
     for (name, x), y in zip(a.nets.state_dict().items(), b.nets.state_dict().values()):
         assert torch.equal(x, y), name
+
+
+class _RecordingBar:
+    """Stands in for the tqdm bar of SB3's ProgressBarCallback: records its total and how far it got."""
+
+    bars: list["_RecordingBar"] = []
+
+    def __init__(self, total: int) -> None:
+        self.total, self.n = total, 0
+        _RecordingBar.bars.append(self)
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_progress_bar_counts_the_steps_of_a_resumed_learn(pendulum_data, make_iql, monkeypatch, tmp_path):
+    import stable_baselines3.common.callbacks as sb3_callbacks
+
+    monkeypatch.setattr(sb3_callbacks, "tqdm", _RecordingBar)
+    _RecordingBar.bars = []
+    model = make_iql(pendulum_data).learn(30, progress_bar=True)
+    resumed = IQL.load(model.save(tmp_path / "half"), dataset=pendulum_data, device="cpu")
+    resumed.learn(20, reset_num_timesteps=False, progress_bar=True)
+    # SB3's own callback passed by the user reads the same locals
+    user_bar = sb3_callbacks.ProgressBarCallback()
+    resumed.learn(10, reset_num_timesteps=False, callback=user_bar)
+    assert [(bar.total, bar.n) for bar in _RecordingBar.bars] == [(30, 30), (20, 20), (10, 10)]
+    assert resumed.num_timesteps == 60
+
+
+def test_load_takes_env_as_second_positional_argument_like_sb3(pendulum_data, make_iql, tmp_path):
+    path = make_iql(pendulum_data).save(tmp_path / "agent")
+    env = gym.make("Pendulum-v1")
+    model = IQL.load(path, env, device="cpu")
+    assert model.get_env().envs[0] is env and model.device == torch.device("cpu")
+    assert IQL.load(path, None, "cpu", dataset=pendulum_data).dataset is pendulum_data
+    with pytest.raises(ValueError, match="action space .* does not match"):
+        IQL.load(path, gym.make("MountainCarContinuous-v0"))
+    with pytest.raises(TypeError, match=r"second positional argument is the environment.*device='cpu'"):
+        IQL.load(path, "cpu")
+
+
+def test_get_and_set_parameters_copy_networks_and_optimizer_in_place(pendulum_data, make_iql, tmp_path):
+    source = make_iql(pendulum_data, seed=1).learn(3)
+    target = make_iql(pendulum_data, seed=2).learn(1)
+    params = source.get_parameters()
+    assert set(params) == {"nets", "optimizer"}
+    assert all(isinstance(v, torch.Tensor) for v in params["nets"].values())
+    own = dict(target.nets.state_dict())
+    moments = [state["exp_avg"] for state in target.optimizer.state.values()]
+    target.set_parameters(params)
+    for name, tensor in target.nets.state_dict().items():
+        assert torch.equal(tensor, params["nets"][name]), name
+        assert tensor.data_ptr() == own[name].data_ptr(), f"{name} was replaced, not copied into"
+    for moment, state, expected in zip(moments, target.optimizer.state.values(), source.optimizer.state.values()):
+        assert state["exp_avg"] is moment and torch.equal(moment, expected["exp_avg"])
+        assert moment.data_ptr() != expected["exp_avg"].data_ptr()
+    obs = pendulum_data.observations[:8]
+    np.testing.assert_array_equal(target.predict(obs)[0], source.predict(obs)[0])
+    # training continues from the copied state exactly as the source does, on the same batches
+    target.generator.set_state(source.generator.get_state())
+    source.learn(2)
+    target.learn(2)
+    for (name, x), y in zip(source.nets.state_dict().items(), target.nets.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+def test_set_parameters_from_a_checkpoint_and_exact_match(pendulum_data, make_iql, tmp_path):
+    source = make_iql(pendulum_data, seed=1).learn(2)
+    target = make_iql(pendulum_data, seed=2)
+    obs = pendulum_data.observations[:8]
+    target.set_parameters(source.save(tmp_path / "full"))
+    np.testing.assert_array_equal(target.predict(obs)[0], source.predict(obs)[0])
+    weights_only = source.save(tmp_path / "weights", include_optimizer=False)
+    with pytest.raises(ValueError, match=r"lack \['optimizer'\].*exact_match=False"):
+        make_iql(pendulum_data, seed=3).set_parameters(weights_only)
+    other = make_iql(pendulum_data, seed=3)
+    other.set_parameters(weights_only, exact_match=False)
+    np.testing.assert_array_equal(other.predict(obs)[0], source.predict(obs)[0])
+    with pytest.raises(ValueError, match=r"\['policy'\] are not parameters"):
+        other.set_parameters({"policy": {}}, exact_match=False)
+    nets = {k: v for k, v in source.get_parameters()["nets"].items() if not k.startswith("value.")}
+    with pytest.raises(ValueError, match="cannot set 'nets': Error.*loading state_dict"):
+        other.set_parameters({"nets": nets, "optimizer": source.optimizer.state_dict()})
+
+
+def test_set_parameters_refreshes_the_normalised_training_data_even_inside_learn(pendulum_data, make_iql):
+    source = make_iql(pendulum_data, seed=1, normalize_observations=True)
+    target = make_iql(pendulum_data, seed=2).learn(1)  # its buffer holds unnormalised observations
+
+    class SetOnce(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.n_calls == 1:
+                self.model.set_parameters(source.get_parameters())
+            return True
+
+    target.learn(3, callback=SetOnce())
+    obs = torch.as_tensor(pendulum_data.observations)
+    expected = (obs - source.nets.obs_mean) / source.nets.obs_std
+    torch.testing.assert_close(target.buffer.split(target.buffer.data)[0], expected)

@@ -12,16 +12,16 @@ import pytest
 import torch
 from stable_baselines3 import SAC
 
-from iqlzoo.datasets.behaviour import (
+from iqlzoo.recipes.behaviour import (
     BehaviourPolicy,
     BehaviourPolicyError,
     ant_goal,
     halfcheetah,
     load_behaviour_policy,
 )
-from iqlzoo.datasets.behaviour.ant_goal import GoalReachingAnt, heading, policy_input
-from iqlzoo.datasets.behaviour.export import load_portable, save_portable
-from iqlzoo.datasets.behaviour.train import RunDir, crossed, main, read_jsonl, select_snapshot
+from iqlzoo.recipes.behaviour.ant_goal import GoalReachingAnt, heading, policy_input
+from iqlzoo.recipes.behaviour.export import load_portable, save_portable
+from iqlzoo.recipes.behaviour.train import RunDir, crossed, main, read_jsonl, select_snapshot
 
 
 @pytest.fixture(scope="module")

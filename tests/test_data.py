@@ -1,9 +1,11 @@
 """Minari episodes → transitions, observation flattening and dataset errors."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 
+import gymnasium as gym
 import minari
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ def test_pendulum_transitions_are_consecutive(pendulum_minari, pendulum_data):
     assert pendulum_data.has_reference_scores
 
 
-def _write_terminating_dataset(dataset_id: str, bad_reward_at: tuple[int, int] | None = None):
+def _pendulum_episodes(bad_reward_at: tuple[int, int] | None = None) -> list[EpisodeBuffer]:
     """Two Pendulum-shaped episodes: one ends in a termination, one in a truncation."""
     rng = np.random.default_rng(0)
     episodes = []
@@ -43,8 +45,18 @@ def _write_terminating_dataset(dataset_id: str, bad_reward_at: tuple[int, int] |
                 truncations=[False] * (steps - 1) + [not terminated],
             )
         )
+    return episodes
+
+
+def _write_terminating_dataset(dataset_id: str, bad_reward_at: tuple[int, int] | None = None):
+    """A Pendulum dataset of :func:`_pendulum_episodes`."""
     return minari.create_dataset_from_buffers(
-        dataset_id, buffer=episodes, env="Pendulum-v1", eval_env="Pendulum-v1", author="t", author_email="t"
+        dataset_id,
+        buffer=_pendulum_episodes(bad_reward_at),
+        env="Pendulum-v1",
+        eval_env="Pendulum-v1",
+        author="t",
+        author_email="t",
     )
 
 
@@ -93,7 +105,7 @@ def test_unknown_dataset_id_gives_clear_error(pendulum_minari, monkeypatch):
     message = str(info.value)
     assert "D4RL/antmaze/umaze-v1" in message
     assert pendulum_minari.spec.dataset_id in message  # lists the local datasets
-    assert "python -m iqlzoo.datasets" in message
+    assert "python -m iqlzoo.recipes" in message
 
 
 
@@ -129,3 +141,59 @@ def test_transition_dataset_validates_shapes_and_actions(pendulum_data):
         bad = fields["observations"].copy()
         bad[3, 1] = np.inf
         TransitionDataset(**{**fields, "observations": bad})
+
+
+def test_environments_are_recovered_through_minari(monkeypatch):
+    """make_env asks Minari (recover_environment) for the evaluation environment, never its private attributes."""
+    eval_spec = dataclasses.replace(gym.spec("Pendulum-v1"), max_episode_steps=50)
+    dataset = minari.create_dataset_from_buffers(
+        "iqlzoo-test/recover/pendulum-v0",
+        buffer=_pendulum_episodes(),
+        env="Pendulum-v1",
+        eval_env=eval_spec,
+        author="t",
+        author_email="t",
+    )
+    calls = []
+    recover = type(dataset).recover_environment
+
+    def spy(self, eval_env=False, **kwargs):
+        calls.append((eval_env, kwargs))
+        return recover(self, eval_env=eval_env, **kwargs)
+
+    monkeypatch.setattr(type(dataset), "recover_environment", spy)
+    data = from_minari(dataset)
+    env = data.make_env(g=5.0)
+    assert env.spec.max_episode_steps == 50 and env.unwrapped.g == 5.0
+    assert data.make_env(eval_env=False).spec.max_episode_steps == 200
+    assert calls == [(True, {"g": 5.0}), (False, {})]
+    spaces_only = minari.create_dataset_from_buffers(
+        "iqlzoo-test/recover/no-env-v0",
+        buffer=_pendulum_episodes(),
+        observation_space=dataset.observation_space,
+        action_space=dataset.action_space,
+        author="t",
+        author_email="t",
+    )
+    with pytest.raises(ValueError, match="no-env-v0: Minari cannot recreate its evaluation environment .*records no "
+                                         "environment.*pass env= explicitly"):
+        from_minari(spaces_only).make_env()
+
+
+def test_normalized_scores_come_from_minari(pendulum_minari, pendulum_data, monkeypatch):
+    calls = []
+    original = minari.get_normalized_score
+
+    def spy(dataset, returns):
+        calls.append(dataset)
+        return original(dataset, returns)
+
+    monkeypatch.setattr(minari, "get_normalized_score", spy)
+    returns = np.array([pendulum_data.ref_min_score, pendulum_data.ref_max_score, -500.0])
+    scores = pendulum_data.normalized_score(returns)
+    assert calls == [pendulum_minari]
+    np.testing.assert_allclose(scores, 100 * original(pendulum_minari, returns))
+    np.testing.assert_allclose(scores[:2], [0.0, 100.0])
+    no_refs = from_minari(_write_terminating_dataset("iqlzoo-test/term/no-refs-v0"))
+    with pytest.raises(ValueError, match="no-refs-v0 has no reference scores"):
+        no_refs.normalized_score(returns)

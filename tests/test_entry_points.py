@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import iqlzoo.datasets.__main__ as datasets_cli
+import iqlzoo.recipes.__main__ as datasets_cli
 from iqlzoo import IQL
-from iqlzoo.datasets.__main__ import main as datasets_main
 from iqlzoo.quickstart import main as quickstart_main
+from iqlzoo.recipes.__main__ import main as datasets_main
 
 
 def test_quickstart_trains_evaluates_and_saves(tmp_path, capsys):
@@ -21,7 +21,7 @@ def test_quickstart_trains_evaluates_and_saves(tmp_path, capsys):
     assert IQL.load(tmp_path / "iql_pendulum").num_timesteps == 30
     tail = out[out.index("\nNext:\n"):]  # it ends with what to try next, as commands that work
     assert f'evaluate(IQL.load("{tmp_path / "iql_pendulum"}"))' in tail and "--suite smoke" in tail
-    assert "python -m iqlzoo.datasets build iqlzoo/antmaze/umaze-v0   (~9-12 min)" in tail
+    assert "python -m iqlzoo.recipes build iqlzoo/antmaze/umaze-v0   (~9-12 min)" in tail
     assert "leaderboard/README.md" in tail and "updates/s (the mean over" in out
 
 

@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 from rliable import metrics
 
-from benchmarks import findings, stats
-from benchmarks.report_claims import SRANK_CLAIMS
+from benchmarks import stats
 from benchmarks.store import COLUMNS, EvalRecord, ResultsStore, empty_frame
-from benchmarks.suites import ANTMAZE, HALFCHEETAH, PENDULUM_TOY, SMOKE_CONFIG, Protocol, RunSpec
+from benchmarks.suites import ANTMAZE, HALFCHEETAH, SMOKE_CONFIG, Protocol, RunSpec
+from leaderboard import findings
 from leaderboard.render import FINDINGS_TITLE, build_leaderboard
+from leaderboard.report_claims import SRANK_CLAIMS
 
 SUITE = "seed-findings-quick"
 BUDGET = 100
@@ -360,7 +361,7 @@ def test_a_real_run_logs_the_sranks_the_findings_read(tmp_path: Path, pendulum_m
         "IQL-1Q",
         "IQL",
         {**SMOKE_CONFIG, "n_critics": 1},
-        PENDULUM_TOY,
+        pendulum_minari.spec.dataset_id,
         "toy",
         0,
         Protocol(steps=40, eval_every=20, eval_episodes=1, checkpoint_every=20),
@@ -389,7 +390,7 @@ def test_findings_use_regenerated_data_and_the_main_suites_shared_runs() -> None
 
 def test_regenerated_ids_match_the_dataset_registry() -> None:
     from benchmarks.suites import REGENERATED, task_of
-    from iqlzoo.datasets.registry import RECIPES
+    from iqlzoo.recipes.registry import RECIPES
 
     official = {dataset_id: recipe.official_id for dataset_id, recipe in RECIPES.items() if recipe.official_id}
     assert {k: v for k, v in official.items() if v in REGENERATED.values()} == REGENERATED

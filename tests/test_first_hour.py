@@ -21,8 +21,8 @@ from minari.data_collector.episode_buffer import EpisodeBuffer
 from benchmarks import run, runner
 from benchmarks.backends import task_specs
 from iqlzoo import IQL, evaluate
-from iqlzoo.datasets.__main__ import main as datasets_main
-from iqlzoo.datasets.equivalents import ANTMAZE_NAMES
+from iqlzoo.data.equivalents import ANTMAZE_NAMES
+from iqlzoo.recipes.__main__ import main as datasets_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def test_offline_lookups_fail_fast_after_one_probe_per_process(tmp_path):
     seconds, probes = out.split()[-3], out.split()[-1]  # timed after the imports, which a busy machine slows
     assert float(seconds) < 2 and probes == "1", out
     assert out.count("cannot be downloaded (127.0.0.1:") == 2 and "Set HF_HUB_OFFLINE=1" in out
-    assert "python -m iqlzoo.datasets build iqlzoo/halfcheetah/medium-v0` (~3-5 min)" in out
+    assert "python -m iqlzoo.recipes build iqlzoo/halfcheetah/medium-v0` (~3-5 min)" in out
 
 
 def test_offline_switch_skips_the_probe(no_network, monkeypatch):
@@ -170,9 +170,9 @@ def test_suite_with_nothing_built_ends_with_one_build_summary(no_network, own_st
     ids = " ".join(f"iqlzoo/antmaze/{name}-v0" for name in ANTMAZE_NAMES)
     summary = out[out.index("6 datasets are not built"):]
     assert summary.startswith("6 datasets are not built (~9-12 min each); build them with\n")
-    assert f"    python -m iqlzoo.datasets build {ids}\n" in summary
+    assert f"    python -m iqlzoo.recipes build {ids}\n" in summary
     assert summary.rstrip().endswith(f"--leaderboard-out {board} --build-missing")
-    assert out.count("python -m iqlzoo.datasets build") == 1  # said once, not per dataset
+    assert out.count("python -m iqlzoo.recipes build") == 1  # said once, not per dataset
     assert "resolve_dataset" not in out and "data='auto'" not in out and "minari download" not in out
 
 
@@ -231,7 +231,7 @@ def test_datasets_info_on_an_unbuilt_id_prints_the_build_command(capsys):
         datasets_main(["info", "iqlzoo/antmaze/umaze-diverse-v0"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 1 and "Traceback" not in err and "minari download" not in err
-    assert "`python -m iqlzoo.datasets build iqlzoo/antmaze/umaze-diverse-v0` (~9-12 min)" in err
+    assert "`python -m iqlzoo.recipes build iqlzoo/antmaze/umaze-diverse-v0` (~9-12 min)" in err
 
 
 def test_load_from_hub_offline_hint_names_iql_load(tmp_path):

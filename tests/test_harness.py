@@ -184,19 +184,25 @@ def test_smoke_suite_on_a_local_ray_cluster(tmp_path: Path) -> None:
 
 
 def test_default_paths_match_the_leaderboard_generator() -> None:
-    from benchmarks import run
+    from benchmarks import run, store
+    from leaderboard import __main__ as generator
     from leaderboard import render
 
-    assert (run.DEFAULT_RESULTS, run.DEFAULT_OUT) == (render.DEFAULT_RESULTS, render.DEFAULT_OUT)
+    assert (run.DEFAULT_RESULTS, run.DEFAULT_OUT) == (store.DEFAULT_RESULTS, render.DEFAULT_OUT)
+    assert generator.DEFAULT_RESULTS == store.DEFAULT_RESULTS
 
 
-def test_plan_skips_unavailable_agents_and_run_ids_follow_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(suites.AGENTS, "FutureIQL", "iqlzoo:FutureIQL")
-    monkeypatch.setitem(suites.SUITES, "mixed", Suite("mixed", "test", (PENDULUM_TOY,), "tiny", cells=(
+def test_plan_refuses_unknown_agents_and_run_ids_follow_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(suites.SUITES, "future", Suite("future", "test", (PENDULUM_TOY,), "tiny", cells=(
         Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("Future", "FutureIQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
+    with pytest.raises(ValueError, match=r"unknown agent 'FutureIQL'; iqlzoo's agents: \['BC', 'BonusIQL'"):
+        plan("future", seeds=2)
+    with pytest.raises(ValueError, match="unknown agent 'Bogus'"):
+        plan("smoke", agents=["Bogus"])
+    monkeypatch.setitem(suites.SUITES, "mixed", Suite("mixed", "test", (PENDULUM_TOY,), "tiny", cells=(
+        Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("IQL-e0.8", "IQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
     grid = plan("mixed", seeds=2)
-    assert [cell.label for cell in grid.cells] == ["IQL"]
-    assert len(grid.skipped) == 1 and "FutureIQL" in grid.skipped[0] and "not available yet" in grid.skipped[0]
+    assert [cell.label for cell in grid.cells] == ["IQL", "IQL-e0.8"]
     assert grid.store_suite == "mixed-tiny"
     with pytest.raises(ValueError, match="no cells for"):
         plan("mixed", agents=["SAC"])

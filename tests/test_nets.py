@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from iqlzoo.agents.config import IQLConfig
 from iqlzoo.nets import EnsembleBody, EnsembleQ, GaussianPolicy, QuantileHead, ValueNet, cosine_embedding
 
 
@@ -42,13 +43,14 @@ def test_cosine_embedding_values_and_shape():
 
 def test_quantile_critic_and_value_shapes():
     # inputs carry a leading agent dimension K; critics return (K, n_critics, B, N)
-    q = EnsembleQ(obs_dim=3, act_dim=2, hidden=[16, 16], n_critics=2, head="quantile", n_cos=8, n_agents=3)
+    q = EnsembleQ(obs_dim=3, act_dim=2, hidden=[16, 16], n_critics=2, head="quantile", cfg=IQLConfig(n_cos=8),
+                  n_agents=3)
     taus = torch.rand(3, 7, 5)
     out = q(torch.randn(3, 7, 3), torch.randn(3, 7, 2), taus)
     assert out.shape == (3, 2, 7, 5)
     assert isinstance(q.head, QuantileHead)
     assert not torch.allclose(out[..., 0], out[..., 1])  # outputs depend on τ
-    v = ValueNet(3, [16], head="quantile", n_cos=8, n_agents=3)
+    v = ValueNet(3, [16], head="quantile", cfg=IQLConfig(n_cos=8), n_agents=3)
     assert v(torch.randn(3, 7, 3), taus).shape == (3, 7, 5)
     assert ValueNet(3, [16])(torch.randn(1, 7, 3)).shape == (1, 7, 1)
     assert EnsembleQ(3, 2, [16], 2)(torch.randn(1, 7, 3), torch.randn(1, 7, 2)).shape == (1, 2, 7, 1)

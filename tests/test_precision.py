@@ -49,3 +49,14 @@ def test_bf16_still_runs_the_policy_in_bfloat16(antmaze_data):
     assert torch.equal(got["advantage"], want["advantage"])
     assert got["actor_loss"].item() != want["actor_loss"].item()
     assert abs(got["actor_loss"].item() - want["actor_loss"].item()) < 1e-2 * abs(want["actor_loss"].item()) + 1e-2
+
+
+def test_precision_check_measures_the_bf16_value_path_error(antmaze_data):
+    from benchmarks.precision_check import compare
+
+    model = IQL("MlpPolicy", antmaze_data, seed=0, device="cpu", compile=False)
+    _shift_values(model, -60.0)
+    found = compare(model, n=128)
+    assert -61.0 < found["q_mean"] < -59.0
+    assert found["q_err_mean"] > 0 and found["weight_relerr_max"] > 0  # bf16 really rounds the value networks
+    assert all(value == value for value in found.values())  # no NaN

@@ -15,15 +15,15 @@ from minari.storage.datasets_root_dir import get_dataset_path
 from stable_baselines3 import SAC
 
 from iqlzoo.data import DatasetNotFoundError
+from iqlzoo.data.equivalents import regenerated_equivalent
 from iqlzoo.data.minari import load_dataset, local_dataset_ids, resolve_dataset
-from iqlzoo.datasets import antmaze, halfcheetah
-from iqlzoo.datasets.__main__ import main as datasets_main
-from iqlzoo.datasets.behaviour import BehaviourPolicy, ant_goal
-from iqlzoo.datasets.common import MissingBehaviourPolicyError
-from iqlzoo.datasets.equivalents import regenerated_equivalent
-from iqlzoo.datasets.maze_planner import MazePlanner, UnreachableGoalError, WaypointController
-from iqlzoo.datasets.registry import RECIPES
-from iqlzoo.datasets.writer import read_recipe
+from iqlzoo.recipes import antmaze, halfcheetah
+from iqlzoo.recipes.__main__ import main as datasets_main
+from iqlzoo.recipes.behaviour import BehaviourPolicy, ant_goal
+from iqlzoo.recipes.common import MissingBehaviourPolicyError
+from iqlzoo.recipes.maze_planner import MazePlanner, UnreachableGoalError, WaypointController
+from iqlzoo.recipes.registry import RECIPES
+from iqlzoo.recipes.writer import read_recipe
 
 # 6x6 hand-made maze: a corridor from (1, 1) round to (4, 1), and an unreachable pocket at (1, 5).
 MAZE = [
@@ -108,7 +108,7 @@ def test_halfcheetah_build_shapes_metadata_and_env(cheetah_medium):
     assert meta["ref_max_score"] == record["build"]["ref_max_score"]
     assert meta["num_episodes_average_score"] == 2 == record["recipe"]["reference"]["episodes"]
     assert record["hash"][:12] in meta["description"]
-    assert meta["code_permalink"].endswith("iqlzoo/datasets/halfcheetah.py")
+    assert meta["code_permalink"].endswith("iqlzoo/recipes/halfcheetah.py")
     assert record["recipe"]["actions"].startswith("stochastic")
     assert data.recover_environment(eval_env=True).spec.id == "HalfCheetah-v5"
 
@@ -161,7 +161,7 @@ def test_halfcheetah_medium_expert_concatenates_and_missing_weights_say_how(chee
     with pytest.raises(MissingBehaviourPolicyError) as err:
         halfcheetah.build_halfcheetah_dataset("medium", 2000, weights_dir=tmp_path)
     assert "halfcheetah-expert" in str(err.value)
-    assert "python -m iqlzoo.datasets.behaviour.train halfcheetah --run-dir" in str(err.value)
+    assert "python -m iqlzoo.recipes.behaviour.train halfcheetah --run-dir" in str(err.value)
 
 
 # --- AntMaze ---
@@ -281,7 +281,7 @@ def test_resolve_dataset_falls_back_to_the_regeneration(cheetah_medium, tmp_path
     with pytest.raises(DatasetNotFoundError) as err:
         resolve_dataset(official, data="official", download=False)
     assert "iqlzoo/halfcheetah/medium-v0" in str(err.value)
-    assert "python -m iqlzoo.datasets build iqlzoo/halfcheetah/medium-v0" in str(err.value)
+    assert "python -m iqlzoo.recipes build iqlzoo/halfcheetah/medium-v0" in str(err.value)
     with caplog.at_level(logging.WARNING, logger="iqlzoo"):
         data, source = resolve_dataset(official, download=False)
     assert [record.getMessage().split(",")[0] for record in caplog.records] == [

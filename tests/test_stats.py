@@ -147,3 +147,20 @@ def test_mean_over_seeds() -> None:
     np.testing.assert_array_equal(result.interval["one"], [[40.0], [40.0]])
     assert result.point["three"][0] == 30.0
     assert 10.0 <= result.interval["three"][0, 0] < 30.0 < result.interval["three"][1, 0] <= 60.0
+
+
+def test_still_rising_needs_a_gain_beyond_its_standard_error() -> None:
+    import pandas as pd
+
+    def frame(curves: dict[str, list[float]]) -> pd.DataFrame:
+        rows = [{"run_id": run, "step": 25 * (i + 1), "normalized_score": v}
+                for run, values in curves.items() for i, v in enumerate(values)]
+        return pd.DataFrame(rows)
+
+    rising = frame({"a": [10, 20], "b": [12, 25], "c": [8, 18]})
+    assert stats.still_rising(rising, ["a", "b", "c"]) is True
+    flat = frame({"a": [30, 30], "b": [40, 40], "c": [0, 0]})
+    assert stats.still_rising(flat, ["a", "b", "c"]) is False
+    noisy = frame({"a": [10, 40], "b": [40, 10], "c": [20, 21]})  # mean gain 0.33, far below its standard error
+    assert stats.still_rising(noisy, ["a", "b", "c"]) is False
+    assert stats.still_rising(frame({"a": [5]}), ["a"]) is None

@@ -74,7 +74,7 @@ def test_presets_are_configurations_of_one_agent(pendulum_data):
     assert BonusIQL("MlpPolicy", pendulum_data, **SMALL).config.penalty == "rnd"
     assert BonusIQL("MlpPolicy", pendulum_data, bonus="cvae", **SMALL).config.penalty == "cvae"
     assert D2RLIQL("MlpPolicy", pendulum_data, critic_body="mlp", **SMALL).config.critic_body == "mlp"
-    assert set(AGENTS) == {"IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL"}
+    assert set(AGENTS) == {"IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL", "BC"}
     with pytest.raises(ValueError, match="critic_head='gaussian': must be one of"):
         IQL("MlpPolicy", pendulum_data, critic_head="gaussian", **SMALL)
     with pytest.raises(ValueError, match="disagree"):

@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from iqlzoo.agents.progress import gradient_step_bar
 from iqlzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.data.spaces import ObservationFlattener
+from iqlzoo.data.transitions import TransitionDataset
 
 SelfAgent = TypeVar("SelfAgent", bound="OfflineAgent")
 
@@ -51,10 +52,26 @@ class _GradientStepProgressBar(ProgressBarCallback):
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU."""
+    """``"auto"`` → CUDA when available, else CPU; a CUDA device without a visible GPU is refused up front."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc}); use 'cpu', 'cuda' or 'auto'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: no CUDA GPU is visible to this process (torch.cuda.is_available() is "
+                         "False); use device='cpu' or 'auto'")
+    return resolved
+
+
+def positive_int(name: str, value: object) -> int:
+    """`value` as a positive int; TypeError for anything that is not an integer (bool, float, str), ValueError < 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
 
 
 def library_versions() -> dict[str, str]:
@@ -70,16 +87,38 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+#: Every agent class by its ``agent_name``: the one registry that checkpoints, the harness and the leaderboard use.
+#: A subclass registers itself by being defined (see :meth:`OfflineAgent.__init_subclass__`).
+AGENTS: dict[str, type[OfflineAgent]] = {}
+
+
 class OfflineAgent(ABC):
     """Base of iqlzoo's agents: SB3's user-facing API over an offline (dataset-driven) gradient-step loop.
 
     Subclasses implement :meth:`_train_step` (one update on one batch, returning a 1-D tensor of statistics named
     by :attr:`stat_names`), :meth:`_act` (normalised observations → actions in [-1, 1]) and the checkpoint hooks
     :meth:`_checkpoint_payload` / :meth:`_from_checkpoint`.
+
+    The contract the benchmark harness and diagnostics rely on, and nothing more: ``config`` (a dataclass with
+    ``to_json()``), ``dataset`` (the :class:`~iqlzoo.data.TransitionDataset` trained on, or None), ``n_seeds`` and
+    ``seeds``, :meth:`agent` and :meth:`stack` (K seeds as one model and back), and :meth:`penultimate_features` /
+    :meth:`penultimate_weights` (what effective-rank diagnostics measure).
     """
 
     agent_name: ClassVar[str] = "OfflineAgent"
-    stat_names: ClassVar[tuple[str, ...]] = ()
+    stat_names: tuple[str, ...] = ()
+    config: Any
+    dataset: TransitionDataset | None = None
+    n_seeds: int = 1
+    seeds: list[int]
+    parameter_attributes: ClassVar[tuple[str, ...]] = ("nets", "optimizer")
+    """The attributes whose state dicts make up :meth:`get_parameters` (SB3's ``_get_torch_save_params``): the
+    ``nn.Module`` holding every network and the optimizer of their parameters."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "agent_name" in cls.__dict__:
+            AGENTS[cls.agent_name] = cls
 
     def __init__(
         self,
@@ -186,20 +225,22 @@ class OfflineAgent(ABC):
     ) -> SelfAgent:
         """Run ``total_timesteps`` gradient steps (SB3's "timesteps" are gradient steps offline).
 
+        With ``reset_num_timesteps=False`` training continues from :attr:`num_timesteps` (e.g. after ``load``) up to
+        ``num_timesteps + total_timesteps``; the progress bar counts the steps of this call.
+
         Statistics are averaged over ``log_interval`` steps and dumped to the SB3 logger; callbacks see one
         ``on_step`` per gradient step and stop training by returning False. Losses are checked for NaN/inf at every
         dump (and at least every 1000 steps) without a host sync inside the step; a non-finite loss raises
         :class:`TrainingDivergedError` naming the first bad step.
         """
-        if int(total_timesteps) <= 0:
-            raise ValueError(f"total_timesteps must be positive, got {total_timesteps}")
-        if int(log_interval) <= 0:
-            raise ValueError(f"log_interval must be positive, got {log_interval}")
-        total_timesteps = int(total_timesteps)
+        total_timesteps = positive_int("total_timesteps", total_timesteps)
+        log_interval = positive_int("log_interval", log_interval)
         self._setup_training(total_timesteps)
         if reset_num_timesteps:
             self.num_timesteps = 0
-        self._total_timesteps = self.num_timesteps + total_timesteps
+        # As in SB3's _setup_learn, total_timesteps is the target step from here on: callbacks read it from locals()
+        # (ProgressBarCallback counts total_timesteps - num_timesteps steps), also when resuming.
+        total_timesteps = self._total_timesteps = self.num_timesteps + int(total_timesteps)
         if not self._custom_logger:
             self._logger = configure_logger(
                 self.verbose, self.tensorboard_log, tb_log_name or self.agent_name, reset_num_timesteps
@@ -305,14 +346,61 @@ class OfflineAgent(ABC):
         action space's shape; a batch (leading dimension n_env) gives (n_env, *action_shape). ``deterministic``
         selects the mean action, otherwise a sample. Actions are mapped from [-1, 1] to the action bounds and
         clipped. ``state`` is returned unchanged (the policy has no recurrent state).
+
+        Unlike SB3, whose ``predict`` defaults to ``deterministic=False`` (sampling is how an online agent
+        explores), the default here is ``True``: an offline agent is only ever evaluated, and IQL is evaluated with
+        the mean action (as in the paper and D4RL practice), so plain ``model.predict(obs)`` and SB3's
+        ``evaluate_policy``/``EvalCallback`` (which pass ``deterministic=True`` themselves) score the same policy.
         """
         flat, batched = self.flattener.flatten(observation)
+        if flat.shape[0] == 0:
+            raise ValueError("predict() got an empty batch of observations; pass at least one")
+        if not np.isfinite(flat).all():
+            bad = int(np.argmax(~np.isfinite(flat).all(axis=1)))
+            raise ValueError(f"predict() got a NaN or infinite observation (row {bad} of the batch): the policy's "
+                             "action would be NaN; check the environment or the observation pipeline")
         with torch.no_grad():
             action = self._act(torch.as_tensor(flat, device=self.device), deterministic).cpu().numpy()
         low, high = self.action_space.low.reshape(-1), self.action_space.high.reshape(-1)
         action = np.clip(low + (action + 1.0) * 0.5 * (high - low), low, high).astype(self.action_space.dtype)
         action = action.reshape((-1, *self.action_space.shape))
         return (action if batched else action[0]), state
+
+    # ------------------------------------------------------------------ the harness's contract
+    def agent(self: SelfAgent, k: int) -> SelfAgent:
+        """Seed ``k`` of a multi-seed model as a single agent; a single agent is its own seed 0."""
+        if k != 0:
+            raise IndexError(f"{self.agent_name} trains one seed per model; agent({k}) does not exist")
+        return self
+
+    @classmethod
+    def stack(cls: type[SelfAgent], agents: Any, compile: bool | str | None = None) -> SelfAgent:
+        """K single agents as one K-seed model (the inverse of :meth:`agent`); here only K = 1."""
+        agents = list(agents)
+        if len(agents) != 1:
+            raise ValueError(f"{cls.__name__} cannot train several seeds as one model")
+        return agents[0]
+
+    def penultimate_features(self, obs: torch.Tensor, act: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Features (B, H) of the last hidden layer of the networks diagnostics watch, by name."""
+        raise NotImplementedError(f"{self.agent_name} exposes no features for diagnostics")
+
+    def penultimate_weights(self) -> dict[str, torch.Tensor]:
+        """Weight matrices of the last hidden layer of the networks diagnostics watch, by name."""
+        raise NotImplementedError(f"{self.agent_name} exposes no weights for diagnostics")
+
+    def export_policy(self, path: str | os.PathLike) -> Path:
+        """Write the deterministic policy (``predict(obs, deterministic=True)``) to ``path`` as an ONNX model.
+
+        Its input ``observation`` (float32, (batch, obs_dim)) is the flat observation vector as the dataset's
+        transitions hold it — for dict observations the ``obs_keys`` entries flattened and concatenated in order,
+        e.g. ``[achieved_goal, observation, desired_goal]`` on AntMaze — and its output ``action`` (float32,
+        (batch, *action_shape)) the action in the action bounds; observation normalisation is part of the graph.
+        See :mod:`iqlzoo.export`. Needs ``pip install 'iqlzoo[export]'``.
+        """
+        from iqlzoo.export import export_policy
+
+        return export_policy(self, path)
 
     # ------------------------------------------------------------------ persistence
     @abstractmethod
@@ -341,20 +429,100 @@ class OfflineAgent(ABC):
 
     @classmethod
     def load(
-        cls: type[SelfAgent], path: str | os.PathLike, device: str | torch.device = "auto", **kwargs: Any
+        cls: type[SelfAgent],
+        path: str | os.PathLike,
+        env: gym.Env | VecEnv | None = None,
+        device: str | torch.device = "auto",
+        **kwargs: Any,
     ) -> SelfAgent:
         """Load an agent saved by :meth:`save` (any iqlzoo agent class can load its own checkpoints).
 
-        Keyword arguments (e.g. ``dataset=`` to continue training, ``env=``) are passed to the agent.
+        The signature is SB3's, ``load(path, env=None, device="auto", **kwargs)``: ``env`` attaches an environment
+        (checked against the saved spaces); further keyword arguments (e.g. ``dataset=`` to continue training) are
+        passed to the agent.
         """
-        ckpt = load_checkpoint(path)
+        if isinstance(env, (str, torch.device)):
+            raise TypeError(
+                f"{cls.__name__}.load's second positional argument is the environment, as in SB3, got {env!r}; "
+                f"pass the device by keyword: {cls.__name__}.load(path, device={str(env)!r})"
+            )
+        if env is not None:
+            kwargs["env"] = env
+        return cls._agent_from_checkpoint(load_checkpoint(path), path, device, **kwargs)
+
+    @classmethod
+    def _agent_from_checkpoint(
+        cls: type[SelfAgent], ckpt: Checkpoint, path: str | os.PathLike, device: str | torch.device, **kwargs: Any
+    ) -> SelfAgent:
+        """The agent of class ``ckpt`` names (which must be ``cls`` or a subclass), rebuilt on ``device``."""
         saved = ckpt.config.get("agent_class")
-        if saved not in _agent_registry():
-            raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(_agent_registry())}")
-        target = _agent_registry()[saved]
+        if not isinstance(saved, str) or saved not in AGENTS:
+            raise ValueError(f"{path} holds an agent of unknown class {saved!r}; known: {sorted(AGENTS)}")
+        target = AGENTS[saved]
         if not issubclass(target, cls):
             raise ValueError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")
         return target._from_checkpoint(ckpt, device, **kwargs)
+
+    # ------------------------------------------------------------------ parameters (SB3's get/set_parameters)
+    def get_parameters(self) -> dict[str, dict[str, Any]]:
+        """The agent's parameters as SB3 returns them: attribute name → that object's ``state_dict()``.
+
+        ``"nets"`` holds every network's tensors (for IQL: policy, critics, target critics, value, the optional
+        bonus model, and the observation statistics), ``"optimizer"`` the optimizer's state. The tensors are the
+        agent's own (not copies), as in SB3.
+        """
+        return {name: getattr(self, name).state_dict() for name in self.parameter_attributes}
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | os.PathLike | dict[str, dict[str, Any]],
+        exact_match: bool = True,
+        device: str | torch.device = "auto",
+    ) -> None:
+        """Load parameters from :meth:`get_parameters`' output or from a checkpoint saved by :meth:`save`, as SB3.
+
+        Values are copied into the agent's existing tensors (parameters, buffers, optimizer moments and learning
+        rates), so a compiled update keeps working. ``exact_match=True`` requires every entry of
+        :meth:`get_parameters` to be given and each state dict to match exactly; ``False`` loads what is given
+        (a checkpoint saved without its optimizer state then sets the networks only). ``device`` is where a
+        checkpoint is read to ("auto": the agent's device); the values end up on the agent's device either way.
+        """
+        if isinstance(load_path_or_dict, dict):
+            params = load_path_or_dict
+        else:
+            ckpt = load_checkpoint(load_path_or_dict)
+            source = type(self)._agent_from_checkpoint(
+                ckpt, load_path_or_dict, self.device if device == "auto" else device
+            )
+            params = source.get_parameters()
+            if not ckpt.optimizer_tensors:
+                params.pop("optimizer", None)  # saved without it: the loaded agent's optimizer state is a fresh one
+        unknown = sorted(set(params) - set(self.parameter_attributes))
+        if unknown:
+            raise ValueError(
+                f"{unknown} are not parameters of this {self.agent_name}; get_parameters() has "
+                f"{list(self.parameter_attributes)}"
+            )
+        missing = [name for name in self.parameter_attributes if name not in params]
+        if exact_match and missing:
+            raise ValueError(
+                f"the parameters lack {missing} (exact_match=True needs all of {list(self.parameter_attributes)}); "
+                "pass exact_match=False to load only what is given"
+            )
+        for name, state in params.items():
+            target = getattr(self, name)
+            try:
+                if isinstance(target, torch.optim.Optimizer):
+                    _load_optimizer_state_in_place(target, state)
+                else:
+                    target.load_state_dict(state, strict=exact_match)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise ValueError(f"cannot set {name!r}: {str(exc).splitlines()[0]}") from None
+        self._parameters_changed()
+
+    def _parameters_changed(self) -> None:
+        """Called after :meth:`set_parameters` to refresh what was derived from the old values (none here)."""
+        return None
 
     def push_to_hub(
         self,
@@ -425,12 +593,23 @@ class OfflineAgent(ABC):
         return cls.load(folder, device=device, **kwargs)
 
 
-def _agent_registry() -> dict[str, type[OfflineAgent]]:
-    registry: dict[str, type[OfflineAgent]] = {}
-    pending: list[type[OfflineAgent]] = [OfflineAgent]
-    while pending:
-        klass = pending.pop()
-        for sub in klass.__subclasses__():
-            registry[sub.agent_name] = sub
-            pending.append(sub)
-    return registry
+def _load_optimizer_state_in_place(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state_dict)``, then the loaded values moved into the optimizer's previous state
+    tensors and learning-rate tensors where those exist with the same shape, so code holding them (a compiled update)
+    sees the new values. ``load_state_dict`` itself checks that the groups and parameter counts match."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    old_state = {p: dict(optimizer.state[p]) for p in params if p in optimizer.state}
+    old_lrs = [group["lr"] for group in optimizer.param_groups]
+    optimizer.load_state_dict(state_dict)
+    for p, old in old_state.items():
+        new = optimizer.state[p]
+        for key, old_value in old.items():
+            value = new.get(key)
+            same = isinstance(value, torch.Tensor) and isinstance(old_value, torch.Tensor)
+            if same and value.shape == old_value.shape:
+                old_value.copy_(value)
+                new[key] = old_value
+    for group, old_lr in zip(optimizer.param_groups, old_lrs):
+        if isinstance(old_lr, torch.Tensor):
+            old_lr.copy_(torch.as_tensor(group["lr"]))
+            group["lr"] = old_lr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from iqlzoo.agents.base import AGENTS
 from iqlzoo.agents.iql import IQL
 
 
@@ -40,4 +41,4 @@ class BonusIQL(IQL):
         super().__init__(*args, **kwargs)
 
 
-AGENTS: dict[str, type[IQL]] = {cls.agent_name: cls for cls in (IQL, DistributionalIQL, D2RLIQL, BonusIQL)}
+__all__ = ["AGENTS", "BonusIQL", "D2RLIQL", "DistributionalIQL", "IQL"]

@@ -11,10 +11,10 @@ import numpy as np
 from minari import MinariDataset
 from minari.storage.datasets_root_dir import get_dataset_path
 
+from iqlzoo.data.equivalents import build_time, regenerated_equivalent
 from iqlzoo.data.network import download_blocker, offline_switch
 from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
-from iqlzoo.datasets.equivalents import build_time, regenerated_equivalent
 
 DataSource = Literal["auto", "official", "regenerated"]
 logger = logging.getLogger(__name__)
@@ -44,9 +44,9 @@ def is_local(dataset_id: str) -> bool:
 
 
 def build_command(dataset_id: str) -> str:
-    """The command that builds an iqlzoo dataset, with its rough duration: ``python -m iqlzoo.datasets build ID``
+    """The command that builds an iqlzoo dataset, with its rough duration: ``python -m iqlzoo.recipes build ID``
     (~9-12 min)."""
-    return f"`python -m iqlzoo.datasets build {dataset_id}` ({build_time(dataset_id)})"
+    return f"`python -m iqlzoo.recipes build {dataset_id}` ({build_time(dataset_id)})"
 
 
 def _how_to_get(dataset_id: str) -> str:
@@ -55,7 +55,7 @@ def _how_to_get(dataset_id: str) -> str:
     download = f"on a machine with internet run `minari download {dataset_id}` and copy the folder into the local store"
     equivalent = regenerated_equivalent(dataset_id)
     if equivalent is None:
-        return f"{download}; or use one of the datasets iqlzoo builds (`python -m iqlzoo.datasets list`)"
+        return f"{download}; or use one of the datasets iqlzoo builds (`python -m iqlzoo.recipes list`)"
     return (
         f"{download}; or build its local regeneration with {build_command(equivalent)}, which iqlzoo then uses "
         f"for {dataset_id!r} when the official data cannot be had"
@@ -158,7 +158,9 @@ def from_minari(dataset: MinariDataset | str, download: bool | None = None) -> T
     Truncations (time limits) do not stop bootstrapping, so they are not copied into d_t.
 
     Minari episodes store T+1 observations for T steps; dict observations are flattened to
-    [observation, desired_goal] for goal datasets (see :class:`ObservationFlattener`).
+    [achieved_goal, observation, desired_goal] for goal datasets (see :class:`ObservationFlattener`). The
+    ``MinariDataset`` stays in ``metadata["minari_dataset"]``: environments come from its
+    ``recover_environment`` and normalised scores from ``minari.get_normalized_score``.
     """
     if isinstance(dataset, str):
         dataset, _ = resolve_dataset(dataset, data="auto", download=download)
@@ -193,9 +195,7 @@ def from_minari(dataset: MinariDataset | str, download: bool | None = None) -> T
         episode_returns=np.asarray(returns),
         episode_starts=np.asarray(starts, dtype=np.int64),
         dataset_id=dataset.spec.dataset_id,
-        env_spec=dataset.env_spec,
-        # Minari exposes the evaluation spec only through recover_environment(); read the parsed attribute.
-        eval_env_spec=getattr(dataset, "_eval_env_spec", None),
+        env_spec=dataset.env_spec,  # the evaluation environment comes from dataset.recover_environment(eval_env=True)
         ref_min_score=meta.get("ref_min_score"),
         ref_max_score=meta.get("ref_max_score"),
         metadata={"minari_dataset": dataset},

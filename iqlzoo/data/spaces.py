@@ -79,6 +79,8 @@ class ObservationFlattener:
         if arr.shape == shape:
             return arr.reshape(1, -1).astype(np.float32), False
         if arr.shape[1:] == shape and arr.ndim == len(shape) + 1:
+            if arr.shape[0] == 0:
+                raise ValueError(f"{name} is an empty batch (shape {arr.shape}); pass at least one observation")
             return arr.reshape(arr.shape[0], -1).astype(np.float32), True
         raise ValueError(
             f"Unexpected {name} shape {arr.shape}: use {shape} for one observation or "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import minari
 import numpy as np
 from gymnasium import spaces
 
@@ -22,6 +24,8 @@ class TransitionDataset:
     terminations. Observations are already flattened (see :class:`ObservationFlattener`); ``observation_space``
     is the environment's original space and ``obs_keys`` the dict keys that were concatenated, in order.
     ``episode_returns`` holds the undiscounted return of every episode (used by IQL's locomotion reward scaling).
+    ``env_spec``/``eval_env_spec`` describe the environments of in-memory data; data read from Minari keeps its
+    ``MinariDataset`` in ``metadata["minari_dataset"]`` and recreates the environments through it (:meth:`make_env`).
     """
 
     observations: np.ndarray
@@ -47,7 +51,16 @@ class TransitionDataset:
         if self.obs_keys is None:
             self.obs_keys = default_obs_keys(self.observation_space)
         flattener = ObservationFlattener(self.observation_space, self.obs_keys)
-        n = len(self.rewards)
+        lengths = {name: (len(value) if np.ndim(value) > 0 else 0)
+                   for name, value in ((name, getattr(self, name)) for name in _FIELDS)}
+        if not any(lengths.values()):
+            raise ValueError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
+        n = Counter(lengths.values()).most_common(1)[0][0]
+        odd = {name: length for name, length in lengths.items() if length != n}
+        if odd:
+            described = ", ".join(f"{name} has {length}" for name, length in odd.items())
+            raise ValueError(f"dataset {self.dataset_id or '(in memory)'}: every field needs one entry per transition "
+                             f"({n} for most fields), but {described}")
         expected = {
             "observations": (n, flattener.dim),
             "actions": (n, int(np.prod(self.action_space.shape))),
@@ -67,6 +80,10 @@ class TransitionDataset:
                     f"{self.locate(index)} ({int(rows.sum())} transitions affected); clean or drop those "
                     "transitions before training"
                 )
+            if name == "terminations" and not np.isin(arr, (0.0, 1.0)).all():
+                index = int(np.argmax(~np.isin(arr, (0.0, 1.0))))
+                raise ValueError(f"dataset {self.dataset_id or '(in memory)'}: terminations must be 0 or 1 (true "
+                                 f"terminal states), got {float(arr[index]):g} at {self.locate(index)}")
             setattr(self, name, arr)
         if n == 0:
             raise ValueError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
@@ -109,17 +126,43 @@ class TransitionDataset:
     def has_reference_scores(self) -> bool:
         return self.ref_min_score is not None and self.ref_max_score is not None
 
+    @property
+    def minari_dataset(self) -> minari.MinariDataset | None:
+        """The Minari dataset these transitions were read from (see :func:`iqlzoo.data.from_minari`), if any."""
+        return self.metadata.get("minari_dataset")
+
     def normalized_score(self, returns: np.ndarray | float) -> np.ndarray:
-        """D4RL normalised score on the ×100 scale: 100 · (R − R_min) / (R_max − R_min)."""
+        """D4RL normalised score on the ×100 scale: 100 · (R − R_min) / (R_max − R_min).
+
+        For data from Minari this is ``100 * minari.get_normalized_score(dataset, returns)`` (Minari reports the
+        0–1 scale); for in-memory data the same formula with ``ref_min_score`` and ``ref_max_score``.
+        """
         if not self.has_reference_scores:
             raise ValueError(f"dataset {self.dataset_id or '(in memory)'} has no reference scores to normalise with")
-        return 100.0 * (np.asarray(returns) - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
+        returns = np.asarray(returns, dtype=np.float64)
+        if self.minari_dataset is not None:
+            return 100.0 * np.asarray(minari.get_normalized_score(self.minari_dataset, returns))
+        return 100.0 * (returns - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
 
     def make_env(self, eval_env: bool = True, **kwargs: Any) -> gym.Env:
-        """The dataset's (evaluation) environment, built from its recorded spec."""
+        """The dataset's evaluation environment (``eval_env=False``: the data-collection one); ``kwargs`` go to
+        ``gym.make``.
+
+        For data from Minari this is ``recover_environment(eval_env=...)``, which falls back to the data-collection
+        environment when the dataset names no evaluation environment; for in-memory data, the recorded specs.
+        """
+        name = self.dataset_id or "(in memory)"
+        source = self.minari_dataset
+        if source is not None:
+            try:
+                return source.recover_environment(eval_env=eval_env, **kwargs)
+            except Exception as exc:  # gym.make raises anything from ValueError to DependencyNotInstalled
+                reason = "it records no environment" if source.env_spec is None else f"{type(exc).__name__}: {exc}"
+                raise ValueError(
+                    f"dataset {name}: Minari cannot recreate its {'evaluation ' if eval_env else ''}environment "
+                    f"({reason}); pass env= explicitly"
+                ) from exc
         spec = self.eval_env_spec if eval_env and self.eval_env_spec is not None else self.env_spec
         if spec is None:
-            raise ValueError(
-                f"dataset {self.dataset_id or '(in memory)'} records no environment; pass env= explicitly"
-            )
+            raise ValueError(f"dataset {name} records no environment; pass env= explicitly")
         return gym.make(spec, **kwargs)

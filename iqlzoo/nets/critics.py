@@ -1,12 +1,14 @@
 """IQL's critics: an ensemble of state-action values Q_i(s, a[, τ]) and a state value V(s[, τ]).
 
-Both are body → head compositions; with a scalar head τ is ignored and the last dimension has size 1. Inputs carry
+Both are body → head compositions (``cfg``, the agent's configuration, carries the head's hyperparameters); with a
+scalar head τ is ignored and the last dimension has size 1. Inputs carry
 a leading agent dimension K (independent agents stacked as ensemble members; K = 1 for one agent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,13 +28,13 @@ class EnsembleQ(nn.Module):
         n_critics: int,
         body: str = "mlp",
         head: str = "scalar",
-        n_cos: int = 64,
+        cfg: Any = None,
         n_agents: int = 1,
     ) -> None:
         super().__init__()
         self.n_critics, self.n_agents = n_critics, n_agents
         self.body = make_body(body, n_agents * n_critics, obs_dim + act_dim, hidden)
-        self.head = make_head(head, n_agents * n_critics, self.body.out_dim, n_cos)
+        self.head = make_head(head, n_agents * n_critics, self.body.out_dim, cfg)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor, taus: torch.Tensor | None = None) -> torch.Tensor:
         k, b, _ = obs.shape
@@ -52,12 +54,12 @@ class ValueNet(nn.Module):
         hidden: Sequence[int],
         body: str = "mlp",
         head: str = "scalar",
-        n_cos: int = 64,
+        cfg: Any = None,
         n_agents: int = 1,
     ) -> None:
         super().__init__()
         self.body = make_body(body, n_agents, obs_dim, hidden)
-        self.head = make_head(head, n_agents, self.body.out_dim, n_cos)
+        self.head = make_head(head, n_agents, self.body.out_dim, cfg)
 
     def forward(self, obs: torch.Tensor, taus: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.body(obs), taus)

@@ -19,9 +19,15 @@ class CVAEBonus(NoveltyBonus):
     """
 
     def __init__(
-        self, obs_dim: int, act_dim: int, hidden: Sequence[int], kl_weight: float = 0.5, n_agents: int = 1
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int],
+        kl_weight: float = 0.5,
+        n_agents: int = 1,
+        norm_momentum: float = 0.01,
     ) -> None:
-        super().__init__()
+        super().__init__(n_agents, norm_momentum)
         self.latent_dim = self.noise_dim = 2 * act_dim
         self.kl_weight = kl_weight
         self.encoder = make_body("mlp", n_agents, obs_dim + act_dim, hidden)

@@ -18,9 +18,15 @@ class RNDBonus(NoveltyBonus):
     """
 
     def __init__(
-        self, obs_dim: int, act_dim: int, hidden: Sequence[int], embedding_dim: int = 32, n_agents: int = 1
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int],
+        embedding_dim: int = 32,
+        n_agents: int = 1,
+        norm_momentum: float = 0.01,
     ) -> None:
-        super().__init__()
+        super().__init__(n_agents, norm_momentum)
         in_dim = obs_dim + act_dim
         self.predictor = make_body("mlp", n_agents, in_dim, hidden)
         self.predictor_out = EnsembleLinear(n_agents, self.predictor.out_dim, embedding_dim)

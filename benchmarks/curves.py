@@ -1,0 +1,146 @@
+"""``python -m benchmarks.curves`` — learning curves of several groups of runs side by side, as Markdown and a PNG.
+
+A *group* is a set of seeds trained alike: the runs of a results store selected by label, dataset, store suite and
+configuration settings, or a folder of ``seed<N>.csv`` curves written by :mod:`benchmarks.reference_iql`::
+
+    S=store:results:IQL:iqlzoo/antmaze/umaze-v0:antmaze-steps200000
+    python -m benchmarks.curves --out docs/antmaze/umaze-200k --group "iqlzoo raw=$S:normalize_observations=" \\
+        --group "iqlzoo standardised=$S:normalize_observations=true" --group "reference=csv:docs/antmaze/ref-umaze"
+
+For every evaluation step the table gives each group's mean over seeds, the seeds' values and n; the PNG plots the
+mean with the seeds' range. The metric is the success rate in % where the runs record one, else the normalised score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named set of seeds' curves: `curves[seed]` maps evaluation step -> metric value (in %)."""
+
+    name: str
+    curves: dict[int, dict[int, float]]
+
+
+def _metric(frame: pd.DataFrame) -> pd.Series:
+    success = frame.get("success_rate")
+    if success is not None and success.notna().any():
+        return 100.0 * success.astype(float)
+    return frame["normalized_score"].astype(float)
+
+
+def _matches(config: dict, selector: str) -> bool:
+    """``key=value`` (value compared as JSON, or as text); an empty value means the key is absent."""
+    key, _, value = selector.partition("=")
+    if value == "":
+        return key not in config
+    try:
+        wanted = json.loads(value)
+    except json.JSONDecodeError:
+        wanted = value
+    return config.get(key) == wanted
+
+
+def store_group(name: str, root: Path, label: str, dataset_id: str, suite: str, selectors: Sequence[str]) -> Group:
+    """The runs under `root`/runs with this label, dataset and store suite whose spec config matches `selectors`."""
+    curves: dict[int, dict[int, float]] = {}
+    for run_dir in sorted((root / "runs").iterdir()):
+        provenance_file, evaluations = run_dir / "provenance.json", run_dir / "evaluations.csv"
+        if not provenance_file.exists() or not evaluations.exists():
+            continue
+        spec = json.loads(provenance_file.read_text())["run"]
+        if (spec["label"], spec["dataset_id"], spec["suite"]) != (label, dataset_id, suite):
+            continue
+        if not all(_matches(spec["config"], selector) for selector in selectors):
+            continue
+        frame = pd.read_csv(evaluations)
+        curves[int(spec["seed"])] = dict(zip(frame["step"].astype(int), _metric(frame)))
+    return Group(name, curves)
+
+
+def csv_group(name: str, folder: Path) -> Group:
+    """The ``seed<N>.csv`` curves of a :mod:`benchmarks.reference_iql` run."""
+    curves = {}
+    for path in sorted(folder.glob("seed*.csv")):
+        frame = pd.read_csv(path)
+        curves[int(path.stem[4:])] = dict(zip(frame["step"].astype(int), _metric(frame)))
+    return Group(name, curves)
+
+
+def parse_group(text: str) -> Group:
+    """``NAME=store:ROOT:LABEL:DATASET:SUITE[:key=value...]`` or ``NAME=csv:FOLDER``."""
+    name, _, source = text.partition("=")
+    kind, _, rest = source.partition(":")
+    if kind == "csv":
+        return csv_group(name, Path(rest))
+    if kind == "store":
+        root, label, dataset_id, suite, *selectors = rest.split(":")
+        return store_group(name, Path(root), label, dataset_id, suite, selectors)
+    raise ValueError(f"--group {text!r}: expected NAME=store:ROOT:LABEL:DATASET:SUITE[:key=value] or NAME=csv:DIR")
+
+
+def markdown(groups: Sequence[Group]) -> str:
+    """One row per evaluation step: per group "mean (seed values)"."""
+    steps = sorted({step for group in groups for curve in group.curves.values() for step in curve})
+    header = "| step | " + " | ".join(f"{g.name} (n={len(g.curves)})" for g in groups) + " |"
+    lines = [header, "|---|" + "---|" * len(groups)]
+    for step in steps:
+        cells = []
+        for group in groups:
+            values = [curve[step] for _, curve in sorted(group.curves.items()) if step in curve]
+            cells.append("" if not values else f"{np.mean(values):.1f} ({' / '.join(f'{v:.1f}' for v in values)})")
+        lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(groups: Sequence[Group], path: Path, ylabel: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for group in groups:
+        steps = sorted({step for curve in group.curves.values() for step in curve})
+        rows = [[curve[s] for curve in group.curves.values() if s in curve] for s in steps]
+        ax.plot(steps, [np.mean(r) for r in rows], marker="o", label=f"{group.name} (n={len(group.curves)})")
+        ax.fill_between(steps, [min(r) for r in rows], [max(r) for r in rows], alpha=0.2)
+    ax.set_xlabel("gradient steps")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.curves", description=__doc__.split("\n")[0])
+    parser.add_argument("--group", action="append", required=True, help="NAME=store:... or NAME=csv:... (repeat)")
+    parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
+    parser.add_argument("--ylabel", default="success rate (%)")
+    args = parser.parse_args(argv)
+    groups = [parse_group(text) for text in args.group]
+    empty = [g.name for g in groups if not g.curves]
+    if empty:
+        print(f"error: no runs found for {empty}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text(markdown(groups))
+    plot(groups, args.out.with_suffix(".png"), args.ylabel)
+    print(markdown(groups))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

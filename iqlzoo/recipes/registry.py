@@ -1,0 +1,81 @@
+"""The datasets iqlzoo can build locally, by id, and the official Minari datasets they stand in for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from minari import MinariDataset
+
+from iqlzoo.data.equivalents import official_equivalent
+from iqlzoo.recipes import antmaze, halfcheetah
+from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
+
+
+class BuildFn(Protocol):
+    """``build(force, steps, progress)``: create the dataset in the local Minari store, or reuse an identical one.
+
+    ``steps=None`` means the recipe's default size.
+    """
+
+    def __call__(self, force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset: ...
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named way to build a dataset, and the official Minari id it regenerates (if any)."""
+
+    summary: str
+    build: BuildFn
+    official_id: str | None = None
+
+
+def _toy(force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
+    return build_pendulum_dataset(n_episodes=100 if steps is None else max(2, steps // 200), force=force)
+
+
+def _halfcheetah(level: str) -> BuildFn:
+    def build(force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
+        return halfcheetah.build_halfcheetah_dataset(
+            level, halfcheetah.DEFAULT_STEPS if steps is None else steps, force=force, progress=progress
+        )
+
+    return build
+
+
+def _antmaze(name: str) -> BuildFn:
+    def build(force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
+        return antmaze.build_antmaze_dataset(
+            name, antmaze.DEFAULT_STEPS if steps is None else steps, force=force, progress=progress
+        )
+
+    return build
+
+
+RECIPES: dict[str, Recipe] = {
+    PENDULUM_ID: Recipe(
+        summary="Pendulum-v1, 100 episodes (noisy swing-up controller + random); quick-start/test data",
+        build=_toy,
+    ),
+    **{
+        dataset_id: Recipe(
+            summary=f"HalfCheetah-v5, {level} behaviour (1M steps per level)",
+            build=_halfcheetah(level),
+            official_id=official_equivalent(dataset_id),
+        )
+        for level, dataset_id in halfcheetah.DATASET_IDS.items()
+    },
+    **{
+        task.dataset_id: Recipe(
+            summary=f"{task.env_id}, {task.summary} (1M steps)", build=_antmaze(name), official_id=task.official_id
+        )
+        for name, task in antmaze.TASKS.items()
+    },
+}
+
+
+def build(dataset_id: str, force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
+    """Build ``dataset_id`` by its recipe, or raise a KeyError listing the known ids."""
+    if dataset_id not in RECIPES:
+        raise KeyError(f"no recipe for {dataset_id!r}; known: {sorted(RECIPES)}")
+    return RECIPES[dataset_id].build(force=force, steps=steps, progress=progress)

@@ -1,0 +1,572 @@
+"""The source report's claims (Parts II-IV) beside our measurements of them, computed from the results store.
+
+The `seed-findings` suite (`benchmarks.suites.SEED_FINDINGS_CELLS`) trains the cells that test the report's claims.
+`seed_findings` turns what the runs of one store suite (e.g. "seed-findings-quick") stored into rows with the keys
+`claim`, `report` (the report's number or statement), `measured` (ours; None while no run of the claim has a record,
+which `leaderboard.render.render_findings` shows as "not measured yet") and `records` (the run files the measurement
+comes from: (group, label, path relative to the results root) triples). The rows are fixed by the suite's cells, so
+every claim is listed whether or not it has been measured.
+
+Inputs: the store's evaluation records (`ResultsStore.load`) and `RunRecords` (`load_run_records`): one row per run
+with its state (status.json) and identity (its evaluations, else provenance.json, so that a run that diverged before
+its first evaluation still counts), and the sranks that `iqlzoo.diagnostics.SrankCallback` logged at every checkpoint
+to the run's train_log.jsonl (`benchmarks.runner`). Every function but `load_run_records` is pure.
+
+What "ours" is:
+
+- Final score: the normalised score (D4RL x100) of a run's final evaluation (its largest stored step); mean over
+  seeds with a 95% percentile-bootstrap CI (`stats.mean_over_seeds`). Runs that ended `diverged` or `failed` are left
+  out of every score and srank (their last records predate the failure) and counted on their own.
+- Twin vs single Q: the runs that ended `diverged` out of the runs that ended (`finished` or `diverged`), for IQL-1Q
+  and for IQL on each dataset, beside the final score of the runs that did not diverge.
+- Expectile: the final score of IQL-expectile0.5, IQL-expectile0.7 and IQL (expectile 0.9, the AntMaze preset) on
+  each dataset, and whether the three means rise strictly with the expectile.
+- srank: each run's last logged srank_δ (δ = 0.01) of the penultimate layer of the policy and of the first Q-network,
+  mean over seeds, for IQL and D2RLIQL on the dataset matching the report's: of the layer's features on a fixed batch
+  of dataset pairs (the form of Kumar et al. and of the report's table) and of the layer's weight matrix.
+- IQL+SC converges better: the final score of IQL and D2RLIQL on antmaze-large-play and the probability of
+  improvement P(D2RLIQL > IQL) with its 95% CI (`stats.probability_of_improvement`).
+- Distributional IQL: the final score of IQL and DistributionalIQL, P(DistributionalIQL > IQL), how many runs of
+  each diverged, and their instability: per run, the standard deviation (ddof 0) of the normalised score over its
+  evaluations in the second half of the budget (step > budget / 2; runs with fewer than two such evaluations are
+  left out), mean over seeds [95% CI].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import stats
+from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
+from benchmarks.suites import (
+    ANTMAZE,
+    BUDGETS,
+    HALFCHEETAH,
+    SEED_FINDINGS_CELLS,
+    SUITES,
+    home_suite,
+    task_of,
+)
+from leaderboard.report_claims import SRANK_CLAIMS, STATEMENTS
+from leaderboard.text import span, with_ci
+
+#: The suite whose runs measure the findings; its store suites are "seed-findings-<budget or overrides>".
+SUITE = "seed-findings"
+#: A run's training log (`benchmarks.runner.TRAIN_LOG`; not imported, as that module imports torch and the agents).
+TRAIN_LOG = "train_log.jsonl"
+#: Keys of the sranks in the training log (`iqlzoo.diagnostics.network_sranks`): srank/<network>_<form>.
+SRANK_NETWORKS: tuple[str, ...] = ("policy", "q")
+SRANK_FORMS: tuple[str, ...] = ("features", "weights")
+SRANK_COLUMNS: tuple[str, ...] = tuple(f"srank/{net}_{form}" for net in SRANK_NETWORKS for form in SRANK_FORMS)
+#: srank_δ's threshold and the batch of dataset pairs whose features it is taken of: `SrankCallback`'s defaults,
+#: which `benchmarks.runner` uses.
+SRANK_DELTA = 0.01
+SRANK_BATCH = 2048
+#: Columns of `RunRecords.runs`.
+RUN_COLUMNS: tuple[str, ...] = ("run_id", "suite", "agent", "dataset_id", "seed", "budget", "state")
+#: The state of a run without status.json.
+UNKNOWN_STATE = "unknown"
+#: States of runs that are left out of scores and sranks.
+LEFT_OUT_STATES: tuple[str, ...] = ("diverged", "failed")
+#: States of runs that ended as training outcomes (the denominator of the divergence share).
+ENDED_STATES: tuple[str, ...] = ("finished", "diverged")
+
+BASELINE = "IQL"
+SINGLE_Q = "IQL-1Q"
+D2RL = "D2RLIQL"
+DISTRIBUTIONAL = "DistributionalIQL"
+#: The expectile of the IQL cell on AntMaze: its preset (`iqlzoo.agents.presets.DOMAIN_DEFAULTS["antmaze"]`).
+ANTMAZE_EXPECTILE = 0.9
+#: The report's task name -> our dataset for the srank table (the report does not say play or diverse; its
+#: D2RL curves are on antmaze-large-play-v0).
+SRANK_DATASETS: dict[str, str] = {
+    "antmaze-large": ANTMAZE["large-play"],
+    "antmaze-medium": ANTMAZE["medium-play"],
+    "halfcheetah-expert": HALFCHEETAH["expert"],
+}
+#: Where the report shows IQL+SC converging better (antmaze-large-play-v0 there).
+CONVERGENCE_DATASET = ANTMAZE["large-play"]
+#: The score the claims are measured on (D4RL x100).
+METRIC = "normalized_score"
+
+_CELLS = {cell.label: cell for cell in SEED_FINDINGS_CELLS}
+#: (expectile, label) of the expectile sweep, in increasing expectile.
+EXPECTILE_SWEEP: tuple[tuple[float, str], ...] = tuple(
+    sorted(
+        [(float(cell.config["expectile"]), cell.label) for cell in SEED_FINDINGS_CELLS if "expectile" in cell.config]
+        + [(ANTMAZE_EXPECTILE, BASELINE)]
+    )
+)
+_EXPECTILE_DATASETS: tuple[str, ...] = tuple(
+    dict.fromkeys(d for _, label in EXPECTILE_SWEEP if label != BASELINE for d in _CELLS[label].datasets)
+)
+
+#: (cell label, dataset) of the seed-findings runs that belong to a main suite -> that suite (`home_suite`).
+SHARED_CELLS: dict[tuple[str, str], str] = {
+    (cell.label, task): home_suite(SUITE, cell, task)
+    for cell in SEED_FINDINGS_CELLS
+    for task in cell.datasets
+    if home_suite(SUITE, cell, task) != SUITE
+}
+
+Claim = dict[str, object]
+Record = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class RunRecords:
+    """What the store holds about runs beside their evaluations.
+
+    `runs`: one row per run, columns `RUN_COLUMNS` (`agent` is the cell label; `state` from status.json, `unknown`
+    without one). `sranks`: one row per training-log line with an srank, columns run_id, step and `SRANK_COLUMNS`
+    (NaN for a form the line lacks).
+    """
+
+    runs: pd.DataFrame
+    sranks: pd.DataFrame
+
+    def without(self, run_ids: Iterable[str]) -> RunRecords:
+        """These records less the runs `run_ids` and their sranks."""
+        dropped = set(run_ids)
+        return RunRecords(
+            self.runs[~self.runs["run_id"].isin(dropped)].reset_index(drop=True),
+            self.sranks[~self.sranks["run_id"].isin(dropped)].reset_index(drop=True),
+        )
+
+
+def run_records(runs: Iterable[Mapping[str, object]], sranks: Iterable[Mapping[str, object]] = ()) -> RunRecords:
+    """`RunRecords` from plain rows (mappings with the columns of `RunRecords`), with fixed columns and dtypes."""
+    run_frame = pd.DataFrame(list(runs), columns=list(RUN_COLUMNS))
+    run_frame = run_frame.astype({"seed": "int64", "budget": "int64"}).sort_values("run_id", ignore_index=True)
+    srank_frame = pd.DataFrame(list(sranks), columns=["run_id", "step", *SRANK_COLUMNS])
+    srank_frame = srank_frame.astype({"step": "int64", **dict.fromkeys(SRANK_COLUMNS, "float64")})
+    return RunRecords(run_frame, srank_frame.sort_values(["run_id", "step"], kind="stable", ignore_index=True))
+
+
+def is_findings_suite(suite: str) -> bool:
+    """Whether a store suite holds runs of the `seed-findings` suite ("seed-findings" or "seed-findings-...")."""
+    return suite == SUITE or suite.startswith(f"{SUITE}-")
+
+
+def read_sranks(path: Path) -> list[dict[str, object]]:
+    """The lines of a training log that hold an srank, as {"step", <srank columns present>}; lines that are not
+    JSON objects (one cut short by a kill) are skipped."""
+    rows: list[dict[str, object]] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
+            continue
+        values = {key: float(entry[key]) for key in SRANK_COLUMNS if isinstance(entry.get(key), (int, float))}
+        if values:
+            rows.append({"step": entry["step"], **values})
+    return rows
+
+
+def _provenance_identity(store: ResultsStore, run_id: str) -> dict[str, object] | None:
+    """The run's identity from provenance.json (`RunSpec.to_json()` under "run"), or None without one."""
+    provenance = store.read_provenance(run_id)
+    run = provenance.get("run") if provenance else None
+    try:
+        return {
+            "suite": str(run["suite"]),
+            "agent": str(run["label"]),
+            "dataset_id": str(run["dataset_id"]),
+            "seed": int(run["seed"]),
+            "budget": int(run["protocol"]["steps"]),
+        }
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def load_run_records(root: str | os.PathLike[str], frame: pd.DataFrame) -> RunRecords:
+    """Read `RunRecords` of the store at `root` whose evaluations are `frame` (`ResultsStore.load()`).
+
+    A run's identity comes from its evaluations, else from its provenance; a run with neither is skipped. Training
+    logs are read for every run (the findings use main-suite runs too, see `SHARED_CELLS`). A store that does not
+    exist has no runs beyond those of `frame`.
+    """
+    store = ResultsStore(root)
+    identities: dict[str, dict[str, object]] = {}
+    for row in frame.drop_duplicates("run_id").itertuples(index=False):
+        identities[row.run_id] = {
+            "suite": row.suite,
+            "agent": row.agent,
+            "dataset_id": row.dataset_id,
+            "seed": int(row.seed),
+            "budget": int(row.budget),
+        }
+    runs, sranks = [], []
+    for run_id in sorted(set(identities) | set(store.run_ids())):
+        identity = identities.get(run_id) or _provenance_identity(store, run_id)
+        if identity is None:
+            continue
+        status = store.read_status(run_id)
+        runs.append({"run_id": run_id, **identity, "state": status.state if status else UNKNOWN_STATE})
+        log = store.run_dir(run_id) / TRAIN_LOG
+        if log.is_file():  # every run: the findings also read shared runs of the main suites
+            sranks += [{"run_id": run_id, **row} for row in read_sranks(log)]
+    return run_records(runs, sranks)
+
+
+def findings_suites(records: RunRecords) -> list[str]:
+    """The store suites of `seed-findings` runs, sorted."""
+    return sorted({suite for suite in records.runs["suite"] if is_findings_suite(suite)})
+
+
+def count_label(n: int, word: str) -> str:
+    """"1 run", "3 runs": `n` and `word`, plural with an s when `n` is not 1."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+
+
+def suite_summary(records: RunRecords, suite: str) -> str:
+    """One line: how many runs of `suite` the store holds, by state, with their seeds and budgets."""
+    runs = records.runs[records.runs["suite"] == suite]
+    states = runs["state"].value_counts().sort_index()
+    by_state = ", ".join(f"{count} {state}" for state, count in states.items())
+    return (
+        f"{count_label(len(runs), 'run')} of `{suite}` in the store ({by_state}); seeds {span(runs['seed'])}; "
+        f"budget {span(runs['budget'])} steps."
+    )
+
+
+def unmeasured_summary() -> str:
+    """What to run to measure the findings (from the suite's default budget)."""
+    budget = BUDGETS[SUITES[SUITE].default_budget]
+    return (
+        f"No run of the `{SUITE}` suite is stored yet. `python -m benchmarks.run --suite {SUITE}` trains its cells "
+        f"(budget `{budget.name}`: {budget.steps_text()}, {budget.seeds} seeds)."
+    )
+
+
+def method_notes(reps: int, seed: int) -> list[str]:
+    """How each "Ours" entry is computed, as markdown list items."""
+    return [
+        "How ours is measured:",
+        "",
+        "- *Final score*: D4RL normalised score x100 of each run's final evaluation (its largest stored step), mean "
+        f"over seeds with a 95% percentile-bootstrap CI (rliable, {reps} resamples, seed {seed}). Runs that ended "
+        "`diverged` or `failed` (status.json) are left out of scores and sranks and counted on their own.",
+        "- *Twin vs single Q*: runs that ended `diverged` out of the runs that ended (`finished` or `diverged`).",
+        f"- *Expectile*: 0.5 and 0.7 are the IQL-expectile cells, {ANTMAZE_EXPECTILE:g} the IQL cell (AntMaze preset); "
+        '"rise" means each mean is above the one of the next lower expectile.',
+        f"- *srank*: srank_δ, δ = {SRANK_DELTA:g}, of the penultimate layer of the policy and of the first "
+        f"Q-network, from each run's last srank in `{TRAIN_LOG}` (logged at every checkpoint), mean over seeds: first "
+        f"of the layer's features on a fixed batch of {SRANK_BATCH} dataset pairs (the report's form, after Kumar et "
+        "al.), then of its weight matrix. The report names its tasks antmaze-large / antmaze-medium (v0); ours are "
+        "the play datasets (v1).",
+        f"- *P(X > {BASELINE})*: rliable's probability of improvement, the probability that a run of X scores above a "
+        f"run of {BASELINE} on the dataset (ties count one half), with a 95% bootstrap CI.",
+        "- *Instability*: per run, the standard deviation (ddof 0) of the normalised score over its evaluations in "
+        "the second half of the budget (step > budget / 2; runs with fewer than two of them are left out), mean over "
+        "seeds [95% CI]; higher is less stable.",
+    ]
+
+
+class _Suite:
+    """The records of one store suite (None: no suite, every claim unmeasured) and the statistics' settings."""
+
+    def __init__(self, frame: pd.DataFrame, records: RunRecords, suite: str | None, reps: int, seed: int) -> None:
+        table = records.runs.assign(task=records.runs["dataset_id"].map(task_of))
+        if suite:
+            # runs of this store suite, and the shared runs its plain-agent cells reuse from the main suites (the
+            # same budget: "seed-findings-quick" -> "antmaze-quick")
+            wanted = {(label, task, suite.replace(SUITE, home, 1)) for (label, task), home in SHARED_CELLS.items()}
+            borrowed = [(row.agent, row.task, row.suite) in wanted for row in table.itertuples(index=False)]
+            self.runs_table = table[(table["suite"] == suite) | pd.Series(borrowed, index=table.index, dtype=bool)]
+        else:
+            self.runs_table = table.iloc[:0]
+        ids = set(self.runs_table["run_id"])
+        self.frame = frame[frame["run_id"].isin(ids)]
+        self.final = stats.final_evaluations(self.frame).set_index("run_id", drop=False)
+        self.sranks = records.sranks[records.sranks["run_id"].isin(ids)]
+        self.evaluated = set(self.frame["run_id"])
+        self.reps, self.seed = reps, seed
+
+    def runs(self, label: str, dataset_id: str) -> pd.DataFrame:
+        """The runs of `label` on `dataset_id`, sorted by seed."""
+        table = self.runs_table
+        rows = table[(table["agent"] == label) & (table["task"] == dataset_id)]
+        return rows.sort_values(["seed", "run_id"], ignore_index=True)
+
+    @staticmethod
+    def kept(runs: pd.DataFrame) -> pd.DataFrame:
+        """The runs that neither diverged nor failed."""
+        return runs[~runs["state"].isin(LEFT_OUT_STATES)]
+
+    def final_rows(self, runs: pd.DataFrame) -> pd.DataFrame:
+        """Final evaluations of the kept `runs` that have the score, in the order of `runs`."""
+        ids = [run for run in self.kept(runs)["run_id"] if run in self.final.index]
+        rows = self.final.loc[ids]
+        return rows[rows[METRIC].notna()]
+
+    def scores(self, runs: pd.DataFrame) -> np.ndarray:
+        """Final scores (0-100 scale) of the kept `runs`, one per run."""
+        return self.final_rows(runs)[METRIC].to_numpy(dtype=float) * stats.SCORE_SCALES[METRIC]
+
+    def mean_text(self, label: str, values: np.ndarray, digits: int = 1) -> str:
+        """The text "label mean [95% CI] (n seeds)" over `values`, or that there is none."""
+        if values.size == 0:
+            return f"{label} n/a (no final score)"
+        found = stats.mean_over_seeds({label: values}, reps=self.reps, seed=self.seed)
+        text = with_ci(found.point[label][0], *found.interval[label][:, 0], digits)
+        return f"{label} {text} ({count_label(values.size, 'seed')})"
+
+    def steps_text(self, runs: Sequence[pd.DataFrame]) -> str:
+        """The steps of the final evaluations used and the budget."""
+        finals = [self.final_rows(group) for group in runs]
+        steps = [int(step) for rows in finals for step in rows["step"]]
+        budgets = [int(budget) for group in runs for budget in group["budget"]]
+        if not steps:
+            return f"No final evaluation yet (budget {span(budgets)} steps)."
+        return f"Final evaluations at step {span(steps)} (budget {span(budgets)}).{self.builds_text(runs)}"
+
+    def builds_text(self, runs: Sequence[pd.DataFrame]) -> str:
+        """" Trained on 2 builds of the dataset (`a` for L1, `b` for L2)." when the kept `runs` (one frame per label)
+        hold more than one dataset content hash (first 8 hex digits), else "": a regenerated dataset is not
+        bit-identical across CPUs, so runs compared across builds differ in their data too."""
+        ids = set().union(*(self.kept(group)["run_id"] for group in runs)) if runs else set()
+        hashes = self.frame.loc[self.frame["run_id"].isin(ids), ["run_id", "agent", "dataset_hash"]].drop_duplicates()
+        if hashes["dataset_hash"].nunique() < 2:
+            return ""
+        named = [
+            f"`{build_label(data_hash)}` for {', '.join(sorted(group['agent'].unique()))}"
+            for data_hash, group in hashes.groupby("dataset_hash", sort=True)
+        ]
+        return f" Trained on {hashes['dataset_hash'].nunique()} builds of the dataset ({'; '.join(named)})."
+
+    def improvement_text(self, values: Mapping[str, np.ndarray], label: str) -> str:
+        """The text "P(label > IQL) = p [95% CI]": rliable's probability of improvement of `label`'s final scores
+        over IQL's on one dataset (`stats.probability_of_improvement`), or that one of them has none."""
+        pair = f"P({label} > {BASELINE})"
+        if not (values[label].size and values[BASELINE].size):
+            return f"{pair} needs final scores of both"
+        matrices = {name: values[name].reshape(-1, 1) for name in (BASELINE, label)}
+        estimate = stats.probability_of_improvement(matrices, baseline=BASELINE, reps=self.reps, seed=self.seed)
+        key = f"{label}{stats.PAIR_SEPARATOR}{BASELINE}"
+        return f"{pair} = {with_ci(estimate.point[key][0], *estimate.interval[key][:, 0], 2)}"
+
+    def left_out_text(self, groups: Mapping[str, pd.DataFrame]) -> str:
+        """The text " Left out: <label> <n> diverged, ..." for the runs that diverged or failed, or "" without any."""
+        parts = []
+        for label, runs in groups.items():
+            counts = runs["state"].value_counts()
+            parts += [f"{label} {counts[state]} {state}" for state in LEFT_OUT_STATES if counts.get(state, 0)]
+        return f" Left out: {', '.join(parts)}." if parts else ""
+
+    def records(self, groups: Mapping[str, pd.DataFrame], file: str = EVALUATIONS_FILE) -> list[Record]:
+        """Links to `file` of every run in `groups` (status.json for runs without evaluations), labelled by seed."""
+        found: list[Record] = []
+        for label, runs in groups.items():
+            for run in runs.itertuples(index=False):
+                name = f"s{run.seed}" + (f" {run.state}" if run.state in LEFT_OUT_STATES else "")
+                evaluated = run.run_id in self.evaluated
+                target = STATUS_FILE if file == EVALUATIONS_FILE and not evaluated else file
+                found.append((label, name, f"runs/{run.run_id}/{target}"))
+        return found
+
+    def last_sranks(self, runs: pd.DataFrame, column: str) -> pd.DataFrame:
+        """Each kept run's last logged value of `column`: columns run_id, step, value."""
+        rows = self.sranks[self.sranks["run_id"].isin(self.kept(runs)["run_id"]) & self.sranks[column].notna()]
+        last = rows.sort_values(["run_id", "step"], kind="stable").groupby("run_id", sort=True).tail(1)
+        return last[["run_id", "step", column]].rename(columns={column: "value"})
+
+
+def _divergence_text(label: str, runs: pd.DataFrame) -> str:
+    """The text "label diverged in d/n ended runs (m not ended yet, f failed)"."""
+    if runs.empty:
+        return f"{label}: no runs"
+    states = runs["state"]
+    ended, diverged = int(states.isin(ENDED_STATES).sum()), int((states == "diverged").sum())
+    failed = int((states == "failed").sum())
+    open_runs = len(runs) - ended - failed
+    extra = [text for n, text in ((open_runs, f"{open_runs} not ended yet"), (failed, f"{failed} failed")) if n]
+    return f"{label} diverged in {diverged}/{ended} ended runs" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def twin_q_claims(suite: _Suite) -> list[Claim]:
+    """Claim 1, per dataset of the IQL-1Q cell: divergence share and final score of IQL-1Q and IQL."""
+    claims = []
+    for dataset in _CELLS[SINGLE_Q].datasets:
+        groups = {SINGLE_Q: suite.runs(SINGLE_Q, dataset), BASELINE: suite.runs(BASELINE, dataset)}
+        measured = None
+        if not groups[SINGLE_Q].empty:
+            divergence = "; ".join(_divergence_text(label, runs) for label, runs in groups.items())
+            scores = ", ".join(suite.mean_text(label, suite.scores(runs)) for label, runs in groups.items())
+            measured = (
+                f"{divergence}. Final score of the runs that did not diverge: {scores}. "
+                f"{suite.steps_text(list(groups.values()))}"
+            )
+        claims.append(
+            {
+                "claim": f"{_CELLS[SINGLE_Q].finding} Dataset `{dataset}`.",
+                "report": STATEMENTS["twin_q"],
+                "measured": measured,
+                "records": suite.records(groups),
+            }
+        )
+    return claims
+
+
+def expectile_claims(suite: _Suite) -> list[Claim]:
+    """Claim 2, per dataset of the expectile cells: final score per expectile and whether it rises with it."""
+    claims = []
+    for dataset in _EXPECTILE_DATASETS:
+        groups = {label: suite.runs(label, dataset) for _, label in EXPECTILE_SWEEP}
+        measured = None
+        if any(not runs.empty for runs in groups.values()):
+            values = {label: suite.scores(runs) for label, runs in groups.items()}
+            parts = [f"{expectile:g}: {suite.mean_text(label, values[label])}" for expectile, label in EXPECTILE_SWEEP]
+            if all(scores.size for scores in values.values()):
+                means = [float(np.mean(values[label])) for _, label in EXPECTILE_SWEEP]
+                rises = "yes" if all(low < high for low, high in zip(means, means[1:])) else "no"
+            else:
+                rises = "needs a final score for every expectile"
+            measured = (
+                f"Final score by expectile: {'; '.join(parts)}. Means rise with the expectile: {rises}."
+                f"{suite.left_out_text(groups)} {suite.steps_text(list(groups.values()))}"
+            )
+        finding = _CELLS[EXPECTILE_SWEEP[0][1]].finding
+        claims.append(
+            {
+                "claim": f"{finding} Dataset `{dataset}`.",
+                "report": STATEMENTS["expectile"],
+                "measured": measured,
+                "records": suite.records(groups),
+            }
+        )
+    return claims
+
+
+def _srank_means(last: Mapping[tuple[str, str], pd.DataFrame], labels: Iterable[str], form: str) -> str:
+    """The text "a / b": the mean over runs of each label's last srank of `form`, "n/a" for a label without one."""
+    values = [last[label, form]["value"] for label in labels]
+    return " / ".join(f"{value.mean():.1f}" if len(value) else "n/a" for value in values)
+
+
+def srank_claims(suite: _Suite) -> list[Claim]:
+    """Claim 3, one row per number of the report's srank table: mean over seeds of each run's last srank of IQL and
+    D2RLIQL, of the penultimate layer's features and of its weights."""
+    claims = []
+    for claim in SRANK_CLAIMS:
+        dataset, network = SRANK_DATASETS[claim["report_dataset"]], claim["network"]
+        groups = {label: suite.runs(label, dataset) for label in (BASELINE, D2RL)}
+        last = {
+            (label, form): suite.last_sranks(runs, f"srank/{network}_{form}")
+            for label, runs in groups.items()
+            for form in SRANK_FORMS
+        }
+        measured = None
+        if any(not found.empty for found in last.values()):
+            seeds = " / ".join(str(len(last[label, "features"])) for label in groups)
+            steps = [int(step) for found in last.values() for step in found["step"]]
+            budgets = [int(budget) for runs in groups.values() for budget in runs["budget"]]
+            measured = (
+                f"{' / '.join(groups)}: {_srank_means(last, groups, 'features')} from penultimate-layer features "
+                f"(δ = {SRANK_DELTA:g}); {_srank_means(last, groups, 'weights')} from that layer's weights. Mean "
+                f"over {seeds} seeds of each run's last logged srank, at step {span(steps)} "
+                f"(budget {span(budgets)}) on `{dataset}`.{suite.builds_text(list(groups.values()))}"
+                f"{suite.left_out_text(groups)}"
+            )
+        logged = set(suite.sranks["run_id"])
+        records = suite.records({label: runs[runs["run_id"].isin(logged)] for label, runs in groups.items()}, TRAIN_LOG)
+        claims.append(
+            {
+                "claim": f"{claim['claim']} (ours: IQL / D2RLIQL on `{dataset}`)",
+                "report": claim["report"],
+                "measured": measured,
+                "records": records,
+            }
+        )
+    return claims
+
+
+def convergence_claim(suite: _Suite) -> Claim:
+    """Claim 4: final score of IQL and D2RLIQL on antmaze-large-play and P(D2RLIQL > IQL) with its 95% CI."""
+    groups = {label: suite.runs(label, CONVERGENCE_DATASET) for label in (BASELINE, D2RL)}
+    measured = None
+    if any(not runs.empty for runs in groups.values()):
+        values = {label: suite.scores(runs) for label, runs in groups.items()}
+        scores = ", ".join(suite.mean_text(label, values[label]) for label in groups)
+        measured = (
+            f"Final score: {scores}; {suite.improvement_text(values, D2RL)}.{suite.left_out_text(groups)} "
+            f"{suite.steps_text(list(groups.values()))}"
+        )
+    return {
+        "claim": f"{_CELLS[D2RL].finding} Dataset `{CONVERGENCE_DATASET}`.",
+        "report": STATEMENTS["d2rl_convergence"],
+        "measured": measured,
+        "records": suite.records(groups),
+    }
+
+
+def instability(frame: pd.DataFrame, run_id: str, budget: int) -> float | None:
+    """Standard deviation (ddof 0) of a run's normalised score (0-100 scale) over its evaluations at steps above
+    half its budget; None with fewer than two of them."""
+    rows = frame[(frame["run_id"] == run_id) & (frame["step"] > budget / 2)][METRIC].dropna()
+    if len(rows) < 2:
+        return None
+    return float(np.std(rows.to_numpy(dtype=float) * stats.SCORE_SCALES[METRIC]))
+
+
+def distributional_claims(suite: _Suite) -> list[Claim]:
+    """Claim 5, per dataset of the DistributionalIQL cell: final score and instability of IQL and
+    DistributionalIQL, P(DistributionalIQL > IQL), and how many runs of each diverged."""
+    claims = []
+    for dataset in _CELLS[DISTRIBUTIONAL].datasets:
+        groups = {label: suite.runs(label, dataset) for label in (BASELINE, DISTRIBUTIONAL)}
+        measured = None
+        if not groups[DISTRIBUTIONAL].empty:
+            values = {label: suite.scores(runs) for label, runs in groups.items()}
+            scores = ", ".join(suite.mean_text(label, values[label]) for label in groups)
+            spread = []
+            for label, runs in groups.items():
+                found = [
+                    instability(suite.frame, run.run_id, int(run.budget))
+                    for run in suite.kept(runs).itertuples(index=False)
+                ]
+                spread.append(suite.mean_text(label, np.array([value for value in found if value is not None])))
+            divergence = "; ".join(_divergence_text(label, runs) for label, runs in groups.items())
+            measured = (
+                f"Final score: {scores}; {suite.improvement_text(values, DISTRIBUTIONAL)}. Instability (std of the "
+                f"score over the evaluations after half the budget, mean over seeds): {', '.join(spread)}. "
+                f"{divergence}. {suite.steps_text(list(groups.values()))}"
+            )
+        claims.append(
+            {
+                "claim": f"{_CELLS[DISTRIBUTIONAL].finding} Dataset `{dataset}`.",
+                "report": STATEMENTS["distributional"],
+                "measured": measured,
+                "records": suite.records(groups),
+            }
+        )
+    return claims
+
+
+def seed_findings(
+    frame: pd.DataFrame, records: RunRecords, suite: str | None, reps: int = 2000, seed: int = 0
+) -> list[Claim]:
+    """Every claim of the report that the `seed-findings` suite tests, measured on the runs of the store suite
+    `suite` (None: none, so every claim reads unmeasured): twin vs single Q, the expectile sweep, the srank table,
+    IQL+SC's convergence and distributional IQL, in that order (see the module docstring for the measurements).
+    `frame` holds the evaluation records, `records` the runs' states and sranks; `reps` and `seed` set rliable's
+    bootstrap."""
+    measured = _Suite(frame, records, suite, reps, seed)
+    return [
+        *twin_q_claims(measured),
+        *expectile_claims(measured),
+        *srank_claims(measured),
+        convergence_claim(measured),
+        *distributional_claims(measured),
+    ]

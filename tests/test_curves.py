@@ -1,0 +1,33 @@
+"""benchmarks.curves selects runs by label, dataset, suite and settings, and reads reference-implementation CSVs."""
+
+import json
+
+from benchmarks.curves import main, markdown, parse_group
+
+
+def _run(root, name, seed, config, successes):
+    folder = root / "runs" / name
+    folder.mkdir(parents=True)
+    spec = {"label": "IQL", "dataset_id": "d/x-v0", "suite": "s-steps50", "seed": seed, "config": config}
+    (folder / "provenance.json").write_text(json.dumps({"run": spec}))
+    rows = "\n".join(f"{25 * (i + 1)},{s},{100 * s}" for i, s in enumerate(successes))
+    (folder / "evaluations.csv").write_text("step,success_rate,normalized_score\n" + rows + "\n")
+
+
+def test_groups_select_runs_and_table_lists_seed_values(tmp_path):
+    _run(tmp_path, "a", 0, {}, [0.0, 0.2])
+    _run(tmp_path, "b", 1, {}, [0.1, 0.4])
+    _run(tmp_path, "c", 0, {"normalize_observations": True}, [0.5, 0.9])
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "seed0.csv").write_text("step,success_rate,normalized_score\n25,0.3,30\n50,0.6,60\n")
+    raw = parse_group(f"raw=store:{tmp_path}:IQL:d/x-v0:s-steps50:normalize_observations=")
+    std = parse_group(f"std=store:{tmp_path}:IQL:d/x-v0:s-steps50:normalize_observations=true")
+    reference = parse_group(f"ref=csv:{ref}")
+    assert sorted(raw.curves) == [0, 1] and sorted(std.curves) == [0] and sorted(reference.curves) == [0]
+    table = markdown([raw, std, reference])
+    assert "| 50 | 30.0 (20.0 / 40.0) | 90.0 (90.0) | 60.0 (60.0) |" in table
+    store = f"store:{tmp_path}:IQL:d/x-v0:s-steps50"
+    assert main(["--out", str(tmp_path / "out" / "curves"), "--group", f"raw={store}"]) == 0
+    assert (tmp_path / "out" / "curves.png").exists() and (tmp_path / "out" / "curves.md").exists()
+    assert main(["--out", str(tmp_path / "none"), "--group", f"none=store:{tmp_path}:SAC:d/x-v0:s-steps50"]) == 1
