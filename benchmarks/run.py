@@ -2,15 +2,18 @@
 
     python -m benchmarks.run --suite {antmaze,halfcheetah,seed-findings,smoke} [--agents NAME ...] [--seeds N]
         [--budget {paper,quick,tiny}] [--steps N] [--eval-every N] [--eval-episodes N] [--checkpoint-every N]
-        [--data {auto,official,regenerated}] [--offline] [--backend {local,ray}] [--ray-address ADDR] [--workers N]
+        [--data {auto,official,regenerated}] [--offline] [--build-missing] [--backend {local,ray}]
+        [--ray-address ADDR] [--workers N]
         [--device {cpu,cuda,auto}] [--gpus-per-run G] [--max-attempts N] [--out DIR]
         [--no-leaderboard] [--leaderboard-out FILE] [--reps N] [--track {tensorboard,wandb,none} ...]
 
 Every run (agent configuration, dataset, seed, budget) owns a folder under ``--out``/runs (see
 :mod:`benchmarks.runner`). Rerunning the same command skips finished (and diverged) runs, resumes unfinished ones
 from their latest checkpoint, and retries failed ones; within one invocation a failing run is retried up to
-``--max-attempts`` times while the rest of the grid goes on. Afterwards the leaderboard is regenerated from the
-store. The ``smoke`` suite writes test data: by default into ``results-smoke/``, marked so it is never published.
+``--max-attempts`` times while the rest of the grid goes on. Datasets that are not built are skipped and named in one
+summary at the end, with the command that builds them (``--build-missing`` builds them first, then trains).
+Afterwards, if a run record changed, the leaderboard is regenerated from the store. The ``smoke`` suite writes test
+data: by default into ``results-smoke/``, marked so it is never published.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -56,7 +60,8 @@ from benchmarks.store import (
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
 from iqlzoo.agents.config import IQLConfig, type_text, value_fits
 from iqlzoo.agents.presets import infer_domain
-from iqlzoo.data.minari import from_minari, resolve_dataset
+from iqlzoo.data.equivalents import build_time, regenerated_equivalent
+from iqlzoo.data.minari import DatasetNotFoundError, from_minari, resolve_dataset
 from iqlzoo.recipes.registry import RECIPES, build
 
 #: The results store and leaderboard file of `leaderboard.render` (not imported up front: matplotlib and rliable
@@ -72,7 +77,28 @@ _TEST_DATA_TEXT = (
 
 
 class DatasetUnavailableError(RuntimeError):
-    """A suite's dataset that is neither available nor buildable with the chosen ``--data`` mode."""
+    """A suite's dataset that is not available with the chosen ``--data`` mode. `build_id` is the iqlzoo dataset
+    whose build would make it available (the task itself or its regeneration), or None when no build would."""
+
+    def __init__(self, message: str, build_id: str | None = None) -> None:
+        super().__init__(message)
+        self.build_id = build_id
+
+
+def _unavailable(task: str, data: str, error: DatasetNotFoundError) -> DatasetUnavailableError:
+    """The command line's account of `task` that `resolve_dataset` could not load: what is missing, in its words."""
+    if build_time(task) is not None:
+        return DatasetUnavailableError(f"{task} is not built", build_id=task)
+    equivalent = regenerated_equivalent(task)
+    if data == "official" or equivalent is None:
+        return DatasetUnavailableError(f"{task} (--data {data}): the official dataset is {error.reason}")
+    if data == "regenerated":
+        return DatasetUnavailableError(f"{task} (--data regenerated): its regeneration {equivalent} is not built",
+                                       build_id=equivalent)
+    return DatasetUnavailableError(
+        f"{task}: the official dataset is {error.reason}, and its regeneration {equivalent} is not built",
+        build_id=equivalent,
+    )
 
 
 def resolve_task(task: str, data: str, download: bool | None = None) -> tuple[str, str]:
@@ -80,18 +106,56 @@ def resolve_task(task: str, data: str, download: bool | None = None) -> tuple[st
 
     Toy datasets (local recipes that stand in for no official dataset) are built here, in seconds; any other id
     goes through `iqlzoo.data.minari.resolve_dataset`, which loads the official dataset (downloading it unless
-    `download` is False or ``HF_HUB_OFFLINE`` is set) or, as `data` allows, its local regeneration. Regenerations
-    are never built here: they take hours; the error names the build command.
+    `download` is False, ``HF_HUB_OFFLINE`` is set or the download host cannot be reached) or, as `data` allows, its
+    local regeneration. Regenerations are not built here (~9-12 min per AntMaze dataset): the error carries the id to
+    build (`main` builds it with ``--build-missing``).
     """
     recipe = RECIPES.get(task)
     if recipe is not None and recipe.official_id is None:
         build(task)
         return task, "toy"
     try:
-        dataset, source = resolve_dataset(task, data=data, download=download)
-    except (FileNotFoundError, ValueError) as error:
+        dataset, source = resolve_dataset(task, data=data, download=download, announce=False)
+    except DatasetNotFoundError as error:
+        raise _unavailable(task, data, error) from None
+    except ValueError as error:
         raise DatasetUnavailableError(f"{task} (--data {data}): {error}") from None
     return dataset.spec.dataset_id, source
+
+
+def build_dataset(dataset_id: str, console: Console) -> bool:
+    """Build an iqlzoo dataset for ``--build-missing`` as ``python -m iqlzoo.recipes build`` does (one torch
+    thread, a progress bar on a terminal); False, with the reason printed, when the build fails."""
+    console.print(f"building {dataset_id} ({build_time(dataset_id)})")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    started = time.monotonic()
+    try:
+        build(dataset_id, progress=console.is_terminal)
+    except Exception as error:  # a missing behaviour policy, a full disk: report it and go on with the rest
+        console.print(f"[red]building {dataset_id} failed[/]: {escape(f'{type(error).__name__}: {error}')}")
+        return False
+    finally:
+        torch.set_num_threads(threads)
+    console.print(f"built  {dataset_id} ({(time.monotonic() - started) / 60:.1f} min)")
+    return True
+
+
+def missing_summary(missing: Sequence[str], command: Sequence[str]) -> str:
+    """One paragraph naming the datasets to build, the command that builds them with its duration, and the command
+    (`command` plus ``--build-missing``) that builds them and trains in one go."""
+    times = {build_time(dataset_id) for dataset_id in missing}
+    one = len(missing) == 1
+    if len(times) == 1:
+        duration = f"{times.pop()}{'' if one else ' each'}"
+    else:
+        duration = "; ".join(f"{dataset_id}: {build_time(dataset_id)}" for dataset_id in missing)
+    return (
+        f"{len(missing)} dataset{'' if one else 's'} {'is' if one else 'are'} not built ({duration}); build "
+        f"{'it' if one else 'them'} with\n    python -m iqlzoo.recipes build {' '.join(missing)}\n"
+        f"or build and train in one go with\n    {shlex.join([*command, '--build-missing'])}"
+    )
+
 
 
 def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
@@ -303,10 +367,14 @@ def run_grid(
     return outcomes
 
 
-def _positive(text: str) -> int:
-    value = int(text)
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer, with a message that says so."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
 
 
@@ -328,37 +396,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", nargs="+", help="agent names (or seed-findings labels); default: the suite's")
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
                         help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...)")
-    parser.add_argument("--seeds", type=_positive, help="seeds 0..N-1 (default: the budget's)")
+    parser.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: the budget's)")
     parser.add_argument("--budget", choices=sorted(BUDGETS), help="default: quick (tiny for smoke)")
-    parser.add_argument("--steps", type=_positive, help="override the budget's gradient steps per run")
-    parser.add_argument("--eval-every", type=_positive, help="override the evaluation interval (steps)")
-    parser.add_argument("--eval-episodes", type=_positive, help="override the episodes per evaluation")
-    parser.add_argument("--checkpoint-every", type=_positive, help="override the checkpoint interval (steps)")
+    parser.add_argument("--steps", type=positive_int, help="override the budget's gradient steps per run")
+    parser.add_argument("--eval-every", type=positive_int, help="override the evaluation interval (steps)")
+    parser.add_argument("--eval-episodes", type=positive_int, help="override the episodes per evaluation")
+    parser.add_argument("--checkpoint-every", type=positive_int, help="override the checkpoint interval (steps)")
     parser.add_argument("--params", nargs="+", metavar="KEY:VALUE",
                         help="agent settings for every run, e.g. --params expectile:0.8 normalize_observations:true "
                              "(part of each run's configuration and run id)")
     parser.add_argument("--data", choices=DATA_MODES, default="auto", help="official, regenerated, or auto (default)")
-    parser.add_argument("--offline", action="store_true", help="never download official datasets")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download official datasets, and skip the check that the download host can be "
+                             "reached (same as HF_HUB_OFFLINE=1)")
+    parser.add_argument("--build-missing", action="store_true",
+                        help="build the regenerated datasets that are not built yet (~9-12 min per AntMaze dataset, "
+                             "~3-5 min per HalfCheetah level), then train")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
-    parser.add_argument("--workers", type=_positive, help="runs at once (default: CPU count locally, CPUs on Ray)")
+    parser.add_argument("--workers", type=positive_int, help="runs at once (default: CPU count locally, CPUs on Ray)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="torch device of a run")
     parser.add_argument("--gpus-per-run", type=float, help="Ray GPUs per run (default: 1 with --device cuda, else 0)")
     parser.add_argument("--group-seeds", choices=("auto", "on", "off"), default="auto",
                         help="train the seeds of an agent x dataset as one multi-seed model (n_seeds=K): 'auto' does "
                              "on CUDA, where it multiplies throughput; on one CPU core it gains little (see "
                              "leaderboard/speed.md)")
-    parser.add_argument("--max-attempts", type=_positive, default=3, help="attempts per run and invocation (3)")
+    parser.add_argument("--max-attempts", type=positive_int, default=3, help="attempts per run and invocation (3)")
     parser.add_argument("--track", nargs="+", choices=(*tracking.TRACKERS, "none"),
                         help="experiment trackers each run logs losses and evaluations to: tensorboard (event files in "
                              "the run's folder; the default when tensorboard is installed), wandb (Weights & Biases, "
                              "offline unless WANDB_MODE is set), none")
     parser.add_argument("--out", type=Path, help=f"results store (default {DEFAULT_RESULTS}; smoke: "
                                                  f"{DEFAULT_TEST_RESULTS})")
-    parser.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
+    parser.add_argument("--no-leaderboard", action="store_true",
+                        help="do not regenerate the leaderboard (it is regenerated only when a run record changed)")
     parser.add_argument("--leaderboard-out", type=Path, help=f"leaderboard file (default {DEFAULT_OUT}; for a "
                                                              "test-data store, <out>/leaderboard/README.md)")
-    parser.add_argument("--reps", type=_positive, default=2000, help="bootstrap resamples of the leaderboard")
+    parser.add_argument("--reps", type=positive_int, default=2000, help="bootstrap resamples of the leaderboard")
     return parser.parse_args(argv)
 
 
@@ -447,12 +521,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + (f"; overridden: {dict(grid.protocol_overrides)}" if grid.protocol_overrides else ""), markup=False)
     console.print(f"tracking: train_log.jsonl{''.join(f', {name}' for name in track)}")
     datasets: dict[str, tuple[str, str]] = {}
-    unavailable = []
+    unavailable: list[DatasetUnavailableError] = []
+    download = False if args.offline else None
     for task in tasks:
         try:
-            datasets[task] = resolve_task(task, args.data, download=False if args.offline else None)
+            try:
+                datasets[task] = resolve_task(task, args.data, download=download)
+            except DatasetUnavailableError as error:
+                if not (args.build_missing and error.build_id and build_dataset(error.build_id, console)):
+                    raise
+                datasets[task] = resolve_task(task, args.data, download=download)
         except DatasetUnavailableError as error:
-            unavailable.append(task)
+            unavailable.append(error)
             console.print(f"[red]dataset unavailable, its runs are skipped[/]: {escape(str(error))}")
             continue
         dataset_id, source = datasets[task]
@@ -490,9 +570,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"  {outcome.state}: {outcome.run_id}: {escape(str(outcome.error))} (details: "
                       f"{store.run_dir(outcome.run_id) / 'status.json'})")
     healthy = not bad and not unavailable
-    if not args.no_leaderboard:
+    if not args.no_leaderboard and outcomes:
         out = args.leaderboard_out or (root / "leaderboard" / "README.md" if grid.suite.test_data else DEFAULT_OUT)
         healthy = regenerate_leaderboard(root, out, args.reps, console) and healthy
+    elif not args.no_leaderboard:
+        console.print("leaderboard: not regenerated, no run record changed (`python -m leaderboard` regenerates it)")
+    missing = list(dict.fromkeys(error.build_id for error in unavailable if error.build_id))
+    if missing and not args.build_missing:
+        console.print(missing_summary(missing, driver_command(argv)), markup=False)
     return 0 if healthy else 1
 
 

@@ -1,5 +1,10 @@
 """iqlzoo: Implicit Q-Learning and its variants as Stable-Baselines3-style offline RL agents on Minari datasets."""
 
+# ruff: noqa: E402 -- the notice filters go first, before anything imports gymnasium-robotics or MuJoCo
+from iqlzoo.quiet import quiet_third_party_notices
+
+quiet_third_party_notices()
+
 from iqlzoo.agents.base import TrainingDivergedError
 from iqlzoo.agents.bc import BC
 from iqlzoo.agents.iql import IQL, IQLConfig

@@ -8,16 +8,22 @@ continuing mazes the return counts steps spent at the goal, so return ≠ succes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import minari
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from minari import MinariDataset
 
-from iqlzoo.data.minari import from_minari
+from iqlzoo.data.minari import from_minari, is_local, load_dataset
+from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
+
+EnvSource = tuple[Callable[[], gym.Env], Callable[[np.ndarray], np.ndarray] | None, str | None]
 
 
 @dataclass
@@ -66,14 +72,64 @@ class EvaluationResult:
         return out
 
 
-def _env_source(
-    model: Any, source: Any
-) -> tuple[Callable[[], gym.Env], Callable[[np.ndarray], np.ndarray] | None, str | None]:
-    """(environment factory, returns → normalised scores or None, env id) for any accepted source."""
+def _normalized(dataset: MinariDataset, returns: np.ndarray) -> np.ndarray:
+    """D4RL normalised score on the ×100 scale, as Minari computes it: 100 · (R − R_min) / (R_max − R_min)."""
+    return 100.0 * np.asarray(minari.get_normalized_score(dataset, returns))
+
+
+def _recorded_dataset_source(dataset_id: str) -> EnvSource:
+    """The evaluation environment and reference scores of a dataset in the local store, read from Minari directly
+    (``recover_environment(eval_env=True)``, ``get_normalized_score``; no transitions are loaded)."""
+    dataset = load_dataset(dataset_id, download=False)
+    meta = dataset.storage.metadata
+    has_scores = meta.get("ref_min_score") is not None and meta.get("ref_max_score") is not None
+    normalize = functools.partial(_normalized, dataset) if has_scores else None
+    spec = EnvSpec.from_json(meta["eval_env_spec"]) if meta.get("eval_env_spec") else dataset.env_spec
+    return (lambda: dataset.recover_environment(eval_env=True)), normalize, getattr(spec, "id", None)
+
+
+def _recorded_env_source(model: Any, env_id: str, dataset_id: str | None) -> EnvSource:
+    """``gym.make(env_id)``, checked against the model's spaces (the dataset that recorded its options is absent)."""
+    if env_id not in gym.registry:  # gymnasium-robotics' environments (AntMaze) are registered on import
+        import gymnasium_robotics
+
+        gym.register_envs(gymnasium_robotics)
+    env = gym.make(env_id)
+    try:
+        fits = ObservationFlattener(env.observation_space, model.flattener.keys).dim == model.flattener.dim
+    except (ValueError, TypeError):
+        fits = False
+    finally:
+        env.close()
+    if not fits:
+        raise ValueError(
+            f"evaluate() cannot rebuild this model's evaluation environment: its dataset {dataset_id!r} is not in the "
+            f"local store, and gym.make({env_id!r}) (without the dataset's recorded environment options) gives "
+            f"observations that do not fit the model ({env.observation_space}). Make the dataset available locally, "
+            "or pass the dataset or an environment: evaluate(model, dataset_or_env)"
+        )
+    return (lambda: gym.make(env_id)), None, env_id
+
+
+def _env_source(model: Any, source: Any) -> EnvSource:
+    """(environment factory, returns → normalised scores or None, env id) for any accepted source.
+
+    Without a source: the model's dataset; else, for a model loaded from a checkpoint, the dataset and environment
+    its ``config.json`` records (``model.transform.dataset_id`` / ``env_id``): the dataset's evaluation environment
+    and reference scores when it is in the local store, else ``gym.make(env_id)`` without a normalised score.
+    """
     if source is None:
         source = getattr(model, "dataset", None)
-        if source is None:
-            raise ValueError("evaluate() needs a dataset or an environment: the model carries no dataset")
+    if source is None:
+        transform = getattr(model, "transform", None)
+        dataset_id, env_id = getattr(transform, "dataset_id", None), getattr(transform, "env_id", None)
+        if dataset_id is not None and is_local(dataset_id):
+            return _recorded_dataset_source(dataset_id)
+        if env_id is not None:
+            return _recorded_env_source(model, env_id, dataset_id)
+        raise ValueError(
+            "evaluate() needs a dataset or an environment: the model carries no dataset and records no environment"
+        )
     if isinstance(source, (str, MinariDataset)):
         source = from_minari(source)
     if isinstance(source, TransitionDataset):
@@ -101,7 +157,8 @@ def evaluate(
     """Roll out ``model.predict`` for ``n_episodes`` episodes on the evaluation environment.
 
     ``dataset_or_env`` is a Minari id, ``MinariDataset``, :class:`TransitionDataset`, ``gymnasium.Env`` (rebuilt
-    from its spec) or None for the model's own dataset. Episodes run ``n_envs`` at a time (default
+    from its spec) or None for the model's own dataset; a model loaded without one is evaluated on the dataset or
+    environment its checkpoint records (see :func:`_env_source`). Episodes run ``n_envs`` at a time (default
     min(n_episodes, 10)) in a ``SyncVectorEnv`` (faster than subprocesses on few cores); episode i is reset with
     seed ``seed + i``, so results are reproducible.
     """

@@ -212,13 +212,14 @@ def download_folder(
             raise HubOfflineError(
                 f"No complete cached copy of {repo_id!r} (revision {rev!r}) in {cache}, and downloads are disabled "
                 f"({reason}). Connect to the internet and download it once (unset HF_HUB_OFFLINE / pass "
-                "local_files_only=False), or pass the path of a local checkpoint folder instead of a repo id."
+                "local_files_only=False), or load a local checkpoint folder with IQL.load(path) instead "
+                "(load_from_hub takes Hub repo ids only)."
             ) from None
         cause = _summary(err.__cause__) if err.__cause__ is not None else _summary(err)
         raise HubConnectionError(
             f"Cannot download {repo_id!r}: the Hub at {url} cannot be reached or failed ({cause}), and there is no "
             f"cached copy of revision {rev!r} in {cache}. Check your connection and the endpoint (the endpoint= "
-            "argument or HF_ENDPOINT), or pass the path of a local checkpoint folder."
+            "argument or HF_ENDPOINT), or load a local checkpoint folder with IQL.load(path) instead."
         ) from None
     except httpx2.TransportError as err:
         raise HubConnectionError(

@@ -179,7 +179,10 @@ class _RecordingBar:
 def test_progress_bar_counts_the_steps_of_a_resumed_learn(pendulum_data, make_iql, monkeypatch, tmp_path):
     import stable_baselines3.common.callbacks as sb3_callbacks
 
-    monkeypatch.setattr(sb3_callbacks, "tqdm", _RecordingBar)
+    import iqlzoo.agents.base as agent_base
+
+    monkeypatch.setattr(sb3_callbacks, "tqdm", _RecordingBar)  # SB3's own bar
+    monkeypatch.setattr(agent_base, "gradient_step_bar", _RecordingBar)  # learn(progress_bar=True)'s bar
     _RecordingBar.bars = []
     model = make_iql(pendulum_data).learn(30, progress_bar=True)
     resumed = IQL.load(model.save(tmp_path / "half"), dataset=pendulum_data, device="cpu")

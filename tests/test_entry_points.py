@@ -19,6 +19,10 @@ def test_quickstart_trains_evaluates_and_saves(tmp_path, capsys):
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert summary["steps"] == 30 and summary["eval_episodes"] == 2
     assert IQL.load(tmp_path / "iql_pendulum").num_timesteps == 30
+    tail = out[out.index("\nNext:\n"):]  # it ends with what to try next, as commands that work
+    assert f'evaluate(IQL.load("{tmp_path / "iql_pendulum"}"))' in tail and "--suite smoke" in tail
+    assert "python -m iqlzoo.recipes build iqlzoo/antmaze/umaze-v0   (~9-12 min)" in tail
+    assert "leaderboard/README.md" in tail and "updates/s (the mean over" in out
 
 
 def test_datasets_cli_lists_builds_and_describes(capsys):

@@ -3,6 +3,7 @@ official-id fallback and the datasets CLI. Behaviour policies are untrained SB3 
 
 import functools
 import json
+import logging
 from pathlib import Path
 
 import minari
@@ -275,14 +276,16 @@ def test_official_ids_map_to_registered_regenerations():
             assert regenerated_equivalent(recipe.official_id) == dataset_id
 
 
-def test_resolve_dataset_falls_back_to_the_regeneration(cheetah_medium, tmp_path):
+def test_resolve_dataset_falls_back_to_the_regeneration(cheetah_medium, tmp_path, caplog):
     official = "mujoco/halfcheetah/medium-v0"
     with pytest.raises(DatasetNotFoundError) as err:
         resolve_dataset(official, data="official", download=False)
     assert "iqlzoo/halfcheetah/medium-v0" in str(err.value)
     assert "python -m iqlzoo.recipes build iqlzoo/halfcheetah/medium-v0" in str(err.value)
-    with pytest.warns(UserWarning, match="local regeneration"):
+    with caplog.at_level(logging.WARNING, logger="iqlzoo"):
         data, source = resolve_dataset(official, download=False)
+    assert [record.getMessage().split(",")[0] for record in caplog.records] == [
+        "Data: using iqlzoo/halfcheetah/medium-v0"]
     assert source == "regenerated" and data.spec.dataset_id == "iqlzoo/halfcheetah/medium-v0"
     assert resolve_dataset(official, data="regenerated")[1] == "regenerated"
     with pytest.raises(DatasetNotFoundError, match="iqlzoo/antmaze/large-play-v0"):

@@ -23,6 +23,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from iqlzoo.agents.progress import gradient_step_bar
 from iqlzoo.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
@@ -40,7 +41,11 @@ class TrainingDivergedError(RuntimeError):
 
 
 class _GradientStepProgressBar(ProgressBarCallback):
-    """SB3's progress bar, advanced by one gradient step per call (there is no training env to count)."""
+    """SB3's progress bar, advanced by one gradient step per call (there is no training env to count), showing the
+    mean rate of the call (see :mod:`iqlzoo.agents.progress`)."""
+
+    def _on_training_start(self) -> None:
+        self.pbar = gradient_step_bar(self.model._total_timesteps - self.model.num_timesteps)
 
     def _on_step(self) -> bool:
         self.pbar.update(1)

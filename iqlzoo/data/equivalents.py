@@ -1,5 +1,6 @@
 """Which locally built iqlzoo dataset stands in for which official Minari dataset: the one map that the data adapter,
-the dataset recipes and the benchmark harness all read (import-light on purpose: no simulators, no recipes).
+the dataset recipes and the benchmark harness all read (import-light on purpose: no simulators, no recipes); and how
+long ``python -m iqlzoo.recipes build`` takes for each dataset iqlzoo can build, which their messages quote.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ REGENERATIONS: dict[str, str] = {
 }
 #: iqlzoo id -> the official Minari id it regenerates (the inverse of `REGENERATIONS`).
 OFFICIAL: dict[str, str] = {regenerated: official for official, regenerated in REGENERATIONS.items()}
+#: The toy dataset of quick starts and tests (built in seconds by :mod:`iqlzoo.recipes.toy`).
+PENDULUM_ID = "iqlzoo/toy/pendulum-mixed-v0"
 _VERSION = re.compile(r"-v\d+$")
 
 
@@ -32,3 +35,18 @@ def regenerated_equivalent(official_id: str) -> str | None:
 def official_equivalent(dataset_id: str) -> str | None:
     """The official Minari id that the iqlzoo dataset ``dataset_id`` regenerates, or None."""
     return OFFICIAL.get(dataset_id)
+
+
+def build_time(dataset_id: str) -> str | None:
+    """Roughly how long ``python -m iqlzoo.recipes build dataset_id`` takes on 2 busy cores (``docs/datasets``:
+    537-755 s per 1M AntMaze steps, 75-120 s per HalfCheetah level plus its reference scores), or None for an id
+    iqlzoo cannot build."""
+    if dataset_id == PENDULUM_ID:
+        return "seconds"
+    if dataset_id not in OFFICIAL:
+        return None
+    if dataset_id.startswith("iqlzoo/antmaze/"):
+        return "~9-12 min"
+    if dataset_id == "iqlzoo/halfcheetah/medium-expert-v0":
+        return "~6-10 min; seconds once medium and expert are built"
+    return "~3-5 min"

@@ -1,7 +1,7 @@
 """``python -m iqlzoo.recipes {list,build,info,expert-check}`` — the locally generated datasets.
 
     list                          the ids iqlzoo can build, whether each is built, and the official id it stands in for
-    build ID [--steps N]          build (or reuse an identical build of) a dataset, with a progress bar, on one
+    build ID [ID ...] [--steps N] build (or reuse an identical build of) datasets in turn, with a progress bar, on one
                                   torch thread unless --threads says otherwise
     info ID [--plot P] [--card C] JSON statistics of a local dataset; a PNG of visited maze positions; a Markdown card
     expert-check [MAZE ...]       success rate of the waypoint controller + Ant policy on the evaluation start/goal
@@ -15,10 +15,28 @@ import sys
 import time
 
 import torch
+from minari.storage.datasets_root_dir import get_dataset_path
 
-from iqlzoo.data.minari import load_dataset, local_dataset_ids
+from iqlzoo.data.equivalents import build_time, regenerated_equivalent
+from iqlzoo.data.minari import DatasetNotFoundError, build_command, is_local, load_dataset, local_dataset_ids
 from iqlzoo.recipes.registry import RECIPES, build
 from iqlzoo.recipes.report import dataset_card, dataset_report, plot_positions
+
+
+def not_built(dataset_id: str, error: DatasetNotFoundError) -> str:
+    """What ``info`` says about a dataset that is not in the local store: the command that builds it, and how long
+    that takes, when iqlzoo can build it (or its regeneration); else the library's message."""
+    if build_time(dataset_id) is not None:
+        return (f"{dataset_id} is not built yet (local store: {get_dataset_path()}). Build it with "
+                f"{build_command(dataset_id)}.")
+    equivalent = regenerated_equivalent(dataset_id)
+    if equivalent is None:
+        return str(error)
+    if is_local(equivalent):
+        return (f"{dataset_id} is not in the local store; iqlzoo's regeneration of it is built: "
+                f"`python -m iqlzoo.recipes info {equivalent}`.")
+    return (f"{dataset_id} is not in the local store ({get_dataset_path()}). Build iqlzoo's regeneration of it, "
+            f"{equivalent}, with {build_command(equivalent)}.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,8 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the dataset ids iqlzoo can build, and which are built")
-    p_build = sub.add_parser("build", help="build (or reuse) a dataset")
-    p_build.add_argument("dataset_id", choices=sorted(RECIPES))
+    p_build = sub.add_parser("build", help="build (or reuse) datasets, one after the other")
+    p_build.add_argument("dataset_ids", nargs="+", metavar="dataset_id", choices=sorted(RECIPES))
     p_build.add_argument("--steps", type=int, default=None, help="environment steps (default: the recipe's, 1M)")
     p_build.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
     p_build.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -56,16 +74,18 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "build":
         if args.threads < 1:
             parser.error(f"--threads must be >= 1, got {args.threads}")
-        started, threads = time.time(), torch.get_num_threads()
+        threads = torch.get_num_threads()
         torch.set_num_threads(args.threads)
         try:
-            dataset = build(args.dataset_id, force=args.force, steps=args.steps, progress=not args.quiet)
+            for dataset_id in args.dataset_ids:
+                started = time.time()
+                dataset = build(dataset_id, force=args.force, steps=args.steps, progress=not args.quiet)
+                print(
+                    f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps "
+                    f"({time.time() - started:.1f} s)"
+                )
         finally:
             torch.set_num_threads(threads)
-        print(
-            f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps "
-            f"({time.time() - started:.1f} s)"
-        )
     elif args.command == "expert-check":
         from pathlib import Path
 
@@ -79,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
             results[maze] = antmaze.expert_check(maze, args.episodes, seed=args.seed, **weights)
         print(json.dumps(results, indent=2))
     else:
-        dataset = load_dataset(args.dataset_id, download=False)
+        try:
+            dataset = load_dataset(args.dataset_id, download=False)
+        except DatasetNotFoundError as error:
+            parser.exit(1, f"{not_built(args.dataset_id, error)}\n")
         report = dataset_report(dataset)
         if args.plot:
             print(f"plot: {plot_positions(dataset, args.plot)}", file=sys.stderr)

@@ -20,9 +20,8 @@ import numpy as np
 from minari import MinariDataset
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
+from iqlzoo.data.equivalents import PENDULUM_ID
 from iqlzoo.recipes.writer import existing_dataset, recipe_hash, write_dataset
-
-PENDULUM_ID = "iqlzoo/toy/pendulum-mixed-v0"
 
 
 def swing_up_controller(obs: np.ndarray) -> np.ndarray:
