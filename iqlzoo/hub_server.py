@@ -235,14 +235,15 @@ class HubServer:
     ) -> Answer | None:
         """Answer a write request (repo creation, commits, branches), or None when ``seg`` is not one.
 
-        The base server is read-only: it refuses them with 403, which ``huggingface_hub`` reports as a permission
-        error. A writable server overrides this.
+        The base server is read-only: it refuses them with 405 (Method Not Allowed) and says so. (Not 403: on a 403
+        ``HfApi.create_repo(exist_ok=True)`` looks the repo up and builds its URL, which fails for an endpoint other
+        than ``HF_ENDPOINT``.) A writable server overrides this.
         """
         writes = seg == ["api", "repos", "create"] or (
             len(seg) == 6 and seg[:2] == ["api", "models"] and seg[4] in ("preupload", "commit", "branch")
         )
         if method == "POST" and writes:
-            raise HubError(403, f"{type(self).__name__} serves its repos read-only: uploads go to the real Hub")
+            raise HubError(405, f"{type(self).__name__} serves its repos read-only: uploads go to the real Hub")
         return None
 
     def _info_route(self, repo_id: str, revision: str, headers: Mapping[str, str], blobs: bool) -> dict[str, Any]:
