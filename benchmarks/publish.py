@@ -59,6 +59,7 @@ from iqlzoo.agents.presets import infer_domain
 from iqlzoo.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.data.minari import from_minari
 from iqlzoo.datasets.common import CODE_BASE_URL
+from iqlzoo.datasets.registry import RECIPES
 from iqlzoo.evaluation import EvaluationResult, evaluate
 from iqlzoo.hub import HubError, push_folder, write_model_card
 from iqlzoo.replay import RenderUnavailableError, record_replay
@@ -297,6 +298,8 @@ def results_document(
             "evaluation_hash": evaluation_hash,
             "env_id": data.get("env_id") or reeval.env_id,
             "domain": infer_domain(cell.dataset_id),
+            "build_command": f"python -m iqlzoo.datasets build {cell.dataset_id}" if cell.dataset_id in RECIPES
+            else None,
         },
         "suite": cell.suite,
         "budget": {
@@ -395,11 +398,13 @@ def publish_cell(
     eval_episodes: int | None = None,
     reps: int = 2000,
     replay: bool = True,
+    replay_frames: int = 150,
     test_data: bool = False,
     leaderboard_url: str = LEADERBOARD_URL,
     log: Any = print,
 ) -> Published:
-    """Write the repo of ``cell`` to ``zoo/org/{Agent}-{dataset}/`` (replacing an older one whole)."""
+    """Write the repo of ``cell`` to ``zoo/org/{Agent}-{dataset}/`` (replacing an older one whole); the replay keeps
+    at most ``replay_frames`` frames."""
     name = repo_name(cell.agent, cell.dataset_id)
     repo_id = f"{org}/{name}"
     try:
@@ -438,7 +443,7 @@ def publish_cell(
         replay_info: dict[str, Any] = {"file": None, "reason": "not recorded (--no-replay)"}
         if replay:
             try:
-                shot = record_replay(model, data, staging / REPLAY_FILE, seed=REEVAL_SEED)
+                shot = record_replay(model, data, staging / REPLAY_FILE, seed=REEVAL_SEED, max_frames=replay_frames)
                 replay_info = {"file": REPLAY_FILE, "seed": shot.seed, "return": shot.episode_return,
                                "length": shot.length, "success": shot.success, "frames": shot.n_frames,
                                "every": shot.every, "speed": shot.speed}
