@@ -19,7 +19,7 @@ without its namespace, e.g. ``IQL-antmaze-umaze-v0`` for ``iqlzoo/antmaze/umaze-
 - ``README.md``: the model card (`benchmarks.zoo_card`), its model-index holding the re-evaluated scores;
 - ``replay.gif``: one deterministic evaluation episode rendered offscreen (left out, with the reason on the card,
   where the machine cannot render);
-- ``learning_curve.png``: the training-time evaluations of every seed of the cell.
+- ``learning_curve.png``: the training-time evaluations of the cell's seeds (mean and range) and the published one.
 
 Each repo folder is built beside its destination and moved into place at the end, so a reader never sees half a repo
 and a rerun replaces it whole. ``--push`` uploads the repos written with ``huggingface_hub`` (``create_repo`` with
@@ -48,9 +48,9 @@ from huggingface_hub import get_token
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from benchmarks import plots, stats
+from benchmarks import curves, stats
 from benchmarks.runner import CHECKPOINT_DIR, LATEST, checkpoint_name, dataset_fingerprint
-from benchmarks.store import TEST_DATA_MARKER, ResultsStore, atomic_write_bytes, atomic_write_text, build_label
+from benchmarks.store import DEFAULT_RESULTS, REPO_ROOT, TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label
 from benchmarks.suites import SUITES, task_of
 from benchmarks.zoo_card import RepoFile, check_card, human_size, render_zoo_card
 from iqlzoo.agents.base import library_versions
@@ -64,8 +64,6 @@ from iqlzoo.evaluation import EvaluationResult, evaluate
 from iqlzoo.hub import HubError, push_folder, write_model_card
 from iqlzoo.replay import RenderUnavailableError, record_replay
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RESULTS = REPO_ROOT / "results"
 DEFAULT_OUT = REPO_ROOT / "zoo"
 DEFAULT_ORG = "iqlzoo"
 LEADERBOARD_URL = f"{CODE_BASE_URL}/leaderboard/README.md"
@@ -372,14 +370,16 @@ def weights_summary(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, int]
     return {k: v for k, v in groups.items() if v}, text
 
 
-def learning_curve_png(cell: Cell, chosen_seed: int, metric: str) -> bytes:
-    """Training-time evaluations of every seed of the cell against step."""
-    curves = {}
-    for seed, rows in cell.records.sort_values("step").groupby("seed", sort=True):
-        curves[f"seed {seed}"] = (rows["step"].to_numpy(), rows[metric].to_numpy(dtype=float))
-    ylabel = "Normalised score" if metric == "normalized_score" else "Mean return"
-    return plots.seed_curves_png(curves, f"seed {chosen_seed}", f"{cell.agent} on {cell.dataset_id}",
-                                 "Gradient steps", ylabel)
+def write_learning_curve(cell: Cell, chosen_seed: int, metric: str, path: Path) -> None:
+    """Plot the training-time evaluations of the cell's seeds (mean with the seeds' range) and the published seed's
+    own curve against gradient steps (`benchmarks.curves.plot`)."""
+    seeds = {
+        int(seed): dict(zip(rows["step"].astype(int), rows[metric].astype(float)))
+        for seed, rows in cell.records.sort_values("step").groupby("seed", sort=True)
+    }
+    groups = [curves.Group("all seeds", seeds), curves.Group(f"published: seed {chosen_seed}",
+                                                             {chosen_seed: seeds[chosen_seed]})]
+    curves.plot(groups, path, "normalised score" if metric == "normalized_score" else "mean return")
 
 
 def _same_weights(exported: IQL, trained: IQL) -> bool:
@@ -450,7 +450,7 @@ def publish_cell(
             except RenderUnavailableError as error:
                 replay_info = {"file": None, "reason": str(error)}
                 log(f"{repo_id}: no replay: {error}")
-        atomic_write_bytes(staging / CURVE_FILE, learning_curve_png(cell, int(chosen["seed"]), metric))
+        write_learning_curve(cell, int(chosen["seed"]), metric, staging / CURVE_FILE)
         results = results_document(repo_id=repo_id, cell=cell, store=store, chosen=chosen, ckpt_config=ckpt.config,
                                    evaluation_hash=evaluation_hash, reeval=reeval, replay=replay_info, reps=reps,
                                    test_data=test_data)

@@ -47,11 +47,12 @@ class Replay:
 
 
 def _make_env(dataset: TransitionDataset, width: int, height: int) -> gym.Env:
-    """The evaluation environment rendering RGB arrays, at ``width`` x ``height`` where the environment takes a size."""
+    """The evaluation environment rendering RGB arrays, at ``width`` x ``height`` where the environment takes a size
+    (MuJoCo does; classic control refuses the arguments, so it is made again without them)."""
     try:
         return dataset.make_env(eval_env=True, render_mode="rgb_array", width=width, height=height)
-    except TypeError:
-        return dataset.make_env(eval_env=True, render_mode="rgb_array")  # e.g. classic control: no size arguments
+    except Exception:
+        return dataset.make_env(eval_env=True, render_mode="rgb_array")
 
 
 def _frame(env: gym.Env, width: int, height: int, env_id: str) -> np.ndarray:

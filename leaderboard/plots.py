@@ -134,25 +134,3 @@ def sample_efficiency_png(
         return figure
 
     return _png(draw)
-
-
-def seed_curves_png(
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], highlight: str | None, title: str, xlabel: str, ylabel: str
-) -> bytes:
-    """One line per seed, ``curves[label] = (steps, values)``; the ``highlight`` seed drawn thick, the others thin."""
-
-    def draw() -> Figure:
-        figure, axis = plt.subplots(figsize=(6, 4))
-        colors = sns.color_palette("colorblind", n_colors=max(1, len(curves)))
-        for color, (label, (steps, values)) in zip(colors, curves.items()):
-            chosen = label == highlight
-            axis.plot(steps, values, marker="o", markersize=4 if chosen else 3, linewidth=2.5 if chosen else 1.0,
-                      alpha=1.0 if chosen else 0.7, color=color, label=label + (" (published)" if chosen else ""))
-        axis.set_title(title)
-        axis.set_xlabel(xlabel)
-        axis.set_ylabel(ylabel)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize="small")
-        return figure
-
-    return _png(draw)

@@ -174,7 +174,6 @@ def test_default_network_export_sizes(antmaze_data, tmp_path: Path) -> None:
 
 
 def test_export_format_round_trip_and_errors(antmaze_data, make_iql, tmp_path: Path) -> None:
-    # not the toy Pendulum fixture: it rebuilds the toy dataset the store was trained on with other parameters
     model = make_iql(antmaze_data).learn(3)
     model.save(tmp_path / "full")
     assert json.loads((tmp_path / "full" / "config.json").read_text())["format_version"] == 1  # unchanged
