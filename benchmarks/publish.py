@@ -58,10 +58,10 @@ from iqlzoo.agents.iql import IQL
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.data.minari import from_minari
-from iqlzoo.datasets.common import CODE_BASE_URL
-from iqlzoo.datasets.registry import RECIPES
 from iqlzoo.evaluation import EvaluationResult, evaluate
 from iqlzoo.hub import HubError, push_folder, write_model_card
+from iqlzoo.recipes.common import CODE_BASE_URL
+from iqlzoo.recipes.registry import RECIPES
 from iqlzoo.replay import RenderUnavailableError, record_replay
 
 DEFAULT_OUT = REPO_ROOT / "zoo"
@@ -296,7 +296,7 @@ def results_document(
             "evaluation_hash": evaluation_hash,
             "env_id": data.get("env_id") or reeval.env_id,
             "domain": infer_domain(cell.dataset_id),
-            "build_command": f"python -m iqlzoo.datasets build {cell.dataset_id}" if cell.dataset_id in RECIPES
+            "build_command": f"python -m iqlzoo.recipes build {cell.dataset_id}" if cell.dataset_id in RECIPES
             else None,
         },
         "suite": cell.suite,

@@ -36,10 +36,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from iqlzoo.zoo import DEFAULT_HOST
+
 DEFAULT_BRANCH = "main"
-#: Address and port ``python -m iqlzoo.serve_zoo`` listens on by default.
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 
 #: (HTTP status, JSON payload or a file to send, extra headers)
 Answer = tuple[int, Any, dict[str, str]]

@@ -19,7 +19,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from iqlzoo.hub_server import DEFAULT_HOST, DEFAULT_PORT, ZooServer
+from iqlzoo.hub_server import ZooServer
+from iqlzoo.zoo import DEFAULT_HOST, DEFAULT_PORT
 
 
 def main(argv: Sequence[str] | None = None) -> int:

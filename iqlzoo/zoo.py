@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from iqlzoo.hub_server import DEFAULT_PORT
-
+#: Address and port ``python -m iqlzoo.serve_zoo`` listens on by default.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
 #: Environment variable naming a zoo folder to look in first.
 ZOO_ENV = "IQLZOO_ZOO"
 #: The zoo folder of the checkout holding this package (exists in a source checkout, not in an installed wheel).
