@@ -21,10 +21,11 @@ without its namespace, e.g. ``IQL-antmaze-umaze-v0`` for ``iqlzoo/antmaze/umaze-
   where the machine cannot render);
 - ``learning_curve.png``: the training-time evaluations of the cell's seeds (mean and range) and the published one.
 
-Each repo folder is built beside its destination and moved into place at the end, so a reader never sees half a repo
-and a rerun replaces it whole. ``--push`` uploads the repos written with ``huggingface_hub`` (``create_repo`` with
-``exist_ok=True`` + ``upload_folder``, token from ``HF_TOKEN`` or ``hf auth login``); without a token or network it
-stops with a message saying how, after everything is written locally, and ``--push-only`` pushes them later.
+Each repo folder is built in a temporary folder and replaces its destination in one move at the end
+(`iqlzoo.atomic.atomic_write_folder`), so a reader never sees half a repo and a rerun replaces it whole. ``--push``
+uploads the repos written with ``huggingface_hub`` (``create_repo`` with ``exist_ok=True`` + ``upload_folder``, token
+from ``HF_TOKEN`` or ``hf auth login``); without a token or network it stops with a message saying how, after
+everything is written locally, and ``--push-only`` pushes them later.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -50,12 +49,13 @@ from huggingface_hub.utils import validate_repo_id
 
 from benchmarks import curves, stats
 from benchmarks.runner import CHECKPOINT_DIR, LATEST, checkpoint_name, dataset_fingerprint
-from benchmarks.store import DEFAULT_RESULTS, REPO_ROOT, TEST_DATA_MARKER, ResultsStore, atomic_write_text, build_label
+from benchmarks.store import DEFAULT_RESULTS, REPO_ROOT, TEST_DATA_MARKER, ResultsStore, build_label
 from benchmarks.suites import SUITES, task_of
 from benchmarks.zoo_card import RepoFile, check_card, human_size, render_zoo_card
 from iqlzoo.agents.base import library_versions
 from iqlzoo.agents.iql import IQL
 from iqlzoo.agents.presets import infer_domain
+from iqlzoo.atomic import atomic_write_folder
 from iqlzoo.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.data.minari import from_minari
 from iqlzoo.evaluation import EvaluationResult, evaluate
@@ -428,10 +428,8 @@ def publish_cell(
         log(f"{repo_id}: warning: the local {cell.dataset_id} (hash {evaluation_hash}) is another build than the one "
             f"trained on ({chosen['dataset_hash']}); the re-evaluation uses the local one")
 
-    org_dir = zoo / org
-    org_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=org_dir))
-    try:
+    with tempfile.TemporaryDirectory(prefix="iqlzoo-publish-") as work:
+        staging = Path(work) / name
         save_checkpoint(staging, export)
         model = IQL.load(staging, device="cpu")
         trained = IQL.load(ckpt_path, device="cpu")
@@ -454,14 +452,14 @@ def publish_cell(
         results = results_document(repo_id=repo_id, cell=cell, store=store, chosen=chosen, ckpt_config=ckpt.config,
                                    evaluation_hash=evaluation_hash, reeval=reeval, replay=replay_info, reps=reps,
                                    test_data=test_data)
-        atomic_write_text(staging / RESULTS_FILE, json.dumps(results, indent=2, sort_keys=True) + "\n")
+        (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _, weights_text = weights_summary(export.tensors)
         contents = {
             "config.json": "agent class, configuration, spaces, data transform, versions",
             "model.safetensors": "the weights (see below)",
             RESULTS_FILE: "every seed's evaluation records and provenance, the selection, the re-evaluation",
             REPLAY_FILE: "one deterministic evaluation episode",
-            CURVE_FILE: "training-time evaluations of every seed",
+            CURVE_FILE: "training-time evaluations of the seeds",
         }
         repo_files = [RepoFile(f, text, (staging / f).stat().st_size) for f, text in contents.items()
                       if (staging / f).is_file()]
@@ -469,26 +467,12 @@ def publish_cell(
                                CODE_BASE_URL, REPO_URL)
         check_card(str(card))
         write_model_card(staging, card)
-        _move_into_place(staging, org_dir / name)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        # the whole repo replaces the old one in one move: a reader sees the old repo or the new, never a mix
+        folder = atomic_write_folder(zoo / org / name, {p.name: p.read_bytes() for p in sorted(staging.iterdir())})
     score = results["reevaluation"]["normalized_score"]
-    log(f"{repo_id}: written to {org_dir / name} (re-evaluated "
+    log(f"{repo_id}: written to {folder} (re-evaluated "
         f"{'score ' + format(score, '.1f') if score is not None else 'return ' + format(reeval.mean_return, '.1f')})")
-    return Published(repo_id, org_dir / name, results)
-
-
-def _move_into_place(staging: Path, final: Path) -> None:
-    """Replace ``final`` by ``staging`` (a folder) so that ``final`` is always either the old or the new repo."""
-    os.chmod(staging, 0o755)
-    if not final.exists():
-        os.replace(staging, final)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-    os.replace(final, old / "repo")
-    os.replace(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
+    return Published(repo_id, folder, results)
 
 
 def repo_folders(zoo: Path, org: str) -> list[Path]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
+from iqlzoo.atomic import atomic_write
 from iqlzoo.data.transitions import TransitionDataset
 
 
@@ -94,7 +94,7 @@ def record_replay(
     speed: float = 2.0,
 ) -> Replay:
     """Play one episode with ``model.predict(obs, deterministic=True)`` from ``reset(seed=seed)`` and write it to
-    ``path`` as a looping GIF (atomically: a temporary file moved into place).
+    ``path`` as a looping GIF (atomically and durably, :func:`iqlzoo.atomic.atomic_write`).
 
     Raises:
         RenderUnavailableError: the environment cannot render here; nothing is written.
@@ -128,15 +128,5 @@ def record_replay(
         env.close()
     duration_ms = max(20, round(1000 * every * dt / speed))
     data = iio.imwrite("<bytes>", np.stack(frames), extension=".gif", duration=duration_ms, loop=0)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = atomic_write(Path(path), lambda handle: handle.write(data))
     return Replay(path, total, length, success, seed, len(frames), every, speed)

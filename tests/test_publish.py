@@ -187,10 +187,15 @@ def test_export_format_round_trip_and_errors(antmaze_data, make_iql, tmp_path: P
     with pytest.raises(ValueError, match="cannot derive"):
         export_checkpoint(load_checkpoint(tmp_path / "full"), {"nothing.": "critic."})
     config = json.loads((tmp_path / "export" / "config.json").read_text())
-    config["derived_tensors"] = {"critic_target.": "missing."}
-    (tmp_path / "export" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="cannot rebuild 'critic_target.'"):
-        load_checkpoint(tmp_path / "export")
+    for derived, message in [
+        ({"critic_target.": "missing."}, "cannot rebuild 'critic_target.'"),
+        ({"critic_target.": ""}, "must map at most 8"),  # an empty prefix would copy every tensor
+        ({f"copy{i}.": "critic." for i in range(6)}, "more tensor bytes than the file stores"),
+    ]:
+        config["derived_tensors"] = derived
+        (tmp_path / "export" / "config.json").write_text(json.dumps(config))
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            load_checkpoint(tmp_path / "export")
 
 
 def test_results_json_holds_every_seeds_records_and_provenance(store_root: Path, zoo: Path) -> None:
