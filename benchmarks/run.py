@@ -184,6 +184,12 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
     return params
 
 
+def params_label(label: str, params: Mapping[str, Any] | None) -> str:
+    """The label of a cell run with ``--params``: the cell's label with the overrides appended, e.g.
+    ``IQL+normalize_observations=true``, so the leaderboard never shows such runs as the default configuration."""
+    return label + "".join(f"+{key}={json.dumps(value)}" for key, value in sorted((params or {}).items()))
+
+
 def expand(grid: Plan, datasets: dict[str, tuple[str, str]], params: Mapping[str, Any] | None = None) -> list[RunSpec]:
     """The runs of `grid` on the resolved `datasets` (task -> (dataset id, source)), in cell, dataset, seed order;
     a run listed twice (two tasks resolving to one dataset) appears once. `params` (``--params``) override every
@@ -197,8 +203,8 @@ def expand(grid: Plan, datasets: dict[str, tuple[str, str]], params: Mapping[str
             protocol = grid.protocol(infer_domain(dataset_id))
             for seed in grid.seeds:
                 config = {**grid.budget.agent_config, **cell.config, **(params or {})}
-                spec = RunSpec(grid.run_suite(cell, task), cell.label, cell.agent, config, dataset_id, source, seed,
-                               protocol)
+                spec = RunSpec(grid.run_suite(cell, task), params_label(cell.label, params), cell.agent, config,
+                               dataset_id, source, seed, protocol)
                 specs.setdefault(spec.run_id, spec)
     return list(specs.values())
 

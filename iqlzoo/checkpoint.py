@@ -7,6 +7,11 @@ A checkpoint is a folder (or a ``.zip`` of the same files):
 - ``model.safetensors``: every network tensor;
 - ``optimizer.safetensors`` + ``state.json`` (optional): optimizer moments and RNG state, for resuming.
 
+An *inference export* (:func:`export_checkpoint`, what the zoo publishes) leaves out the optimizer and state files and
+the tensors that are copies of others at initialisation, e.g. a target critic: ``config.json`` then maps each left-out
+prefix to the prefix it is rebuilt from (``"derived_tensors": {"critic_target.": "critic."}``), and loading copies
+those tensors back. Such files carry format version 2; every other checkpoint is still written as version 1.
+
 Loading reads JSON and safetensors only, so opening a stranger's checkpoint cannot execute code; it reads with bounded
 memory (:mod:`iqlzoo.safe_read`, under :class:`~iqlzoo.limits.LoadLimits`), and the agent checks every JSON field
 (:mod:`iqlzoo.validation`) before building anything, so a malformed file is a :class:`CheckpointError` naming the
@@ -35,7 +40,11 @@ from iqlzoo.safe_read import parse_json, read_json, read_safetensors
 from iqlzoo.validation import check_envelope, field_error, is_real
 
 FORMAT = "iqlzoo-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: config.json key of an inference export: left-out tensor prefix -> the prefix its tensors are copied from on load.
+DERIVED_KEY = "derived_tensors"
+#: At most this many prefixes are derived (an export derives one: the target critic).
+MAX_DERIVED = 8
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -60,7 +69,8 @@ class Checkpoint:
 
 
 def _encode(ckpt: Checkpoint) -> dict[str, bytes]:
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **ckpt.config}
+    # version 2 only adds derived tensors: files without them stay readable by iqlzoo versions that know version 1
+    config = {**ckpt.config, "format": FORMAT, "format_version": 2 if ckpt.config.get(DERIVED_KEY) else 1}
     files = {
         CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True).encode(),
         MODEL_FILE: save_safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in ckpt.tensors.items()}),
@@ -170,6 +180,7 @@ def load_checkpoint(path: str | os.PathLike, limits: LoadLimits | None = None) -
     if MODEL_FILE not in files:
         raise CheckpointError(f"{path} has no {MODEL_FILE}: the checkpoint is incomplete")
     tensors = _decode_tensors(files[MODEL_FILE], f"{path}/{MODEL_FILE}")
+    _restore_derived(config.get(DERIVED_KEY), tensors, f"{path}/{CONFIG_FILE}")
     optimizer_tensors: dict[str, torch.Tensor] = {}
     state: dict[str, Any] = {}
     if OPTIMIZER_FILE in files or STATE_FILE in files:
@@ -180,6 +191,56 @@ def load_checkpoint(path: str | os.PathLike, limits: LoadLimits | None = None) -
         optimizer_tensors = _decode_tensors(files[OPTIMIZER_FILE], f"{path}/{OPTIMIZER_FILE}")
         state = parse_json(files[STATE_FILE], f"{path}/{STATE_FILE}")
     return Checkpoint(config, tensors, optimizer_tensors, state, limits=limits, origin=str(path))
+
+
+def export_checkpoint(ckpt: Checkpoint, derived: dict[str, str]) -> Checkpoint:
+    """An inference export of ``ckpt``: no optimizer state, RNG state or resume counters, and for each
+    ``target_prefix -> source_prefix`` of ``derived`` no tensors under ``target_prefix``; loading the export copies the
+    tensors under ``source_prefix`` there instead (as a freshly built IQL initialises its target critic).
+
+    Raises:
+        ValueError: a prefix of ``derived`` matches no tensor, or the tensors under the two prefixes differ in names
+            or shapes.
+    """
+    kept = dict(ckpt.tensors)
+    for target, source in derived.items():
+        left_out = {name: kept.pop(name) for name in list(kept) if name.startswith(target)}
+        copies = {target + name[len(source):]: value for name, value in kept.items() if name.startswith(source)}
+        if not left_out or left_out.keys() != copies.keys():
+            raise ValueError(f"cannot derive {target!r} from {source!r}: the tensors under the two prefixes differ "
+                             f"({sorted(left_out)} vs {sorted(copies)})")
+        bad = [name for name, value in left_out.items() if value.shape != copies[name].shape]
+        if bad:
+            raise ValueError(f"cannot derive {bad} from {source!r}: shapes differ")
+    config = {**ckpt.config, DERIVED_KEY: dict(derived)}
+    return Checkpoint(config=config, tensors=kept)
+
+
+def _restore_derived(derived: Any, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Add the tensors an inference export left out (see :func:`export_checkpoint`) to ``tensors``, in place.
+
+    Bounded: at most :data:`MAX_DERIVED` prefixes, each a non-empty name prefix ending in ".", and the copies together
+    no larger than the stored tensors, so a hostile map cannot multiply the memory a file takes.
+    """
+    if derived is None:
+        return
+    if (not isinstance(derived, dict) or not derived or len(derived) > MAX_DERIVED
+            or not all(isinstance(k, str) and isinstance(v, str) and k.endswith(".") and v.endswith(".") and k != v
+                       for k, v in derived.items())):
+        raise field_error(where, DERIVED_KEY, f"is {derived!r}; it must map at most {MAX_DERIVED} tensor-name "
+                          "prefixes (ending in '.') to other such prefixes")
+    stored = sum(t.numel() * t.element_size() for t in tensors.values())
+    added: dict[str, torch.Tensor] = {}
+    for target, source in derived.items():
+        copies = {target + name[len(source):]: value for name, value in tensors.items() if name.startswith(source)}
+        clash = sorted((set(copies) & set(tensors)) | (set(copies) & set(added)))
+        if not copies or clash:
+            raise field_error(where, DERIVED_KEY, f"cannot rebuild {target!r} from {source!r} "
+                              f"({'no tensors under it' if not copies else f'{clash[:3]} are stored too'})")
+        added.update(copies)
+    if sum(t.numel() * t.element_size() for t in added.values()) > stored:
+        raise field_error(where, DERIVED_KEY, "derives more tensor bytes than the file stores")
+    tensors.update({name: value.clone() for name, value in added.items()})
 
 
 def _decode_tensors(data: bytes, where: str) -> dict[str, torch.Tensor]:

@@ -6,9 +6,10 @@ A checkpoint folder (``config.json`` + ``model.safetensors``, optionally ``optim
 ``.zip`` files are neither uploaded nor downloaded.
 
 Failures of the Hub client are re-raised as :class:`HubError` subclasses whose message names the repo, revision or
-endpoint involved and says what to do, instead of a deep traceback from the HTTP layer. ``HF_ENDPOINT`` and
-``HF_HUB_OFFLINE`` are read by ``huggingface_hub`` when it is first imported; the ``endpoint=`` and
-``local_files_only=`` arguments take effect per call.
+endpoint involved and says what to do, instead of a deep traceback from the HTTP layer; when a repo cannot be fetched
+but a published copy of it is on this machine (:mod:`iqlzoo.zoo`), the message says where, and how to serve it.
+``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` are read by ``huggingface_hub`` when it is first imported; the ``endpoint=``
+and ``local_files_only=`` arguments take effect per call.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+
+from iqlzoo.zoo import local_copy_hint
 
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
@@ -88,11 +91,12 @@ def push_folder(
     revision: str | None = None,
     commit_message: str = "Upload iqlzoo agent",
     endpoint: str | None = None,
+    extra_patterns: Sequence[str] = (),
 ) -> CommitInfo:
     """Upload a checkpoint folder to the model repo ``repo_id`` as one commit, creating the repo if needed.
 
-    Only files matching :data:`CHECKPOINT_PATTERNS` are sent; files whose content is already in the repo are
-    skipped, and a push that changes nothing makes no commit.
+    Only files matching :data:`CHECKPOINT_PATTERNS` (and ``extra_patterns``) are sent; files whose content is already
+    in the repo are skipped, and a push that changes nothing makes no commit.
 
     Args:
         folder: checkpoint folder; must contain ``config.json``.
@@ -102,6 +106,7 @@ def push_folder(
         revision: branch to commit to, created from ``main`` if missing; None commits to ``main``.
         commit_message: summary of the commit.
         endpoint: Hub URL; None uses ``HF_ENDPOINT`` or https://huggingface.co.
+        extra_patterns: further glob patterns of files to send, e.g. ``("*.gif", "*.png")`` for a replay and plots.
 
     Returns:
         The commit: a ``str`` holding the commit URL, with the commit id as ``.oid``.
@@ -131,7 +136,7 @@ def push_folder(
             folder_path=folder,
             revision=revision,
             commit_message=commit_message,
-            allow_patterns=list(CHECKPOINT_PATTERNS),
+            allow_patterns=[*CHECKPOINT_PATTERNS, *extra_patterns],
         )
     except OfflineModeIsEnabled:
         raise HubOfflineError(
@@ -213,24 +218,26 @@ def download_folder(
                 f"No complete cached copy of {repo_id!r} (revision {rev!r}) in {cache}, and downloads are disabled "
                 f"({reason}). Connect to the internet and download it once (unset HF_HUB_OFFLINE / pass "
                 "local_files_only=False), or load a local checkpoint folder with IQL.load(path) instead "
-                "(load_from_hub takes Hub repo ids only)."
+                "(load_from_hub takes Hub repo ids only)." + local_copy_hint(repo_id)
             ) from None
         cause = _summary(err.__cause__) if err.__cause__ is not None else _summary(err)
         raise HubConnectionError(
             f"Cannot download {repo_id!r}: the Hub at {url} cannot be reached or failed ({cause}), and there is no "
             f"cached copy of revision {rev!r} in {cache}. Check your connection and the endpoint (the endpoint= "
             "argument or HF_ENDPOINT), or load a local checkpoint folder with IQL.load(path) instead."
+            + local_copy_hint(repo_id)
         ) from None
     except httpx2.TransportError as err:
         raise HubConnectionError(
             f"Downloading {repo_id!r} from {url} was interrupted ({_summary(err)}). Check your connection and retry."
+            + local_copy_hint(repo_id)
         ) from None
     except HfHubHTTPError as err:
         if isinstance(err, RepositoryNotFoundError) or err.response.status_code in (401, 403):
             raise HubRepoNotFoundError(
                 f"Repository {repo_id!r} was not found on {url}, or {_token_hint(token)} gives no access to it. "
                 "Check the repo id (namespace/name); for a private or gated repo pass token= or set HF_TOKEN / run "
-                "`hf auth login`."
+                "`hf auth login`." + local_copy_hint(repo_id)
             ) from None
         raise HubError(f"Downloading {repo_id!r} (revision {rev!r}) from {url} failed: {_summary(err)}") from None
     if not (snapshot / CONFIG_FILE).is_file():

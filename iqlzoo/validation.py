@@ -38,7 +38,7 @@ NetworkBuilder = Callable[[int, int, Any], torch.nn.Module]
 ADVICE = "the file is corrupt, not from iqlzoo, or was edited by hand: re-save the agent or correct the field"
 INT64 = 2**63
 TOP_LEVEL_FIELDS = ("format", "format_version", "agent_class", "config", "spaces", "data", "num_timesteps", "seed",
-                    "versions")
+                    "versions", "derived_tensors")
 """Every field ``config.json`` may hold."""
 REQUIRED_FIELDS = ("agent_class", "config", "spaces", "data")
 RESOLVED_FIELDS = ("domain", *sorted({name for preset in DOMAIN_DEFAULTS.values() for name in preset}))

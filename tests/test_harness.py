@@ -232,7 +232,7 @@ def test_params_override_every_run_and_enter_its_identity() -> None:
     assert params == {"expectile": 0.8, "normalize_observations": True, "critic_body": "d2rl", "actor_hidden": [64, 64]}
     base = expand(plan("smoke", seeds=1), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
     tuned = expand(plan("smoke", seeds=1), {PENDULUM_TOY: (PENDULUM_TOY, "toy")}, {"expectile": 0.8})
-    assert all(spec.config["expectile"] == 0.8 for spec in tuned)
+    assert all(spec.config["expectile"] == 0.8 and spec.label.endswith("+expectile=0.8") for spec in tuned)
     assert {s.run_id for s in base}.isdisjoint(s.run_id for s in tuned)
     for bad, message in ((["expectile"], "key:value"), (["bogus:1"], "not an agent setting"),
                          (["expectile:1.5"], "expectile"), (["expectile:abc"], "expectile")):
