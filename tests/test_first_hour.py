@@ -210,7 +210,7 @@ def test_build_missing_builds_the_regeneration_then_trains(no_network, own_store
     monkeypatch.setattr(run, "make_backend", lambda args, context: InlineBackend(context))
     args = ["--suite", "antmaze", "--datasets", "umaze", "--agents", "IQL", "--seeds", "1", "--steps", "2",
             "--eval-every", "2", "--eval-episodes", "1", "--checkpoint-every", "2", "--out", str(tmp_path / "store"),
-            "--no-leaderboard", "--build-missing"]
+            "--params", "batch_size:60", "--no-leaderboard", "--build-missing"]  # 180 transitions in the tiny data
     assert run.main(args) == 0
     out = capsys.readouterr().out
     assert built == ["iqlzoo/antmaze/umaze-v0"]
