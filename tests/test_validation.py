@@ -99,3 +99,11 @@ def test_datasets_with_bad_fields_name_the_field():
     with pytest.raises(ValueError, match="holds no transitions"):
         _dataset(observations=np.zeros((0, 3)), actions=np.zeros((0, 1)), rewards=np.zeros(0),
                  next_observations=np.zeros((0, 3)), terminations=np.zeros(0))
+
+
+def test_domain_presets_standardise_antmaze_observations_only(antmaze_data, pendulum_data):
+    antmaze = IQL("MlpPolicy", antmaze_data, **SMALL)
+    assert antmaze.config.normalize_observations is True
+    assert torch.allclose(antmaze.nets.obs_std, torch.as_tensor(antmaze_data.observations.std(axis=0) + 1e-3))
+    assert IQL("MlpPolicy", pendulum_data, **SMALL).config.normalize_observations is False
+    assert IQL("MlpPolicy", antmaze_data, normalize_observations=False, **SMALL).config.normalize_observations is False

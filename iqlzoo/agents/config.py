@@ -81,8 +81,9 @@ class IQLConfig:
     value_hidden: tuple[int, ...] = (256, 256)
     log_std_min: float = -5.0
     log_std_max: float = 2.0
-    normalize_observations: bool = False
-    """Standardise observations with the dataset's mean and std (stored in the checkpoint, applied in predict)."""
+    normalize_observations: bool | None = None
+    """Standardise observations with the dataset's mean and std (stored in the checkpoint, applied in predict);
+    ``None``: the domain preset (AntMaze yes, locomotion no)."""
     domain: str | None = None
     """Preset domain; ``None`` infers it from the dataset id."""
     actor_body: str = "mlp"
