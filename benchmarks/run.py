@@ -303,7 +303,12 @@ class GridDisplay:
         if outcome.run_id in self.tasks:
             self.bars.remove_task(self.tasks.pop(outcome.run_id))
         minutes = (time.monotonic() - self.started_at.get(outcome.run_id, time.monotonic())) / 60
-        if outcome.state == "finished":
+        if outcome.elsewhere and outcome.state in runner.FINAL_STATES:
+            self.steps[outcome.run_id] = outcome.step
+            self.console.print(f"skip   {spec.run_id}: {outcome.state} by another process")
+        elif outcome.state == "busy":
+            self.console.print(f"busy   {spec.run_id}: another process is training it; this one leaves it alone")
+        elif outcome.state == "finished":
             self.steps[outcome.run_id] = spec.protocol.steps
             self.console.print(f"done   {spec.run_id}: {_score(outcome.score)} ({minutes:.1f} min)")
         elif outcome.state == "diverged":
@@ -312,6 +317,20 @@ class GridDisplay:
             then = f"retrying (attempt {attempt + 1}/{max_attempts})" if retry else "giving up for now"
             self.console.print(f"[red]{outcome.state}[/] {spec.run_id}: {escape(str(outcome.error))}; {then}")
         self.bars.update(self.grid, completed=self._done())
+
+
+def settle_elsewhere(outcomes: dict[str, runner.Outcome], store: ResultsStore) -> dict[str, runner.Outcome]:
+    """`outcomes` with every ``busy`` run (another process held its lock) replaced by what the store says now: when
+    that process has finished or diverged it, the run is done, by another process — not a failure of this grid."""
+    settled = dict(outcomes)
+    for run_id, outcome in outcomes.items():
+        if outcome.state != "busy":
+            continue
+        status = store.read_status(run_id)
+        if status is not None and status.state in runner.FINAL_STATES:
+            settled[run_id] = runner.Outcome(run_id, status.state, runner.completed_steps(store.run_dir(run_id)),
+                                             status.error, elsewhere=True)
+    return settled
 
 
 def seed_groups(specs: Sequence[RunSpec]) -> list[Task]:
@@ -568,15 +587,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             console.print("interrupted: unfinished runs keep their checkpoints; rerun the same command to resume")
             return 130
-    counts = Counter(outcome.state for outcome in outcomes.values())
+    outcomes = settle_elsewhere(outcomes, store)
+    counts = Counter(outcome.state + (" by another process" if outcome.elsewhere else "")
+                     for outcome in outcomes.values())
     console.print("summary: " + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing run")
                   + f"; {len(final)} skipped as already done")
     bad = [outcome for outcome in outcomes.values() if outcome.state not in runner.FINAL_STATES]
     for outcome in bad:
+        if outcome.state == "busy":
+            console.print(f"  still being trained by another process: {outcome.run_id}; rerun this command once it "
+                          "is done to collect it")
+            continue
         console.print(f"  {outcome.state}: {outcome.run_id}: {escape(str(outcome.error))} (details: "
                       f"{store.run_dir(outcome.run_id) / 'status.json'})")
     healthy = not bad and not unavailable
-    if not args.no_leaderboard and outcomes:
+    if not args.no_leaderboard and any(not outcome.elsewhere for outcome in outcomes.values()):
         out = args.leaderboard_out or (root / "leaderboard" / "README.md" if grid.suite.test_data else DEFAULT_OUT)
         healthy = regenerate_leaderboard(root, out, args.reps, console) and healthy
     elif not args.no_leaderboard:

@@ -92,6 +92,8 @@ class Outcome:
     step: int
     error: str | None = None
     score: float | None = None
+    elsewhere: bool = False
+    """Another process trained this run (or holds it now): this attempt only found it finished or locked."""
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,7 @@ def execute_run(spec: RunSpec, context: RunContext, report: Reporter = lambda pr
     store = ResultsStore(context.root)
     with _exclusive(store.run_dir(spec.run_id)) as owned:
         if not owned:
-            return Outcome(spec.run_id, "busy", 0, "another process is training this run")
+            return Outcome(spec.run_id, "busy", 0, "another process is training this run", elsewhere=True)
         return _execute_locked(spec, store, context, report)
 
 
@@ -406,7 +408,8 @@ def _final_outcome(spec: RunSpec, store: ResultsStore) -> Outcome | None:
     """The outcome of a run already finished or diverged, else None."""
     status = store.read_status(spec.run_id)
     if status is not None and status.state in FINAL_STATES:
-        return Outcome(spec.run_id, status.state, completed_steps(store.run_dir(spec.run_id)), status.error)
+        return Outcome(spec.run_id, status.state, completed_steps(store.run_dir(spec.run_id)), status.error,
+                       elsewhere=True)
     return None
 
 
@@ -524,7 +527,8 @@ def execute_group(
         members = []
         for spec in specs:
             if not locks.enter_context(_exclusive(store.run_dir(spec.run_id))):
-                outcomes[spec.run_id] = Outcome(spec.run_id, "busy", 0, "another process is training this run")
+                outcomes[spec.run_id] = Outcome(spec.run_id, "busy", 0, "another process is training this run",
+                                                elsewhere=True)
             elif (final := _final_outcome(spec, store)) is not None:
                 outcomes[spec.run_id] = final
             else:

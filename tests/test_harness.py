@@ -371,3 +371,20 @@ def test_run_that_lost_its_checkpoints_starts_over_on_the_local_build(tmp_path: 
     records = store.read_run(run_id)
     assert list(records["step"]) == [10, 20] and set(records["dataset_hash"]) == {local_hash}
     assert store.read_provenance(run_id)["dataset"]["hash"] == local_hash
+
+
+def test_runs_another_process_trained_are_reported_as_such_not_as_done_here(tmp_path: Path) -> None:
+    """Two harnesses on one store: the one that finds a run finished (or locked) by the other says so, and a run
+    the other finished while this one waited counts as done, not as a failure of this grid."""
+    from benchmarks.run import settle_elsewhere
+
+    spec = smoke_specs(1, 20, 10, 2)[0]
+    store = ResultsStore(tmp_path)
+    store.set_status(spec.run_id, "finished")
+    outcome = runner.execute_run(spec, runner.RunContext(str(tmp_path)))
+    assert outcome.state == "finished" and outcome.elsewhere
+    busy = {spec.run_id: runner.Outcome(spec.run_id, "busy", 0, "another process is training this run", elsewhere=True)}
+    settled = settle_elsewhere(busy, store)[spec.run_id]
+    assert settled.state == "finished" and settled.elsewhere
+    store.set_status(spec.run_id, "running")
+    assert settle_elsewhere(busy, store)[spec.run_id].state == "busy"  # still training elsewhere: not settled
