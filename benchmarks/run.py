@@ -540,6 +540,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]error[/]: {escape(str(error))}")
         return 2
     root = args.out or (DEFAULT_TEST_RESULTS if grid.suite.test_data else DEFAULT_RESULTS)
+    try:
+        (root / "runs").mkdir(parents=True, exist_ok=True)
+        probe = root / ".write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        console.print(f"[red]error[/]: cannot write the results store {root} ({error.strerror or error}); choose a "
+                      "writable folder with --out")
+        return 2
     check_store(root, grid.suite.test_data)
     console.print(f"suite {grid.suite.name}: {grid.suite.summary}")
     console.print(f"budget {grid.budget.name}: {grid.budget.summary}"

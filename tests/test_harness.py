@@ -388,3 +388,11 @@ def test_runs_another_process_trained_are_reported_as_such_not_as_done_here(tmp_
     assert settled.state == "finished" and settled.elsewhere
     store.set_status(spec.run_id, "running")
     assert settle_elsewhere(busy, store)[spec.run_id].state == "busy"  # still training elsewhere: not settled
+
+
+def test_an_unwritable_store_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["--suite", "smoke", "--out", str(blocker / "store"), "--no-leaderboard"]) == 2
+    out = capsys.readouterr().out
+    assert "cannot write the results store" in out and "--out" in out and "Traceback" not in out
