@@ -26,7 +26,6 @@ import shlex
 import subprocess
 import sys
 import time
-import typing
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -58,7 +57,7 @@ from benchmarks.store import (
     build_label,
 )
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
-from iqlzoo.agents.config import IQLConfig, type_text, value_fits
+from iqlzoo.agents.config import IQLConfig
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.equivalents import build_time, regenerated_equivalent
 from iqlzoo.data.minari import DatasetNotFoundError, from_minari, resolve_dataset
@@ -173,11 +172,8 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        expected = typing.get_type_hints(IQLConfig)[key]
-        if not value_fits(value, expected):
-            raise ValueError(f"--params {item!r}: {key} must be {type_text(expected)}, got {value!r}")
         params[key] = value
-    try:
+    try:  # validate() checks every field's type, finiteness and range, naming the field
         IQLConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}).validate()
     except (TypeError, ValueError) as error:
         raise ValueError(f"--params: {error}") from None

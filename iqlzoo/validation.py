@@ -43,8 +43,6 @@ TOP_LEVEL_FIELDS = ("format", "format_version", "agent_class", "config", "spaces
 REQUIRED_FIELDS = ("agent_class", "config", "spaces", "data")
 RESOLVED_FIELDS = ("domain", *sorted({name for preset in DOMAIN_DEFAULTS.values() for name in preset}))
 """Configuration fields that ``None`` leaves to a domain preset; a saved configuration always has them filled."""
-MAY_BE_INFINITE = ("max_weight", "divergence_factor")
-"""Float settings for which +inf is meaningful (no clipping, no divergence check); every other float is finite."""
 MAX_SPACE_RANK = 8
 STATE_FIELDS = ("optimizer", "total_timesteps")
 OPTIMIZER_TENSOR = re.compile(r"optimizer\.\d+\.[A-Za-z_]+")
@@ -85,7 +83,7 @@ def _describe(value: Any) -> str:
 
 def check_value(value: Any, annotation: Any, path: str, where: str) -> None:
     """Raise unless the JSON ``value`` fits the type ``annotation`` (see the module docstring); floats must be
-    finite except +inf for the settings in :data:`MAY_BE_INFINITE`."""
+    finite, as ``IQLConfig.validate`` requires of every setting."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -108,8 +106,7 @@ def check_value(value: Any, annotation: Any, path: str, where: str) -> None:
     if annotation is float:
         if not is_real(value):
             raise field_error(where, path, f"is {_describe(value)}, not a number")
-        infinite_ok = path.rsplit(".", 1)[-1] in MAY_BE_INFINITE and value == math.inf
-        if not (math.isfinite(value) or infinite_ok):
+        if not math.isfinite(value):
             raise field_error(where, path, f"is {value!r}; it must be a finite number")
     if annotation is str and not isinstance(value, str):
         raise field_error(where, path, f"is {_describe(value)}, not a string")
