@@ -198,7 +198,7 @@ def expand(grid: Plan, datasets: dict[str, tuple[str, str]], params: Mapping[str
             dataset_id, source = datasets[task]
             protocol = grid.protocol(infer_domain(dataset_id))
             for seed in grid.seeds:
-                config = {**grid.budget.agent_config, **cell.config, **(params or {})}
+                config = {**grid.budget.agent_config, **cell.config(task), **(params or {})}
                 spec = RunSpec(grid.run_suite(cell, task), params_label(cell.label, params), cell.agent, config,
                                dataset_id, source, seed, protocol)
                 specs.setdefault(spec.run_id, spec)
@@ -399,6 +399,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (a seed), with a message that says so."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed (an integer >= 0), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed (an integer >= 0), got {text}")
+    return value
+
+
 def driver_command(argv: Sequence[str] | None) -> tuple[str, ...]:
     """The command that reruns this grid from the repository root, as provenance records it: `python -m
     benchmarks.run` and the arguments (`argv`, or `sys.argv[1:]` when None), whether the driver was started with
@@ -417,7 +428,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", nargs="+", help="agent names (or seed-findings labels); default: the suite's")
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
                         help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...)")
-    parser.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: the budget's)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: the budget's)")
+    seeds.add_argument("--seed", type=non_negative_int, nargs="+", metavar="N",
+                       help="only these seeds, e.g. --seed 3 (a run's id names its seed, so seed 3 joins 0..2)")
     parser.add_argument("--budget", choices=sorted(BUDGETS), help="default: quick (tiny for smoke)")
     parser.add_argument("--steps", type=positive_int, help="override the budget's gradient steps per run")
     parser.add_argument("--eval-every", type=positive_int, help="override the evaluation interval (steps)")
@@ -481,17 +495,22 @@ def other_builds(store: ResultsStore, finished: Sequence[RunSpec], todo: Sequenc
     return warnings
 
 
-def select_tasks(tasks: Sequence[str], names: Sequence[str] | None) -> list[str]:
-    """The suite datasets `tasks` that `names` ask for (all when None), in suite order. A name is a full dataset id or
-    a short name: the id's last component without its version ("umaze" is `D4RL/antmaze/umaze-v1`, not
-    `umaze-diverse-v1`). Names that match nothing raise ValueError listing the suite's names."""
+def select_tasks(tasks: Sequence[str], names: Sequence[str] | None,
+                 aliases: Mapping[str, str] | None = None) -> list[str]:
+    """The suite datasets `tasks` that `names` ask for (all when None), in suite order. A name is a full dataset id,
+    a short name of the suite's file (`aliases`: name -> id, e.g. "halfcheetah-medium"), or the id's last component
+    without its version ("umaze" is `D4RL/antmaze/umaze-v1`, not `umaze-diverse-v1`). Names that match nothing raise
+    ValueError listing the suite's names."""
     if names is None:
         return list(tasks)
-    short = {task: task.rsplit("/", 1)[-1].rsplit("-v", 1)[0] for task in tasks}
-    unknown = [name for name in names if not any(name in (task, short[task]) for task in tasks)]
+    short = {task: {task.rsplit("/", 1)[-1].rsplit("-v", 1)[0]} for task in tasks}
+    for alias, task in (aliases or {}).items():
+        short.setdefault(task, set()).add(alias)
+    unknown = [name for name in names if not any(name == task or name in short[task] for task in tasks)]
     if unknown:
-        raise ValueError(f"the suite has no datasets {unknown}; its datasets: {sorted(short.values())}")
-    return [task for task in tasks if task in names or short[task] in names]
+        known = sorted({name for task in tasks for name in short[task]})
+        raise ValueError(f"the suite has no datasets {unknown}; its datasets: {known}")
+    return [task for task in tasks if task in names or short[task] & set(names)]
 
 
 def make_backend(args: argparse.Namespace, context: runner.RunContext) -> Backend:
@@ -528,10 +547,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {"steps": args.steps, "eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
                  "checkpoint_every": args.checkpoint_every}
     try:
-        grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides)
+        grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides, chosen_seeds=args.seed)
         params = parse_params(args.params)
         track = tracking.resolve_trackers(args.track)
-        tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets)
+        tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets,
+                             grid.suite.names)
     except ValueError as error:
         console.print(f"[red]error[/]: {escape(str(error))}")
         return 2

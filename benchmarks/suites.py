@@ -15,18 +15,19 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from benchmarks.hyperparams import (
+    HYPERPARAMS_DIR,
+    HyperparamsError,
+    cell_settings,
+    check_settings,
+    load_suite_file,
+    suite_file,
+)
 from iqlzoo import AGENTS
 from iqlzoo.data.equivalents import OFFICIAL, official_equivalent
-
-#: Small networks and batches for the smoke suite, so that a smoke run takes seconds.
-SMOKE_CONFIG: dict[str, Any] = {
-    "actor_hidden": [64, 64],
-    "critic_hidden": [64, 64],
-    "value_hidden": [64, 64],
-    "batch_size": 64,
-}
 
 
 class AgentUnavailableError(ValueError):
@@ -135,110 +136,104 @@ BUDGETS: dict[str, Budget] = {
 @dataclass(frozen=True)
 class Cell:
     """One agent configuration on some datasets. `label` is the name the results store and leaderboard show;
-    `config` holds the hyperparameters passed to the agent's constructor; `finding` says what the cell tests."""
+    `settings` maps each of `datasets` to the hyperparameters its runs pass to the agent's constructor (merged from
+    the suite's file, `benchmarks.hyperparams`); `overrides` are the cell's own settings there (what sets it apart
+    from the suite's other cells); `finding` says what the cell tests."""
 
     label: str
     agent: str
     datasets: tuple[str, ...]
-    config: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     finding: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def config(self, task: str) -> dict[str, Any]:
+        """The hyperparameters of this cell's runs on `task` (official dataset id)."""
+        return dict(self.settings.get(task, {}))
 
 
 @dataclass(frozen=True)
 class Suite:
-    """Datasets and agent configurations. Without explicit `cells`, every agent given on the command line (default
-    `default_agents`) runs with `agent_config` on every dataset; with them, `--agents` selects cells by label or
-    agent name. `test_data` suites write into a store marked as test data, never published."""
+    """Datasets and agent configurations, read from ``hyperparams/<name>.yml``. `--agents` selects cells by label
+    or agent name; in an `open` suite a registered agent with no cell of its own runs with `base_settings`.
+    `test_data` suites write into a store marked as test data, never published."""
 
     name: str
     summary: str
     datasets: tuple[str, ...]
     default_budget: str
     cells: tuple[Cell, ...] = ()
-    default_agents: tuple[str, ...] = ("IQL",)
-    agent_config: Mapping[str, Any] = field(default_factory=dict)
+    open: bool = False
+    base_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     test_data: bool = False
+    source: str = ""
+    """The hyperparameter file the suite was read from."""
+    names: Mapping[str, str] = field(default_factory=dict)
+    """The file's short dataset names -> Minari ids (``--datasets`` takes either)."""
+
+    @property
+    def default_agents(self) -> tuple[str, ...]:
+        """The agents of the suite's cells, in file order."""
+        return tuple(dict.fromkeys(cell.agent for cell in self.cells))
 
     def select(self, agents: Sequence[str] | None = None) -> list[Cell]:
-        """The cells to run for the `agents` asked for (None: the suite's default)."""
-        if not self.cells:
-            names = list(agents) if agents else list(self.default_agents)
-            return [Cell(name, name, self.datasets, dict(self.agent_config)) for name in dict.fromkeys(names)]
+        """The cells to run for the `agents` asked for (None: all of the suite's cells)."""
         if not agents:
             return list(self.cells)
-        unknown = sorted(set(agents) - {c.label for c in self.cells} - {c.agent for c in self.cells})
+        chosen: list[Cell] = []
+        unknown: list[str] = []
+        for name in dict.fromkeys(agents):
+            matching = [cell for cell in self.cells if name in (cell.label, cell.agent)]
+            if matching:
+                chosen += [cell for cell in matching if cell not in chosen]
+            elif self.open:
+                chosen.append(Cell(name, name, self.datasets, dict(self.base_settings)))
+            else:
+                unknown.append(name)
         if unknown:
             known = sorted({c.label for c in self.cells} | {c.agent for c in self.cells})
             raise ValueError(f"suite {self.name!r} has no cells for {unknown}; its labels and agents: {known}")
-        return [cell for cell in self.cells if cell.label in agents or cell.agent in agents]
+        return chosen
 
 
-ANTMAZE: dict[str, str] = {
-    "umaze": "D4RL/antmaze/umaze-v1",
-    "umaze-diverse": "D4RL/antmaze/umaze-diverse-v1",
-    "medium-play": "D4RL/antmaze/medium-play-v1",
-    "medium-diverse": "D4RL/antmaze/medium-diverse-v1",
-    "large-play": "D4RL/antmaze/large-play-v1",
-    "large-diverse": "D4RL/antmaze/large-diverse-v1",
-}
-HALFCHEETAH: dict[str, str] = {
-    "medium": "mujoco/halfcheetah/medium-v0",
-    "medium-expert": "mujoco/halfcheetah/medium-expert-v0",
-    "expert": "mujoco/halfcheetah/expert-v0",
-}
+def load_suite(name: str, directory: Path = HYPERPARAMS_DIR) -> Suite:
+    """Suite `name` from its hyperparameter file; every (cell, dataset) is resolved and validated as its agent
+    would, so a bad file fails here, naming the file, the cell and the field."""
+    path = suite_file(name, directory)
+    data = load_suite_file(path)
+    if data["budget"] not in BUDGETS:
+        raise HyperparamsError(f"{path}: budget {data['budget']!r} is not one of {sorted(BUDGETS)}")
+    shorts: dict[str, str] = data["datasets"]
+    cells = []
+    for label, entry in data["cells"].items():
+        agent = entry.get("agent", label)
+        datasets = tuple(shorts[short] for short in entry.get("datasets", list(shorts)))
+        settings = {}
+        for short in entry.get("datasets", list(shorts)):
+            settings[shorts[short]] = cell_settings(data, label, short)
+            check_settings(agent, shorts[short], settings[shorts[short]], f"{path}: cells.{label} on {short}")
+        cells.append(Cell(label, agent, datasets, settings, entry.get("finding"), dict(entry.get("settings") or {})))
+    base = {dataset_id: cell_settings(data, "", short) for short, dataset_id in shorts.items()}
+    return Suite(name, str(data["summary"]), tuple(shorts.values()), data["budget"], tuple(cells),
+                 bool(data.get("open", False)), base, bool(data.get("test_data", False)), str(path), dict(shorts))
+
+
+def load_suites(directory: Path = HYPERPARAMS_DIR) -> dict[str, Suite]:
+    """Every suite with a file in `directory` (``hyperparams/*.yml``), by name."""
+    return {path.stem: load_suite(path.stem, directory) for path in sorted(directory.glob("*.yml"))}
+
+
+SUITES: dict[str, Suite] = load_suites()
+
+ANTMAZE: dict[str, str] = dict(SUITES["antmaze"].names)
+HALFCHEETAH: dict[str, str] = dict(SUITES["halfcheetah"].names)
 PENDULUM_TOY = "iqlzoo/toy/pendulum-mixed-v0"
-
-_TWIN_Q = "Twin vs single Q: without the minimum of two Q-functions IQL may diverge (Part II)."
-_EXPECTILE = "Expectile: a larger expectile gives higher AntMaze scores (Part II)."
-_D2RL = "D2RL skip connections (IQL+SC) raise srank and converge better on antmaze-large-play (Part IV)."
-_DISTRIBUTIONAL = "Distributional IQL is not much better than IQL and trains less stably (Part III)."
-
-SEED_FINDINGS_CELLS: tuple[Cell, ...] = (
-    Cell("IQL", "IQL", (ANTMAZE["umaze"], ANTMAZE["medium-play"], ANTMAZE["large-play"], HALFCHEETAH["medium"],
-                        HALFCHEETAH["expert"]), finding="baseline of every finding (expectile 0.9 on AntMaze)"),
-    Cell("IQL-1Q", "IQL", (ANTMAZE["umaze"], HALFCHEETAH["medium"]), {"n_critics": 1}, _TWIN_Q),
-    Cell("IQL-expectile0.5", "IQL", (ANTMAZE["umaze"], ANTMAZE["medium-play"]), {"expectile": 0.5}, _EXPECTILE),
-    Cell("IQL-expectile0.7", "IQL", (ANTMAZE["umaze"], ANTMAZE["medium-play"]), {"expectile": 0.7}, _EXPECTILE),
-    Cell("D2RLIQL", "D2RLIQL", (ANTMAZE["medium-play"], ANTMAZE["large-play"], HALFCHEETAH["expert"]), {}, _D2RL),
-    Cell("DistributionalIQL", "DistributionalIQL", (ANTMAZE["umaze"], HALFCHEETAH["medium"]), {}, _DISTRIBUTIONAL),
-)
-
+#: The settings of the smoke suite's runs (small networks and batches).
+SMOKE_CONFIG: dict[str, Any] = SUITES["smoke"].cells[0].config(PENDULUM_TOY)
+SEED_FINDINGS_CELLS: tuple[Cell, ...] = SUITES["seed-findings"].cells
 #: The agents of the main suites' leaderboard: IQL and the source report's three improvements, and behaviour cloning
 #: (what imitation alone reaches on each dataset).
-LEADERBOARD_AGENTS: tuple[str, ...] = ("IQL", "DistributionalIQL", "D2RLIQL", "BonusIQL", "BC")
-
-SUITES: dict[str, Suite] = {
-    "antmaze": Suite(
-        "antmaze",
-        "AntMaze: the six D4RL mazes (IQL paper, Table 1); IQL, the three variants and behaviour cloning",
-        tuple(ANTMAZE.values()),
-        "quick",
-        default_agents=LEADERBOARD_AGENTS,
-    ),
-    "halfcheetah": Suite(
-        "halfcheetah",
-        "HalfCheetah: medium, medium-expert, expert; IQL, the three variants and behaviour cloning",
-        tuple(HALFCHEETAH.values()),
-        "quick",
-        default_agents=LEADERBOARD_AGENTS,
-    ),
-    "seed-findings": Suite(
-        "seed-findings",
-        "the source report's claims: twin vs single Q, expectile sweep, IQL vs IQL+SC (D2RL), distributional IQL",
-        tuple(dict.fromkeys(d for cell in SEED_FINDINGS_CELLS for d in cell.datasets)),
-        "quick",
-        cells=SEED_FINDINGS_CELLS,
-    ),
-    "smoke": Suite(
-        "smoke",
-        "toy Pendulum dataset, small networks, a thousand steps, IQL and D2RLIQL: checks the harness end to end",
-        (PENDULUM_TOY,),
-        "tiny",
-        default_agents=("IQL", "D2RLIQL"),
-        agent_config=SMOKE_CONFIG,
-        test_data=True,
-    ),
-}
+LEADERBOARD_AGENTS: tuple[str, ...] = SUITES["antmaze"].default_agents
 
 
 #: Locally regenerated dataset id -> the official suite dataset it stands in for: the part of
@@ -260,15 +255,16 @@ MAIN_SUITES: tuple[str, ...] = ("antmaze", "halfcheetah")
 
 
 def home_suite(suite_name: str, cell: Cell, task: str) -> str:
-    """The suite a run of `cell` on `task` belongs to. A `seed-findings` cell that is a main suite's default agent
-    with its default configuration, on one of that suite's datasets, is that suite's run: trained once, it serves
-    both the main suite's table and the finding (its records carry the main suite's name). Every other run belongs
-    to the suite that asks for it."""
-    if suite_name == "seed-findings" and cell.label == cell.agent and not cell.config:
+    """The suite a run of `cell` on `task` belongs to. A `seed-findings` cell with the label, agent and settings of
+    a main suite's cell on one of that suite's datasets is that suite's run: trained once, it serves both the main
+    suite's table and the finding (its records carry the main suite's name). Every other run belongs to the suite
+    that asks for it."""
+    if suite_name == "seed-findings":
         for name in MAIN_SUITES:
-            main = SUITES[name]
-            if cell.agent in main.default_agents and task in main.datasets:
-                return name
+            for main_cell in SUITES[name].cells:
+                if ((main_cell.label, main_cell.agent) == (cell.label, cell.agent) and task in main_cell.datasets
+                        and main_cell.config(task) == cell.config(task)):
+                    return name
     return suite_name
 
 
@@ -365,10 +361,12 @@ def plan(
     seeds: int | None = None,
     budget_name: str | None = None,
     overrides: Mapping[str, int | None] | None = None,
+    chosen_seeds: Sequence[int] | None = None,
 ) -> Plan:
     """Choose the cells of a suite; an agent name that iqlzoo does not know is an error before anything runs.
 
     `overrides` may set `steps`, `eval_every`, `eval_episodes` and `checkpoint_every`; None values are ignored.
+    Seeds are 0..`seeds`-1 (default: the budget's), or exactly `chosen_seeds` (``--seed``); not both.
     """
     if suite_name not in SUITES:
         raise ValueError(f"unknown suite {suite_name!r}; known: {sorted(SUITES)}")
@@ -382,14 +380,22 @@ def plan(
     if unknown:
         raise ValueError(f"unknown protocol overrides {unknown}")
     Protocol(**{**asdict(budget.protocol("locomotion")), **chosen})  # validates the overrides
-    n_seeds = budget.seeds if seeds is None else seeds
-    if n_seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {n_seeds}")
+    if chosen_seeds is not None:
+        if seeds is not None:
+            raise ValueError("give --seeds N (seeds 0..N-1) or --seed N ... (those seeds), not both")
+        if not chosen_seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in chosen_seeds):
+            raise ValueError(f"seeds must be integers >= 0, got {list(chosen_seeds)}")
+        seed_tuple = tuple(dict.fromkeys(chosen_seeds))
+    else:
+        n_seeds = budget.seeds if seeds is None else seeds
+        if n_seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {n_seeds}")
+        seed_tuple = tuple(range(n_seeds))
     cells = suite.select(agents)
     for cell in cells:
         agent_class(cell.agent)
-    labels: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    labels: dict[str, Cell] = {}
     for cell in cells:
-        if labels.setdefault(cell.label, (cell.agent, cell.config)) != (cell.agent, cell.config):
+        if labels.setdefault(cell.label, cell) != cell:
             raise ValueError(f"suite {suite_name!r}: label {cell.label!r} names two configurations")
-    return Plan(suite, budget, chosen, tuple(range(n_seeds)), tuple(cells))
+    return Plan(suite, budget, chosen, seed_tuple, tuple(cells))

@@ -1,6 +1,6 @@
 """The source report's claims (Parts II-IV) beside our measurements of them, computed from the results store.
 
-The `seed-findings` suite (`benchmarks.suites.SEED_FINDINGS_CELLS`) trains the cells that test the report's claims.
+The `seed-findings` suite (`hyperparams/seed-findings.yml`) trains the cells that test the report's claims.
 `seed_findings` turns what the runs of one store suite (e.g. "seed-findings-quick") stored into rows with the keys
 `claim`, `report` (the report's number or statement), `measured` (ours; None while no run of the claim has a record,
 which `leaderboard.render.render_findings` shows as "not measured yet") and `records` (the run files the measurement
@@ -100,7 +100,8 @@ _CELLS = {cell.label: cell for cell in SEED_FINDINGS_CELLS}
 #: (expectile, label) of the expectile sweep, in increasing expectile.
 EXPECTILE_SWEEP: tuple[tuple[float, str], ...] = tuple(
     sorted(
-        [(float(cell.config["expectile"]), cell.label) for cell in SEED_FINDINGS_CELLS if "expectile" in cell.config]
+        [(float(cell.overrides["expectile"]), cell.label) for cell in SEED_FINDINGS_CELLS
+         if "expectile" in cell.overrides]
         + [(ANTMAZE_EXPECTILE, BASELINE)]
     )
 )

@@ -24,7 +24,7 @@ from benchmarks import runner, suites
 from benchmarks.backends import LocalBackend
 from benchmarks.run import expand, main, parse_params, resolve_task, run_grid, select_tasks
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, load_results
-from benchmarks.suites import PENDULUM_TOY, Cell, Protocol, RunSpec, Suite, plan
+from benchmarks.suites import PENDULUM_TOY, Protocol, RunSpec, plan
 from iqlzoo import IQL
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -192,15 +192,22 @@ def test_default_paths_match_the_leaderboard_generator() -> None:
     assert generator.DEFAULT_RESULTS == store.DEFAULT_RESULTS
 
 
-def test_plan_refuses_unknown_agents_and_run_ids_follow_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(suites.SUITES, "future", Suite("future", "test", (PENDULUM_TOY,), "tiny", cells=(
-        Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("Future", "FutureIQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
+def _toy_suite(directory: Path, name: str, cells: str, budget: str = "tiny") -> suites.Suite:
+    """A suite read from a hyperparameter file with the given `cells:` block, on the toy dataset."""
+    (directory / f"{name}.yml").write_text(
+        f"summary: test\nbudget: {budget}\ndatasets: {{pendulum: {PENDULUM_TOY}}}\n"
+        f"settings: {{actor_hidden: [64, 64]}}\ncells:\n{cells}")
+    return suites.load_suite(name, directory)
+
+
+def test_plan_refuses_unknown_agents_and_run_ids_follow_identity(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown agent 'FutureIQL'; iqlzoo's agents: \['BC', 'BonusIQL'"):
-        plan("future", seeds=2)
+        _toy_suite(tmp_path, "future", "  IQL: {}\n  Future: {agent: FutureIQL, settings: {expectile: 0.8}}\n")
     with pytest.raises(ValueError, match="unknown agent 'Bogus'"):
         plan("smoke", agents=["Bogus"])
-    monkeypatch.setitem(suites.SUITES, "mixed", Suite("mixed", "test", (PENDULUM_TOY,), "tiny", cells=(
-        Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("IQL-e0.8", "IQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
+    monkeypatch.setitem(suites.SUITES, "mixed", _toy_suite(
+        tmp_path, "mixed", "  IQL: {}\n  IQL-e0.8: {agent: IQL, settings: {expectile: 0.8}}\n"))
     grid = plan("mixed", seeds=2)
     assert [cell.label for cell in grid.cells] == ["IQL", "IQL-e0.8"]
     assert grid.store_suite == "mixed-tiny"
@@ -215,13 +222,15 @@ def test_plan_refuses_unknown_agents_and_run_ids_follow_identity(monkeypatch: py
     assert tuned.run_id != specs[0].run_id and tuned.config_hash != specs[0].config_hash
 
 
-def test_budget_agent_settings_reach_every_run_and_a_cell_overrides_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_budget_agent_settings_reach_every_run_and_a_cell_overrides_them(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
     monkeypatch.setitem(suites.BUDGETS, "tiny-bf16", dataclasses.replace(
         suites.BUDGETS["tiny"], name="tiny-bf16", agent_config={"bf16": True, "expectile": 0.6}))
-    monkeypatch.setitem(suites.SUITES, "mixed", Suite("mixed", "test", (PENDULUM_TOY,), "tiny-bf16", cells=(
-        Cell("IQL", "IQL", (PENDULUM_TOY,)), Cell("IQL-e0.8", "IQL", (PENDULUM_TOY,), {"expectile": 0.8}))))
+    monkeypatch.setitem(suites.SUITES, "mixed", _toy_suite(
+        tmp_path, "mixed", "  IQL: {}\n  IQL-e0.8: {agent: IQL, settings: {expectile: 0.8}}\n", budget="tiny-bf16"))
     specs = expand(plan("mixed", seeds=1), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
-    assert [dict(spec.config) for spec in specs] == [{"bf16": True, "expectile": 0.6}, {"bf16": True, "expectile": 0.8}]
+    assert [dict(spec.config) for spec in specs] == [{"bf16": True, "expectile": 0.6, "actor_hidden": [64, 64]},
+                                                     {"bf16": True, "expectile": 0.8, "actor_hidden": [64, 64]}]
     plain = expand(plan("mixed", seeds=1, budget_name="tiny"), {PENDULUM_TOY: (PENDULUM_TOY, "toy")})
     assert plain[0].config_hash != specs[0].config_hash  # the budget's settings are part of the run's identity
     assert suites.BUDGETS["quick"].agent_config == {}  # float32: bf16 has not been shown to score the same

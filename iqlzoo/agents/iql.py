@@ -181,8 +181,7 @@ class IQL(OfflineAgent):
         if dataset is None:
             raise ValueError(f"{type(self).__name__} needs a dataset (a Minari id, MinariDataset or TransitionDataset)")
         data = _as_transition_dataset(dataset, download)
-        cfg = config_from_kwargs({**self.preset, **hyperparameters}, learning_rate, policy_kwargs)
-        cfg = cfg.resolved(data.dataset_id)
+        cfg = self.resolve_config(data.dataset_id, hyperparameters, learning_rate, policy_kwargs)
         cfg.validate()
         scale, shift = fit_reward_transform(cfg.reward_transform, data)
         spec = data.eval_env_spec or data.env_spec
@@ -194,6 +193,19 @@ class IQL(OfflineAgent):
         if cfg.normalize_observations:
             self.nets.obs_mean.copy_(torch.as_tensor(data.observations.mean(axis=0)))
             self.nets.obs_std.copy_(torch.as_tensor(data.observations.std(axis=0) + 1e-3))
+
+    @classmethod
+    def resolve_config(
+        cls,
+        dataset_id: str | None,
+        hyperparameters: dict[str, Any],
+        learning_rate: float | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+    ) -> IQLConfig:
+        """The configuration this agent class trains with on `dataset_id` given the constructor's keyword arguments:
+        the class's preset, then `hyperparameters`, then the dataset domain's defaults for what is still unset
+        (not validated; `TypeError` for a name that is not a field)."""
+        return config_from_kwargs({**cls.preset, **hyperparameters}, learning_rate, policy_kwargs).resolved(dataset_id)
 
     def _build(
         self,

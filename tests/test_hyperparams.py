@@ -1,0 +1,94 @@
+"""The suites' hyperparameter files (`hyperparams/*.yml`) are the single source of what the harness trains."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks import suites
+from benchmarks.hyperparams import HYPERPARAMS_DIR, HyperparamsError
+from benchmarks.run import expand, main
+from iqlzoo import AGENTS
+from iqlzoo.agents.config import IQLConfig
+
+
+def _resolved(suite: suites.Suite) -> dict[str, tuple[str, str]]:
+    return {task: (task, "official") for task in suite.datasets}
+
+
+def test_every_file_trains_exactly_what_it_says() -> None:
+    assert set(suites.SUITES) == {path.stem for path in HYPERPARAMS_DIR.glob("*.yml")}
+    fields = {f.name for f in dataclasses.fields(IQLConfig)}
+    for suite in suites.SUITES.values():
+        specs = expand(suites.plan(suite.name, seeds=1), _resolved(suite))
+        assert specs, suite.name
+        for spec in specs:
+            cell = next(c for c in suite.cells if c.label == spec.label)
+            written = cell.config(spec.dataset_id)
+            assert dict(spec.config) == written  # the run's identity is the file's settings, nothing added
+            config = AGENTS[spec.agent].resolve_config(spec.dataset_id, dict(spec.config)).to_json()
+            assert set(written) <= fields
+            assert {key: config[key] for key in written} == written, (suite.name, spec.label, spec.dataset_id)
+    umaze = suites.SUITES["antmaze"].cells[0].config(suites.ANTMAZE["umaze"])
+    assert (umaze["expectile"], umaze["temperature"], umaze["bf16"]) == (0.9, 10.0, False)
+    cheetah = suites.SUITES["halfcheetah"].cells[0].config(suites.HALFCHEETAH["medium"])
+    assert (cheetah["expectile"], cheetah["temperature"], cheetah["reward_transform"]) == (0.7, 3.0, "return_scale")
+
+
+def test_a_finding_that_is_a_main_suite_run_is_trained_once() -> None:
+    findings = expand(suites.plan("seed-findings", seeds=1), _resolved(suites.SUITES["seed-findings"]))
+    main_runs = {spec.run_id for name in suites.MAIN_SUITES
+                 for spec in expand(suites.plan(name, seeds=1), _resolved(suites.SUITES[name]))}
+    shared = {(spec.label, spec.dataset_id.split("/")[-1]) for spec in findings if spec.run_id in main_runs}
+    assert ("IQL", "umaze-v1") in shared and ("D2RLIQL", "large-play-v1") in shared
+    assert not any(label.startswith("IQL-") for label, _ in shared)  # the ablations are the finding's own runs
+
+
+def test_editing_a_file_changes_the_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(HYPERPARAMS_DIR / "antmaze.yml", tmp_path / "antmaze.yml")
+    before = expand(suites.plan("antmaze", agents=["IQL"], seeds=1), {suites.ANTMAZE["umaze"]: (
+        suites.ANTMAZE["umaze"], "official")})
+    text = (tmp_path / "antmaze.yml").read_text()
+    (tmp_path / "antmaze.yml").write_text(text.replace("expectile: 0.9", "expectile: 0.8"))
+    monkeypatch.setitem(suites.SUITES, "antmaze", suites.load_suite("antmaze", tmp_path))
+    after = expand(suites.plan("antmaze", agents=["IQL"], seeds=1), {suites.ANTMAZE["umaze"]: (
+        suites.ANTMAZE["umaze"], "official")})
+    assert after[0].config["expectile"] == 0.8 and after[0].run_id != before[0].run_id
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("expectile: 0.9", "expectle: 0.9"),
+     r"antmaze.yml: cells.IQL on umaze: unknown IQL hyperparameters \['expectle'\]"),
+    (("actor_lr: 3.0e-4", "actor_lr: 3e-4"), r"actor_lr='3e-4' is invalid: must be float.*write 3.0e-4"),
+    (("expectile: 0.9", "expectile: 1.5"), r"cells.IQL on umaze: IQL hyperparameter expectile=1.5 is invalid"),
+    (("  IQL: {}", "  IQL: {datasets: [umaze, mars]}"), r"cells.IQL.datasets names 'mars'"),
+    (("  IQL: {}", "  IQL: {agent: SAC}"), r"cells.IQL: unknown agent 'SAC'"),
+    (("  IQL: {}", "  IQL: {seeds: 3}"), r"cells.IQL: unknown keys \['seeds'\]"),
+    (("budget: quick", "budget: huge"), r"budget 'huge' is not one of"),
+    (("budget: quick", "budget: !!python/object/apply:os.system [echo]"), r"is not valid YAML"),
+    (("cells:", "cellz:"), r"missing \['cells'\]"),
+])
+def test_a_bad_file_is_a_clear_error_before_anything_runs(tmp_path: Path, edit: tuple[str, str],
+                                                           message: str) -> None:
+    text = (HYPERPARAMS_DIR / "antmaze.yml").read_text()
+    assert edit[0] in text
+    (tmp_path / "antmaze.yml").write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(HyperparamsError, match=message):
+        suites.load_suite("antmaze", tmp_path)
+
+
+def test_one_chosen_seed_beside_the_others(capsys: pytest.CaptureFixture[str]) -> None:
+    grid = suites.plan("smoke", chosen_seeds=[3])
+    specs = expand(grid, {suites.PENDULUM_TOY: (suites.PENDULUM_TOY, "toy")})
+    assert grid.seeds == (3,) and {spec.seed for spec in specs} == {3}
+    three = expand(suites.plan("smoke", seeds=4), {suites.PENDULUM_TOY: (suites.PENDULUM_TOY, "toy")})
+    assert {spec.run_id for spec in specs} <= {spec.run_id for spec in three}  # the same runs as in --seeds 4
+    with pytest.raises(SystemExit):
+        main(["--suite", "smoke", "--seeds", "2", "--seed", "3"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--suite", "smoke", "--seed", "-1"])
+    assert "expected a seed (an integer >= 0), got -1" in capsys.readouterr().err
