@@ -63,9 +63,9 @@ from iqlzoo.hub import HubError, push_folder, write_model_card
 from iqlzoo.recipes.common import CODE_BASE_URL
 from iqlzoo.recipes.registry import RECIPES
 from iqlzoo.replay import RenderUnavailableError, record_replay
+from iqlzoo.zoo import DEFAULT_ORG, repo_name
 
 DEFAULT_OUT = REPO_ROOT / "zoo"
-DEFAULT_ORG = "iqlzoo"
 LEADERBOARD_URL = f"{CODE_BASE_URL}/leaderboard/README.md"
 REPO_URL = CODE_BASE_URL.split("/blob/", 1)[0]
 #: Re-evaluation episode i is reset with seed REEVAL_SEED + i; training-time evaluations use 1,000,000 + 1000·seed + i
@@ -109,12 +109,6 @@ class Published:
     repo_id: str
     folder: Path
     results: dict[str, Any]
-
-
-def repo_name(agent: str, dataset_id: str) -> str:
-    """``{agent}-{dataset}``: the dataset id without its namespace, ``/`` as ``-`` (``IQL-antmaze-umaze-v0``)."""
-    parts = dataset_id.split("/")
-    return f"{agent}-{'-'.join(parts[1:] if len(parts) > 1 else parts)}"
 
 
 def store_suite(frame: pd.DataFrame, suite: str) -> str:

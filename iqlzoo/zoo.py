@@ -23,6 +23,17 @@ ZOO_ENV = "IQLZOO_ZOO"
 CHECKOUT_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
 
+#: The Hub organisation the project publishes under (``iqlzoo/IQL-antmaze-umaze-v0``).
+DEFAULT_ORG = "iqlzoo"
+
+
+def repo_name(agent: str, dataset_id: str) -> str:
+    """``{agent}-{dataset}`` (rl_zoo3's ``{algo}-{env}``): the dataset id without its namespace, ``/`` as ``-``
+    (``IQL-antmaze-umaze-v0`` for ``iqlzoo/antmaze/umaze-v0``)."""
+    parts = dataset_id.split("/")
+    return f"{agent}-{'-'.join(parts[1:] if len(parts) > 1 else parts)}"
+
+
 def zoo_roots() -> list[Path]:
     """The zoo folders to look in, in order, without duplicates (they need not exist)."""
     roots = [Path(os.environ[ZOO_ENV])] if os.environ.get(ZOO_ENV) else []

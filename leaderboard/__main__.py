@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 
 from benchmarks.store import DEFAULT_RESULTS, TEST_DATA_MARKER, load_results
+from iqlzoo.zoo import CHECKOUT_ZOO
 from leaderboard.findings import count_label
 from leaderboard.render import DEFAULT_OUT, build_leaderboard, write_leaderboard
 
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default: %(default)s)")
     parser.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: %(default)s)")
+    parser.add_argument("--zoo", type=Path, default=CHECKOUT_ZOO,
+                        help="published zoo whose model cards the rows link (default: %(default)s)")
     args = parser.parse_args(argv)
     if (args.results / TEST_DATA_MARKER).exists() and args.out.resolve() == DEFAULT_OUT.resolve():
         parser.error(f"{args.results} holds test data ({TEST_DATA_MARKER}); it must not be published to {DEFAULT_OUT}")
@@ -40,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "first or point --results at one")
     frame = load_results(args.results)
     try:
-        board = build_leaderboard(frame, args.results, args.out.parent, reps=args.reps, seed=args.seed)
+        board = build_leaderboard(frame, args.results, args.out.parent, reps=args.reps, seed=args.seed,
+                                  zoo_root=args.zoo)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ relative to the results store (links are relative), so regenerating from the sam
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from benchmarks.store import (
     build_label,
 )
 from benchmarks.suites import task_of
+from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, plots
 from leaderboard.published import published_line
 from leaderboard.report_claims import REPORT, SRANK_TABLE
@@ -167,8 +169,10 @@ class _Renderer:
         reps: int,
         seed: int,
         unscored: pd.DataFrame,
+        zoo_root: Path = CHECKOUT_ZOO,
     ) -> None:
         self.frame = frame
+        self.zoo_root = Path(zoo_root)
         self.unscored = unscored
         self.results_root = Path(results_root)
         self.out_dir = Path(out_dir)
@@ -185,6 +189,18 @@ class _Renderer:
 
     def run_link(self, run_id: str, label: str) -> str:
         return _store_link(self.results_root, self.out_dir, label, f"runs/{run_id}/{EVALUATIONS_FILE}")
+
+    def card_link(self, agent: str, dataset_id: str, run_ids: Sequence[str]) -> str:
+        """A link to the published zoo repo's model card of `agent` on `dataset_id` (``zoo/iqlzoo/{Agent}-{dataset}``)
+        when one exists and was published from one of `run_ids` (its ``results.json`` names the run); else "—"."""
+        folder = self.zoo_root / DEFAULT_ORG / repo_name(agent, dataset_id)
+        try:
+            selection = json.loads((folder / "results.json").read_text(encoding="utf-8")).get("selection") or {}
+        except (OSError, ValueError, AttributeError):
+            return "—"
+        if selection.get("run_id") not in set(run_ids) or not (folder / "README.md").is_file():
+            return "—"
+        return f"[card]({Path(os.path.relpath(folder / 'README.md', self.out_dir)).as_posix()})"
 
     def add_plot(self, name: str, png: bytes, alt: str) -> str:
         self.plots[name] = png
@@ -223,11 +239,13 @@ class _Renderer:
                 ", ".join(sorted(runs["data_source"].unique())),
                 ", ".join(f"`{build_label(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
                 ", ".join(self.run_link(run.run_id, f"s{run.seed}") for run in runs.itertuples()),
+                self.card_link(agent, dataset_id, list(runs["run_id"])),
             ]
             table_rows.append(cells)
         header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns),
                   f"Best evaluation ({_METRIC_LABELS[columns[0]].lower()}), mean"]
-        header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs"]
+        header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs",
+                   "Zoo"]
         published = published_line(task_of(dataset_id))
         return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), "",
                 *([published, ""] if published else [])]
@@ -393,7 +411,8 @@ def _legend(reps: int, seed: int) -> list[str]:
         "dataset, averaged over datasets. \"Still rising\" flags a cell whose seeds gained, from their previous "
         "evaluation to their final one, more than the standard error of that gain (a budget too short to show "
         "where the agent converges); \"Precision\" is the arithmetic the agent trained in (bf16: bfloat16 "
-        "autocast, which until 2026-12-02 also covered the value networks).",
+        "autocast, which until 2026-12-02 also covered the value networks); \"Zoo\" links the model card of the "
+        "agent published from one of the row's runs (`python -m benchmarks.publish`).",
         "",
     ]
 
@@ -408,6 +427,7 @@ def build_leaderboard(
     reps: int,
     seed: int,
     records: findings.RunRecords | None = None,
+    zoo_root: Path = CHECKOUT_ZOO,
 ) -> Leaderboard:
     """The leaderboard of the records in `frame` (from the store at `results_root`), to be written in `out_dir`.
 
@@ -417,7 +437,8 @@ def build_leaderboard(
     finished runs (`SCORED_STATES`) and lists the diverged and failed ones: a table per dataset, then for the
     normalised score (and, for goal-reaching suites, the success rate, unless `success_repeats_score`) the aggregate
     metrics, performance profiles, probability of improvement over `stats.BASELINE` and sample-efficiency curves,
-    with their plots.
+    with their plots. A row links the model card of its published zoo repo under `zoo_root` when that repo was
+    published from one of the row's runs.
     """
     lines = _header(results_root, reps, seed)
     speed = _speed_section(out_dir)
@@ -437,7 +458,7 @@ def build_leaderboard(
             lines.pop()
         return Leaderboard("\n".join([*lines, *speed]) + "\n", unended=unended)
     frame = frame[state.isin(SCORED_STATES)]
-    renderer = _Renderer(frame, results_root, out_dir, reps, seed, unscored)
+    renderer = _Renderer(frame, results_root, out_dir, reps, seed, unscored, zoo_root)
     suites = sorted(set(frame["suite"]) | set(unscored["suite"]))
     lines += _legend(reps, seed)
     lines += ["Suites: " + ", ".join(f"[`{suite}`](#suite-{_slug(suite).lower()})" for suite in suites), ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -224,3 +225,19 @@ def test_runs_on_different_builds_of_one_dataset_are_flagged(tmp_path: Path) -> 
     unchanged = tmp_path / "unchanged.md"
     assert main(["--results", str(FIXTURE), "--out", str(unchanged), "--reps", REPS]) == 0
     assert "different builds" not in unchanged.read_text()
+
+
+def test_rows_link_the_model_card_published_from_their_runs(tmp_path: Path) -> None:
+    zoo = tmp_path / "zoo"
+    for agent, chosen in (("IQL", "IQL-antmaze-umaze-v1-s1"), ("D2RLIQL", "a-run-not-in-this-store")):
+        repo = zoo / "iqlzoo" / f"{agent}-antmaze-umaze-v1"
+        repo.mkdir(parents=True)
+        (repo / "README.md").write_text("card")
+        (repo / "results.json").write_text(json.dumps({"selection": {"run_id": chosen}}))
+    out = tmp_path / "board" / "README.md"
+    assert main(["--results", str(FIXTURE), "--out", str(out), "--reps", REPS, "--zoo", str(zoo)]) == 0
+    umaze = out.read_text().split("#### `D4RL/antmaze/umaze-v1`", 1)[1].split("####", 1)[0]
+    links = re.findall(r"\[card\]\(([^)]+)\)", umaze)
+    assert links == ["../zoo/iqlzoo/IQL-antmaze-umaze-v1/README.md"]  # D2RLIQL's card describes other runs
+    assert (out.parent / links[0]).is_file()
+    assert re.search(r"\| D2RLIQL \|.*\| — \|", umaze)
