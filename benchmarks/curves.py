@@ -8,7 +8,8 @@ configuration settings, or a folder of ``seed<N>.csv`` curves written by :mod:`b
         --group "iqlzoo standardised=$S:normalize_observations=true" --group "reference=csv:docs/antmaze/ref-umaze"
 
 For every evaluation step the table gives each group's mean over seeds, the seeds' values and n; the PNG plots the
-mean with the seeds' range. The metric is the success rate in % where the runs record one, else the normalised score.
+mean with the seeds' range. ``--compare A B`` adds whether two groups agree within seed noise (`agreement`).
+The metric is the success rate in % where the runs record one, else the normalised score.
 """
 
 from __future__ import annotations
@@ -103,6 +104,48 @@ def markdown(groups: Sequence[Group]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def welch_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """mean(a) − mean(b) and its Welch `level` confidence interval: d ± t_ν·√(s²_a/n_a + s²_b/n_b), with the
+    Welch–Satterthwaite degrees of freedom ν. Two groups whose seeds are identical give a zero-width interval."""
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size < 2 or y.size < 2:
+        raise ValueError("a confidence interval needs at least 2 seeds per group")
+    diff = float(x.mean() - y.mean())
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = float(np.sqrt(va + vb))
+    if se == 0.0:
+        return diff, diff, diff
+    dof = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
+    return diff, diff - half, diff + half
+
+
+def agreement(a: Group, b: Group) -> str:
+    """Whether two groups' curves agree within seed noise, as Markdown: per common evaluation step, the difference
+    of the means (a − b) with its Welch 95% CI over seeds; then the same for each seed's mean over all common steps
+    (the area under its curve, one number per seed, the least noisy comparison). "within noise" means the interval
+    contains 0."""
+    steps = sorted(set.intersection(*({s for c in g.curves.values() for s in c} for g in (a, b))))
+    full = {g.name: [c for c in g.curves.values() if all(s in c for s in steps)] for g in (a, b)}
+    lines = [f"| step | {a.name} − {b.name} [95% CI] | within noise |", "|---|---|---|"]
+    verdicts = []
+    for step in steps:
+        diff, low, high = welch_interval([c[step] for c in full[a.name]], [c[step] for c in full[b.name]])
+        verdicts.append(low <= 0.0 <= high)
+        lines.append(f"| {step:,} | {diff:+.1f} [{low:+.1f}, {high:+.1f}] | {'yes' if verdicts[-1] else 'no'} |")
+    areas = [[float(np.mean([c[s] for s in steps])) for c in full[g.name]] for g in (a, b)]
+    diff, low, high = welch_interval(*areas)
+    within = low <= 0.0 <= high
+    lines.append(f"| mean over steps | {diff:+.1f} [{low:+.1f}, {high:+.1f}] | {'yes' if within else 'no'} |")
+    summary = (f"{a.name} vs {b.name} ({len(full[a.name])} and {len(full[b.name])} seeds, {len(steps)} evaluations): "
+               f"within seed noise at {sum(verdicts)} of {len(steps)} evaluations and over the whole curve: "
+               f"{'yes' if within else 'no'} (mean over steps {np.mean(areas[0]):.1f} vs "
+               f"{np.mean(areas[1]):.1f}).")
+    return "\n".join([summary, "", *lines]) + "\n"
+
+
 def plot(groups: Sequence[Group], path: Path, ylabel: str) -> None:
     import matplotlib
 
@@ -129,16 +172,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--group", action="append", required=True, help="NAME=store:... or NAME=csv:... (repeat)")
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
     parser.add_argument("--ylabel", default="success rate (%)")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                        help="two group names: add their difference per step with Welch 95%% CIs over seeds")
     args = parser.parse_args(argv)
     groups = [parse_group(text) for text in args.group]
     empty = [g.name for g in groups if not g.curves]
     if empty:
         print(f"error: no runs found for {empty}", file=sys.stderr)
         return 1
+    text = markdown(groups)
+    if args.compare:
+        named = {g.name: g for g in groups}
+        missing = [name for name in args.compare if name not in named]
+        if missing:
+            print(f"error: --compare names {missing}, not among the groups {sorted(named)}", file=sys.stderr)
+            return 2
+        text += "\n" + agreement(named[args.compare[0]], named[args.compare[1]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text(markdown(groups))
+    args.out.with_suffix(".md").write_text(text)
     plot(groups, args.out.with_suffix(".png"), args.ylabel)
-    print(markdown(groups))
+    print(text)
     return 0
 
 

@@ -31,3 +31,30 @@ def test_groups_select_runs_and_table_lists_seed_values(tmp_path):
     assert main(["--out", str(tmp_path / "out" / "curves"), "--group", f"raw={store}"]) == 0
     assert (tmp_path / "out" / "curves.png").exists() and (tmp_path / "out" / "curves.md").exists()
     assert main(["--out", str(tmp_path / "none"), "--group", f"none=store:{tmp_path}:SAC:d/x-v0:s-steps50"]) == 1
+
+
+def test_agreement_uses_welch_intervals_over_seeds(tmp_path):
+    from scipy import stats
+
+    from benchmarks.curves import Group, agreement, welch_interval
+
+    a, b = [10.0, 11.0, 13.0], [0.0, 1.0, 5.0]
+    diff, low, high = welch_interval(a, b)
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert abs(diff - 28 / 3) < 1e-12 and abs(low - expected.low) < 1e-9 and abs(high - expected.high) < 1e-9
+    same = Group("x", {0: {25: 10.0, 50: 20.0}, 1: {25: 12.0, 50: 21.0}})
+    apart = Group("y", {0: {25: 90.0, 50: 95.0}, 1: {25: 92.0, 50: 96.0}})
+    assert "within seed noise at 2 of 2 evaluations and over the whole curve: yes" in agreement(same, same)
+    text = agreement(apart, same)
+    assert "within seed noise at 0 of 2 evaluations and over the whole curve: no" in text
+    assert "| 25 | +80.0 [" in text
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for seed, values in ((0, (0.1, 0.2)), (1, (0.3, 0.4))):
+        rows = f"25,{values[0]},0\n50,{values[1]},0\n"
+        (ref / f"seed{seed}.csv").write_text("step,success_rate,normalized_score\n" + rows)
+    out = tmp_path / "cmp"
+    assert main(["--out", str(out), "--group", f"r={'csv:' + str(ref)}", "--group", f"s={'csv:' + str(ref)}",
+                 "--compare", "r", "s"]) == 0
+    assert "r vs s (2 and 2 seeds, 2 evaluations)" in out.with_suffix(".md").read_text()
+    assert main(["--out", str(out), "--group", f"r={'csv:' + str(ref)}", "--compare", "r", "q"]) == 2
