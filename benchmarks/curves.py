@@ -111,7 +111,8 @@ def welch_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) 
 
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.size < 2 or y.size < 2:
-        raise ValueError("a confidence interval needs at least 2 seeds per group")
+        raise ValueError(f"a confidence interval needs at least 2 seeds per group with every evaluation, got "
+                         f"{x.size} and {y.size}")
     diff = float(x.mean() - y.mean())
     va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
     se = float(np.sqrt(va + vb))
@@ -187,7 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing:
             print(f"error: --compare names {missing}, not among the groups {sorted(named)}", file=sys.stderr)
             return 2
-        text += "\n" + agreement(named[args.compare[0]], named[args.compare[1]])
+        try:
+            text += "\n" + agreement(named[args.compare[0]], named[args.compare[1]])
+        except ValueError as error:
+            print(f"error: --compare {' '.join(args.compare)}: {error}", file=sys.stderr)
+            return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)
     plot(groups, args.out.with_suffix(".png"), args.ylabel)
