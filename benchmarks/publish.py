@@ -63,20 +63,18 @@ from iqlzoo.hub import HubError, push_folder, write_model_card
 from iqlzoo.recipes.common import CODE_BASE_URL
 from iqlzoo.recipes.registry import RECIPES
 from iqlzoo.replay import RenderUnavailableError, record_replay
-from iqlzoo.zoo import DEFAULT_ORG, repo_name
+from iqlzoo.zoo import DEFAULT_ORG, REEVAL_SEED, RESULTS_FILE, repo_name
 
 DEFAULT_OUT = REPO_ROOT / "zoo"
 LEADERBOARD_URL = f"{CODE_BASE_URL}/leaderboard/README.md"
 REPO_URL = CODE_BASE_URL.split("/blob/", 1)[0]
 #: Re-evaluation episode i is reset with seed REEVAL_SEED + i; training-time evaluations use 1,000,000 + 1000·seed + i
 #: (`benchmarks.runner.EVAL_SEED_BASE`), so the two never share an episode for seeds below 1000.
-REEVAL_SEED = 2_000_000
 #: Re-evaluation episodes per domain (`iqlzoo.agents.presets.infer_domain`): the IQL paper's numbers.
 REEVAL_EPISODES = {"antmaze": 100, "locomotion": 10, "generic": 10}
 #: Tensor prefixes an export leaves out -> the prefix they are rebuilt from on load (IQLNetworks starts its target
 #: critic as a copy of the critic).
 DERIVED_ON_LOAD = {"critic_target.": "critic."}
-RESULTS_FILE = "results.json"
 REPLAY_FILE = "replay.gif"
 CURVE_FILE = "learning_curve.png"
 #: Files pushed beyond iqlzoo.hub.CHECKPOINT_PATTERNS (config, safetensors, JSON, README).

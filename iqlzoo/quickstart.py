@@ -1,8 +1,10 @@
-"""The README's main job until the benchmark harness lands: train and evaluate IQL on the built-in toy dataset.
+"""The README's main job: show a shipped pretrained agent, then train and evaluate IQL on the built-in toy dataset.
 
-    python -m iqlzoo.quickstart [--steps 5000] [--eval-episodes 10] [--seed 0] [--out runs/quickstart]
+    python -m iqlzoo.quickstart [--zoo REPO_ID|none] [--steps 5000] [--eval-episodes 10] [--seed 0] [--out DIR]
 
-It builds ``iqlzoo/toy/pendulum-mixed-v0`` locally (no network), trains IQL with the paper's defaults, evaluates
+First, when the zoo on this machine (``zoo/`` of the checkout) holds a published agent, it loads it without network,
+evaluates a few episodes with its card's evaluation seeds and prints its returns beside the card's. Then it builds
+``iqlzoo/toy/pendulum-mixed-v0`` locally (no network), trains IQL with the paper's defaults, evaluates
 the mean action on Pendulum-v1, compares with the dataset's behaviour and a random policy, saves the agent, and
 says what to try next.
 """
@@ -21,6 +23,7 @@ import torch
 from iqlzoo import IQL, evaluate
 from iqlzoo.data.minari import from_minari
 from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
+from iqlzoo.zoo import shipped_repos, zoo_roots
 
 
 def next_steps(saved: Path) -> str:
@@ -37,6 +40,51 @@ def next_steps(saved: Path) -> str:
     )
 
 
+def zoo_step(repo_id: str, episodes: int) -> dict:
+    """Load the shipped pretrained agent `repo_id` from the zoo on this machine (no network), evaluate its first
+    `episodes` re-evaluation episodes (the same reset seeds its card used: 2,000,000 + i) and set them beside the
+    card's. On the same CPU the returns are the card's to float precision; elsewhere MuJoCo's arithmetic may differ
+    in the last bits and a long episode can drift."""
+    from iqlzoo.zoo import REEVAL_SEED, RESULTS_FILE, local_copy
+
+    folder = local_copy(repo_id)
+    if folder is None:
+        roots = ", ".join(map(str, zoo_roots()))
+        raise FileNotFoundError(f"{repo_id} is not in a zoo folder on this machine ({roots}); --zoo none skips it")
+    results = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
+    card = results["reevaluation"]
+    episodes = min(episodes, len(card["returns"]))
+    model = IQL.load(folder)
+    start = time.perf_counter()
+    result = evaluate(model, n_episodes=episodes, seed=REEVAL_SEED)
+    seconds = time.perf_counter() - start
+    ours, theirs = [round(r, 1) for r in result.returns], [round(r, 1) for r in card["returns"][:episodes]]
+    return {
+        "repo_id": repo_id,
+        "folder": str(folder),
+        "dataset": results["dataset"]["id"],
+        "budget_steps": results["budget"]["steps"],
+        "episodes": episodes,
+        "returns": ours,
+        "card_returns": theirs,
+        "max_abs_difference": float(np.max(np.abs(np.subtract(result.returns, card["returns"][:episodes])))),
+        "card_normalized_score": card["normalized_score"],
+        "card_episodes": card["n_episodes"],
+        "eval_seconds": round(seconds, 1),
+    }
+
+
+def print_zoo_step(summary: dict) -> None:
+    """The zoo step's lines: what was loaded, its returns beside the card's, how to go on."""
+    print(f"Zoo: {summary['repo_id']} — a pretrained IQL shipped in {summary['folder']} (trained "
+          f"{summary['budget_steps']:,} steps on {summary['dataset']}); loaded with IQL.load, no network.")
+    print(f"     returns of its first {summary['episodes']} evaluation episodes: {summary['returns']}; its card's "
+          f"(same reset seeds): {summary['card_returns']} (largest difference {summary['max_abs_difference']:.3g}); "
+          f"the card's normalised score over {summary['card_episodes']} episodes: "
+          f"{summary['card_normalized_score']:.1f} ({summary['eval_seconds']} s)")
+    print(f"     from the Hub:  IQL.load_from_hub({summary['repo_id']!r})   offline: python -m iqlzoo.serve_zoo zoo/")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=5000,
@@ -46,8 +94,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("runs/quickstart"))
+    parser.add_argument("--zoo", metavar="REPO_ID", help="the shipped agent to show first (default: a featured one "
+                        "if the zoo on this machine has it); 'none' skips the zoo step")
+    parser.add_argument("--zoo-episodes", type=int, default=3, help="episodes of the zoo agent to evaluate (3)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    repos = shipped_repos() if args.zoo is None else ([] if args.zoo == "none" else [args.zoo])
+    zoo_summary = None
+    if repos:
+        zoo_summary = zoo_step(repos[0], args.zoo_episodes)
+        print_zoo_step(zoo_summary)
 
     print(f"Data: building (or reusing) the toy dataset {PENDULUM_ID} locally — Pendulum-v1, half noisy swing-up "
           "controller, half random episodes. It is a quick-start dataset, not a benchmark dataset.")
@@ -77,6 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         "normalized_score": round(float(result.normalized_score), 1),
         "behaviour_normalized_score": round(float(behaviour.mean()), 1),
         "random_normalized_score": round(float(random_scores), 1),
+        "zoo": zoo_summary,
     }
     path = model.save(args.out / "iql_pendulum")
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))

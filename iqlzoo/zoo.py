@@ -68,3 +68,18 @@ def local_copy_hint(repo_id: str) -> str:
         f"IQL.load({str(folder)!r}), or serve the zoo offline with `{serve_command(root)}` and set "
         f"HF_ENDPOINT=http://127.0.0.1:{DEFAULT_PORT} before starting Python (unset HF_HUB_OFFLINE)."
     )
+
+
+#: The file of a published repo that records its evaluations (written by ``python -m benchmarks.publish``).
+RESULTS_FILE = "results.json"
+#: The first evaluation seed of a published repo's re-evaluation: episode i is reset with seed 2,000,000 + i.
+REEVAL_SEED = 2_000_000
+#: The repo the quick start shows first when the zoo has it.
+FEATURED = ("iqlzoo/IQL-halfcheetah-medium-v0", "iqlzoo/IQL-antmaze-umaze-v0")
+
+
+def shipped_repos() -> list[str]:
+    """The repo ids ("org/name") published in the zoo folders on this machine, featured ones first."""
+    found = {f"{folder.parent.name}/{folder.name}" for root in zoo_roots() if root.is_dir()
+             for folder in root.glob("*/*") if (folder / "config.json").is_file()}
+    return [repo for repo in FEATURED if repo in found] + sorted(found - set(FEATURED))

@@ -25,6 +25,34 @@ def test_quickstart_trains_evaluates_and_saves(tmp_path, capsys):
     assert "leaderboard/README.md" in tail and "updates/s (the mean over" in out
 
 
+def test_quickstart_shows_a_shipped_agent_beside_its_card(tmp_path, capsys, monkeypatch):
+    from iqlzoo import evaluate
+    from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
+    from iqlzoo.zoo import REEVAL_SEED, RESULTS_FILE
+
+    build_pendulum_dataset()
+    model = IQL("MlpPolicy", PENDULUM_ID, seed=0, actor_hidden=[16], critic_hidden=[16], value_hidden=[16])
+    model.learn(20)
+    folder = tmp_path / "zoo" / "test" / "IQL-toy"
+    model.save(folder)
+    card = evaluate(model, n_episodes=3, seed=REEVAL_SEED)
+    (folder / RESULTS_FILE).write_text(json.dumps({
+        "dataset": {"id": PENDULUM_ID}, "budget": {"steps": 20},
+        "reevaluation": {"returns": [float(r) for r in card.returns], "n_episodes": 3,
+                         "normalized_score": float(card.normalized_score)}}))
+    monkeypatch.setenv("IQLZOO_ZOO", str(tmp_path / "zoo"))
+    summary = quickstart_main(["--zoo-episodes", "2", "--steps", "10", "--eval-episodes", "1", "--out",
+                               str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert summary["zoo"]["repo_id"] == "test/IQL-toy" and summary["zoo"]["episodes"] == 2
+    assert summary["zoo"]["max_abs_difference"] < 1e-3  # the card's episodes, reproduced
+    assert out.startswith("Zoo: test/IQL-toy") and "IQL.load_from_hub('test/IQL-toy')" in out
+    assert quickstart_main(["--zoo", "none", "--steps", "10", "--eval-episodes", "1", "--out",
+                            str(tmp_path / "out2")])["zoo"] is None
+    with pytest.raises(FileNotFoundError, match="--zoo none skips it"):
+        quickstart_main(["--zoo", "test/absent", "--steps", "10", "--out", str(tmp_path / "out3")])
+
+
 def test_datasets_cli_lists_builds_and_describes(capsys):
     datasets_main(["build", "iqlzoo/toy/pendulum-mixed-v0"])
     datasets_main(["list"])
