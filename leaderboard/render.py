@@ -187,6 +187,16 @@ class _Renderer:
         config = provenance.get("agent_config") or provenance.get("run", {}).get("config") or {}
         return "bf16" if config.get("bf16") else "float32"
 
+    def mixed_precision_note(self, rows: pd.DataFrame) -> list[str]:
+        """A warning naming the agents whose seeds on one dataset trained in different precisions (their row
+        pools them, which it should not: a rerun in another precision replaces the old runs in the store)."""
+        mixed = [agent for agent in stats.order_agents(rows["agent"])
+                 if len({self.precision(run_id) for run_id in rows.loc[rows["agent"] == agent, "run_id"]}) > 1]
+        if not mixed:
+            return []
+        return [f"**Mixed precision:** the seeds of {', '.join(mixed)} here trained in different precisions (column "
+                "Precision) and are pooled in one row; remove the superseded runs from the store.", ""]
+
     def run_link(self, run_id: str, label: str) -> str:
         return _store_link(self.results_root, self.out_dir, label, f"runs/{run_id}/{EVALUATIONS_FILE}")
 
@@ -247,7 +257,8 @@ class _Renderer:
         header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs",
                    "Zoo"]
         published = published_line(task_of(dataset_id))
-        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *_table(header, table_rows), "",
+        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *self.mixed_precision_note(rows),
+                *_table(header, table_rows), "",
                 *([published, ""] if published else [])]
 
     def aggregate_section(self, suite: str, metric: str) -> list[str]:

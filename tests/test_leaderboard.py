@@ -241,3 +241,18 @@ def test_rows_link_the_model_card_published_from_their_runs(tmp_path: Path) -> N
     assert links == ["../zoo/iqlzoo/IQL-antmaze-umaze-v1/README.md"]  # D2RLIQL's card describes other runs
     assert (out.parent / links[0]).is_file()
     assert re.search(r"\| D2RLIQL \|.*\| — \|", umaze)
+
+
+def test_seeds_of_one_agent_in_different_precisions_are_flagged(tmp_path: Path) -> None:
+    store_root = tmp_path / "results"
+    shutil.copytree(FIXTURE, store_root)
+    provenance = store_root / "runs" / "IQL-antmaze-umaze-v1-s0" / "provenance.json"
+    data = json.loads(provenance.read_text())
+    data["agent_config"] = {**data.get("agent_config", {}), "bf16": True}
+    provenance.write_text(json.dumps(data))
+    out = tmp_path / "board" / "README.md"
+    assert main(["--results", str(store_root), "--out", str(out), "--reps", REPS]) == 0
+    markdown = out.read_text()
+    umaze = markdown.split("#### `D4RL/antmaze/umaze-v1`", 1)[1].split("####", 1)[0]
+    assert "**Mixed precision:** the seeds of IQL here trained in different precisions" in umaze
+    assert markdown.count("**Mixed precision:**") == 1 and "| bf16, float32 |" in umaze
