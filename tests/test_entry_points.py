@@ -28,7 +28,7 @@ def test_quickstart_trains_evaluates_and_saves(tmp_path, capsys):
 def test_quickstart_shows_a_shipped_agent_beside_its_card(tmp_path, capsys, monkeypatch):
     from iqlzoo import evaluate
     from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
-    from iqlzoo.zoo import REEVAL_SEED, RESULTS_FILE
+    from iqlzoo.zoo import REEVAL_SEED, RESULTS_FILE, shipped_repos
 
     build_pendulum_dataset()
     model = IQL("MlpPolicy", PENDULUM_ID, seed=0, actor_hidden=[16], critic_hidden=[16], value_hidden=[16])
@@ -41,11 +41,12 @@ def test_quickstart_shows_a_shipped_agent_beside_its_card(tmp_path, capsys, monk
         "reevaluation": {"returns": [float(r) for r in card.returns], "n_episodes": 3,
                          "normalized_score": float(card.normalized_score)}}))
     monkeypatch.setenv("IQLZOO_ZOO", str(tmp_path / "zoo"))
-    summary = quickstart_main(["--zoo-episodes", "2", "--steps", "10", "--eval-episodes", "1", "--out",
+    summary = quickstart_main(["--zoo", "test/IQL-toy", "--steps", "10", "--eval-episodes", "1", "--out",
                                str(tmp_path / "out")])
     out = capsys.readouterr().out
-    assert summary["zoo"]["repo_id"] == "test/IQL-toy" and summary["zoo"]["episodes"] == 2
+    assert summary["zoo"]["repo_id"] == "test/IQL-toy" and summary["zoo"]["episodes"] == 3
     assert summary["zoo"]["max_abs_difference"] < 1e-3  # the card's episodes, reproduced
+    assert "test/IQL-toy" in shipped_repos()  # found through IQLZOO_ZOO, beside the checkout's zoo
     assert out.startswith("Zoo: test/IQL-toy") and "IQL.load_from_hub('test/IQL-toy')" in out
     assert quickstart_main(["--zoo", "none", "--steps", "10", "--eval-episodes", "1", "--out",
                             str(tmp_path / "out2")])["zoo"] is None
