@@ -112,11 +112,28 @@ def _check_metric(metric: str) -> float:
     return SCORE_SCALES[metric]
 
 
+def _widest_tasks(task_sets: dict[str, set[str]]) -> set[str]:
+    """The datasets to aggregate over: of the candidate sets (every agent's own datasets and the datasets all agents
+    share), the one with the most (agent, dataset) cells among the agents that ran all of it; ties go to more agents.
+    So one agent that ran fewer datasets is left out rather than shrinking everyone's aggregate to its datasets, and
+    one that ran an extra dataset does not exclude the others."""
+    if not task_sets:
+        return set()
+    candidates = [set.intersection(*task_sets.values()), *task_sets.values()]
+
+    def cells(tasks: set[str]) -> tuple[int, int]:
+        covering = sum(tasks <= own for own in task_sets.values())
+        return covering * len(tasks), covering
+
+    return max(candidates, key=cells)
+
+
 def score_matrices(frame: pd.DataFrame, suite: str, metric: str = "normalized_score") -> ScoreMatrices:
     """Arrange the final evaluations of `suite` as {agent: (runs x tasks)} matrices of `metric` (0-100 scale).
 
     rliable needs every agent on the same tasks and a full matrix per agent, so: runs without the metric (NaN:
-    no reference scores, or no goal) are left out; only datasets run by every agent are kept; for each agent only
+    no reference scores, or no goal) are left out; the datasets are chosen by `_widest_tasks`, and an agent that did
+    not run all of them is left out; for each agent only
     the seeds it ran on every kept dataset are kept. Each omission is reported in `notes`. Raises `ValueError`
     when an (agent, dataset, seed) has more than one run (e.g. two configurations under one agent name) or the
     suite has no records.
@@ -141,11 +158,17 @@ def score_matrices(frame: pd.DataFrame, suite: str, metric: str = "normalized_sc
         notes.append(f"{len(unfinished)} runs have not reached their budget; their latest evaluation is used.")
     agents = order_agents(final["agent"])
     task_sets = {agent: set(final.loc[final["agent"] == agent, "dataset_id"]) for agent in agents}
-    tasks = sorted(set.intersection(*task_sets.values())) if agents else []
+    tasks = sorted(_widest_tasks(task_sets))
     for agent in agents:
+        if not set(tasks) <= task_sets[agent]:
+            ran = len(task_sets[agent] & set(tasks))
+            notes.append(f"{agent}: ran {ran} of these {len(tasks)} datasets and is left out of the aggregates until "
+                         "it runs the others.")
+            continue
         extra = sorted(task_sets[agent] - set(tasks))
         if extra:
             notes.append(f"{agent}: datasets {extra} are not run by every agent and are left out.")
+    agents = [agent for agent in agents if set(tasks) <= task_sets[agent]]
     seeds: dict[str, tuple[int, ...]] = {}
     scores: dict[str, np.ndarray] = {}
     run_ids: dict[str, tuple[str, ...]] = {}

@@ -27,6 +27,9 @@ def antmaze(frame: pd.DataFrame) -> stats.ScoreMatrices:
     return stats.score_matrices(frame, "antmaze")
 
 
+UMAZE = "D4RL/antmaze/umaze-v1"
+
+
 def test_score_matrices_hold_final_scores_as_seeds_x_datasets(
     frame: pd.DataFrame, antmaze: stats.ScoreMatrices
 ) -> None:
@@ -55,9 +58,16 @@ def test_unequal_seeds_and_missing_datasets_are_left_out_and_said(frame: pd.Data
         (frame["agent"] == "D2RLIQL") & (frame["seed"] == 2) & (frame["dataset_id"] == "D4RL/antmaze/umaze-v1")
     ) | ((frame["agent"] == "DistributionalIQL") & (frame["dataset_id"] == "D4RL/antmaze/umaze-v1"))
     matrices = stats.score_matrices(frame[~gone], "antmaze")
+    # 2 agents x 2 datasets beat 3 agents x 1: DistributionalIQL, which skipped umaze, is left out, not umaze
+    assert matrices.tasks == ("D4RL/antmaze/medium-play-v1", "D4RL/antmaze/umaze-v1")
+    assert set(matrices.scores) == {"IQL", "D2RLIQL"}
+    assert ("DistributionalIQL: ran 1 of these 2 datasets and is left out of the aggregates until it runs the others."
+            in matrices.notes)
+    assert matrices.seeds["D2RLIQL"] == (0, 1)  # its seed 2 skipped umaze
+    umaze_only_for_iql = frame[~gone & ~((frame["agent"] == "D2RLIQL") & (frame["dataset_id"] == UMAZE))]
+    matrices = stats.score_matrices(umaze_only_for_iql, "antmaze")  # 3 agents x 1 dataset beat 1 agent x 2
     assert matrices.tasks == ("D4RL/antmaze/medium-play-v1",)
     assert "IQL: datasets ['D4RL/antmaze/umaze-v1'] are not run by every agent and are left out." in matrices.notes
-    assert matrices.seeds["D2RLIQL"] == (0, 1, 2)  # umaze is gone for everyone, so seed 2 is complete again
     only_seed_gap = frame[~gone | (frame["agent"] == "DistributionalIQL")]
     matrices = stats.score_matrices(only_seed_gap, "antmaze")
     assert matrices.seeds == {"IQL": (0, 1, 2), "D2RLIQL": (0, 1), "DistributionalIQL": (0, 1, 2)}
