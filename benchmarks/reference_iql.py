@@ -1,8 +1,9 @@
 """An independent IQL: the published algorithm written out plainly, to check :mod:`iqlzoo.agents` against.
 
-It shares no code with iqlzoo: it reads the Minari dataset itself, builds its own networks, and evaluates on the
-dataset's evaluation environment with its own loop. It follows the reference code of Kostrikov et al. (2021) step by
-step, including where iqlzoo deliberately differs, so that agreement of the two means more than shared habits:
+It shares no code with iqlzoo's algorithm (it uses only :mod:`iqlzoo.atomic`, to write its files durably): it reads
+the Minari dataset itself, builds its own networks, and evaluates on the dataset's evaluation environment with its
+own loop. It follows the reference code of Kostrikov et al. (2021) step by step, including where iqlzoo
+deliberately differs, so that agreement of the two means more than shared habits:
 
 - one ``nn.Sequential`` per network (two critics, a target copy of each, a value net, a policy mean), hidden layers
   (256, 256) with ReLU, orthogonal initialisation with gain √2 and zero biases (iqlzoo: PyTorch's default init);
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import io
 import json
 import math
 import sys
@@ -46,6 +48,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from iqlzoo.atomic import atomic_write, atomic_write_text
 
 GOAL_KEYS = ("achieved_goal", "observation", "desired_goal")
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -256,15 +260,30 @@ def train_seed(dataset_id: str, seed: int, steps: int, eval_every: int, eval_epi
                    "seconds": round(time.perf_counter() - start, 1)}
             curve.append(row)
             log(f"seed {seed} step {agent.step}: {row}")
-            with open(curve_path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(row))
-                writer.writeheader()
-                writer.writerows(curve)
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"agent": agent.state(), "curve": json.dumps(curve)}, tmp)
-            tmp.replace(ckpt)
+            save_curve(curve_path, curve)
+            save_resume_state(ckpt, agent.state(), curve)
     env.close()
     return curve
+
+
+def curve_csv(curve: list[dict]) -> str:
+    """The learning curve as CSV text, one row per evaluation."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(curve[0]) if curve else [])
+    writer.writeheader()
+    writer.writerows(curve)
+    return text.getvalue()
+
+
+def save_curve(curve_path: Path, curve: list[dict]) -> Path:
+    """Write the learning curve as CSV, atomically and durably (:mod:`iqlzoo.atomic`)."""
+    return atomic_write_text(curve_path, curve_csv(curve))
+
+
+def save_resume_state(ckpt: Path, state: dict, curve: list[dict]) -> Path:
+    """Write the resume checkpoint (the agent's state and the curve so far), atomically and durably: a kill or a power
+    cut leaves the previous checkpoint or the new one, whole."""
+    return atomic_write(ckpt, lambda handle: torch.save({"agent": state, "curve": json.dumps(curve)}, handle))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

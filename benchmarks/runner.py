@@ -30,7 +30,6 @@ import json
 import math
 import os
 import re
-import shutil
 import socket
 import sys
 import time
@@ -49,6 +48,7 @@ from benchmarks import tracking
 from benchmarks.store import EvalRecord, ResultsStore, atomic_write_text, collect_provenance
 from benchmarks.suites import RunSpec, agent_class
 from iqlzoo.agents.base import TrainingDivergedError
+from iqlzoo.atomic import atomic_link
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data.minari import from_minari
 from iqlzoo.data.transitions import TransitionDataset
@@ -143,15 +143,9 @@ def dataset_fingerprint(data: TransitionDataset) -> str:
 
 
 def _link_latest(source: Path, latest: Path) -> None:
-    """Point `latest` at `source` atomically: a hard link moved into place, a copy where links are unsupported."""
-    tmp = latest.with_name(f".{latest.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, latest)
+    """Point `latest` at `source` atomically and durably: a hard link (a copy where links are unsupported) flushed to
+    disk and moved into place (:func:`iqlzoo.atomic.atomic_link`)."""
+    atomic_link(source, latest)
 
 
 @contextlib.contextmanager

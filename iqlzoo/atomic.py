@@ -12,6 +12,7 @@ its writer is gone (same host, process no longer running) or, for writers on oth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -19,7 +20,7 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -101,23 +102,15 @@ def _with_path(exc: OSError, path: Path) -> OSError:
     return OSError(exc.errno, exc.strerror, str(path))
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], mode: int | None = None) -> Path:
-    """Replace ``path`` with what ``write(file)`` writes, atomically and durably (see the module docstring).
-
-    ``mode``: the file's permissions (default: 0o666 less the umask, as ``open`` creates files). If ``write``
-    raises, ``path`` is untouched and the temporary file removed; an ``OSError`` (e.g. ENOSPC, disk full) is
-    re-raised naming ``path``.
-    """
-    path = Path(path)
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A fresh temporary path next to ``path`` for the block to create; once the block completes, it is moved over
+    ``path`` and the folder flushed. If anything fails, the temporary is removed, ``path`` untouched, and an
+    ``OSError`` re-raised naming ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / temporary_name(path.name)
     try:
-        with open(tmp, "xb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        yield tmp
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except OSError as exc:
@@ -127,7 +120,49 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], 
         tmp.unlink(missing_ok=True)
         raise
     remove_stale_temporaries(path.parent, path.name)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], mode: int | None = None) -> Path:
+    """Replace ``path`` with what ``write(file)`` writes, atomically and durably (see the module docstring).
+
+    ``mode``: the file's permissions (default: 0o666 less the umask, as ``open`` creates files). If ``write``
+    raises, ``path`` is untouched and the temporary file removed; an ``OSError`` (e.g. ENOSPC, disk full) is
+    re-raised naming ``path``.
+    """
+    path = Path(path)
+    with _replacing(path) as tmp:
+        with open(tmp, "xb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
     return path
+
+
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Make ``path`` a hard link to the file ``source`` (a copy where the file system has no hard links), atomically
+    and durably: ``path`` holds its old content until it names the complete new one (see the module docstring)."""
+    source, path = Path(source), Path(path)
+    with _replacing(path) as tmp:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            if not source.is_file():
+                raise
+            shutil.copyfile(source, tmp)
+        _fsync_file(tmp)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
+    """Replace ``path`` with ``text`` encoded as UTF-8, atomically and durably (see :func:`atomic_write`)."""
+    return atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:

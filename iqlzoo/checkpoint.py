@@ -36,7 +36,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from iqlzoo.atomic import atomic_write, atomic_write_folder
 from iqlzoo.errors import CheckpointError
 from iqlzoo.limits import RATIO_CHECK_MIN_BYTES, LoadLimits
-from iqlzoo.safe_read import parse_json, read_json, read_safetensors
+from iqlzoo.safe_read import check_zip_directory, parse_json, read_json, read_safetensors
 from iqlzoo.validation import check_envelope, field_error, is_real
 
 FORMAT = "iqlzoo-checkpoint"
@@ -123,11 +123,19 @@ def _read_folder(path: Path, limits: LoadLimits) -> dict[str, bytes]:
     return files
 
 
+def _checked_zip(handle: IO[bytes], path: Path, limits: LoadLimits) -> IO[bytes]:
+    """``handle``, rewound, once its central directory is within ``limits`` (see :func:`check_zip_directory`)."""
+    check_zip_directory(handle, str(path), limits)
+    return handle
+
+
 def _read_zip(path: Path, limits: LoadLimits) -> dict[str, bytes]:
     files = {}
     try:
-        with zipfile.ZipFile(path) as zf:
-            members = {info.filename: info for info in zf.infolist()}
+        with open(path, "rb") as handle, zipfile.ZipFile(_checked_zip(handle, path, limits)) as zf:
+            infos = zf.infolist()
+            limits.check(f"the number of entries in {path}", len(infos), "max_zip_entries")
+            members = {info.filename: info for info in infos}
             if CONFIG_FILE not in members and "policy.pth" in members:
                 raise CheckpointError(
                     f"{path} is a Stable-Baselines3 zip, not an iqlzoo checkpoint; iqlzoo never unpickles files"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -41,6 +40,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from iqlzoo.atomic import atomic_write_text
 from iqlzoo.zoo import local_copy_hint
 
 CONFIG_FILE = "config.json"
@@ -316,18 +316,9 @@ def render_model_card(
 
 
 def write_model_card(folder: str | os.PathLike[str], card: ModelCard) -> Path:
-    """Write ``card`` to ``folder/README.md`` atomically (temporary file + ``os.replace``) and return its path."""
-    folder = Path(folder)
-    fd, tmp = tempfile.mkstemp(prefix=f".{CARD_FILE}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(str(card))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a README is world-readable
-        os.replace(tmp, folder / CARD_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return folder / CARD_FILE
+    """Write ``card`` to ``folder/README.md`` atomically and durably (:func:`iqlzoo.atomic.atomic_write_text`, mode
+    0o644: a README is world-readable) and return its path."""
+    return atomic_write_text(Path(folder) / CARD_FILE, str(card), mode=0o644)
 
 
 def _eval_results(metrics: Mapping[str, Any], *, benchmark: str) -> list[EvalResult]:

@@ -66,6 +66,10 @@ class LoadLimits:
     """Network parameters (weights, biases, buffers; target networks included) that ``config.json`` describes."""
     max_hidden_layers: int = _limit("max_hidden_layers", 64)
     """Hidden layers of any one network body."""
+    max_zip_entries: int = _limit("max_zip_entries", 64)
+    """Entries a checkpoint zip's central directory may declare (iqlzoo writes at most 4)."""
+    max_zip_directory_bytes: int = _limit("max_zip_directory_bytes", 1 * MiB)
+    """Size of a checkpoint zip's central directory (iqlzoo's take some 300 bytes); it is read whole, so bounded."""
 
     def __post_init__(self) -> None:
         for item in fields(self):

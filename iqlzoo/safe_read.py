@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import struct
+import zipfile
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from iqlzoo.errors import CheckpointError
 from iqlzoo.limits import LoadLimits
@@ -25,6 +27,15 @@ DTYPE_BYTES = {
     "I64": 8, "U64": 8, "F64": 8,
 }  # fmt: skip
 """Bytes per element of each safetensors dtype iqlzoo reads."""
+EOCD = struct.Struct("<4s4H2LH")
+"""A zip's end of central directory record: signature, disk numbers, entry counts, directory size and offset,
+comment length."""
+ZIP64_LOCATOR = struct.Struct("<4sLQL")
+"""The ZIP64 locator just before the end record: signature, disk, offset of the ZIP64 end record, disks."""
+ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+"""The ZIP64 end record just before the locator: signature, size, versions, disks, entry counts, directory size and
+offset."""
+MAX_ZIP_COMMENT = 0xFFFF
 
 
 def read_bounded(stream: IO[bytes], limit: int, on_excess: Callable[[], CheckpointError]) -> bytes:
@@ -73,6 +84,72 @@ def read_safetensors(stream: IO[bytes], declared: int, where: str, limits: LoadL
         raise CheckpointError(f"{where} has bytes after the {data_size:,} bytes of data its header describes; "
                               "the file is corrupt: re-save or re-download it")
     return prefix + header_bytes + data
+
+
+class ZipDirectory(NamedTuple):
+    """What a zip's end records declare about its central directory."""
+
+    entries: int
+    size: int
+    zip64: bool
+
+
+def read_zip_directory(stream: IO[bytes]) -> ZipDirectory:
+    """The central directory a zip's end records declare, found as Python's :mod:`zipfile` finds them (so that what
+    is checked is what ``zipfile.ZipFile`` will read): the end record is the file's last 22 bytes when they hold one
+    without comment, else the last signature within the final 64 KiB; a ZIP64 locator and end record immediately
+    before it override its counts. Reads at most 64 KiB + 98 bytes, whatever the file declares.
+
+    Raises:
+        zipfile.BadZipFile: no end record (not a zip, or truncated).
+    """
+    size = stream.seek(0, 2)
+    if size < EOCD.size:
+        raise zipfile.BadZipFile("File is not a zip file")
+    stream.seek(size - EOCD.size)
+    tail = stream.read(EOCD.size)
+    position = size - EOCD.size
+    if not (tail[:4] == zipfile.stringEndArchive and tail[-2:] == b"\0\0"):
+        start = max(size - MAX_ZIP_COMMENT - 1 - EOCD.size, 0)
+        stream.seek(start)
+        tail = stream.read()
+        found = tail.rfind(zipfile.stringEndArchive)
+        if found < 0 or len(tail) - found < EOCD.size:
+            raise zipfile.BadZipFile("File is not a zip file")
+        tail, position = tail[found : found + EOCD.size], start + found
+    _, _, _, on_disk, total, directory_size, _, _ = EOCD.unpack(tail)
+    zip64 = _read_zip64(stream, position)
+    if zip64 is not None:
+        return ZipDirectory(max(zip64[0], zip64[1]), zip64[2], True)
+    return ZipDirectory(max(on_disk, total), directory_size, False)
+
+
+def _read_zip64(stream: IO[bytes], end_record: int) -> tuple[int, int, int] | None:
+    """(entries on this disk, entries in all, directory size) from the ZIP64 records before ``end_record``, if any."""
+    start = end_record - ZIP64_LOCATOR.size - ZIP64_EOCD.size
+    if start < 0:
+        return None
+    stream.seek(start)
+    data = stream.read(ZIP64_EOCD.size + ZIP64_LOCATOR.size)
+    if len(data) != ZIP64_EOCD.size + ZIP64_LOCATOR.size:
+        return None
+    if ZIP64_LOCATOR.unpack(data[ZIP64_EOCD.size :])[0] != zipfile.stringEndArchive64Locator:
+        return None
+    record = ZIP64_EOCD.unpack(data[: ZIP64_EOCD.size])
+    if record[0] != zipfile.stringEndArchive64:
+        return None
+    return record[6], record[7], record[8]
+
+
+def check_zip_directory(stream: IO[bytes], where: str, limits: LoadLimits) -> None:
+    """Refuse a zip whose central directory declares more entries or bytes than ``limits`` allow, before
+    :mod:`zipfile` reads and parses the whole directory (which costs time and memory in proportion to it)."""
+    directory = read_zip_directory(stream)
+    kind = "ZIP64 " if directory.zip64 else ""
+    limits.check(f"the number of entries that the {kind}central directory of {where} declares", directory.entries,
+                 "max_zip_entries")
+    limits.check(f"the size of the {kind}central directory of {where}", directory.size, "max_zip_directory_bytes")
+    stream.seek(0)
 
 
 def parse_json(data: bytes, where: str) -> Any:

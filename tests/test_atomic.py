@@ -2,6 +2,7 @@
 disk-full errors that name the file."""
 
 import errno
+import json
 import os
 import stat
 import subprocess
@@ -10,10 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from huggingface_hub import ModelCard
 
+from benchmarks.reference_iql import save_curve, save_resume_state
+from benchmarks.runner import _link_latest
 from benchmarks.store import atomic_write_text
 from iqlzoo.atomic import HOST_TAG, STALE_AFTER_S
 from iqlzoo.checkpoint import Checkpoint, save_checkpoint
+from iqlzoo.hub import write_model_card
 
 
 def tiny_checkpoint() -> Checkpoint:
@@ -34,10 +39,29 @@ def write_status(folder: Path) -> Path:
     return folder / "status.json"
 
 
+def link_latest(folder: Path) -> Path:
+    """The harness's ``latest.zip``, linked to a checkpoint in a subfolder (written once, by the first call)."""
+    source = folder / "checkpoints" / "step_0000001.zip"
+    if not source.exists():
+        save_checkpoint(source, tiny_checkpoint())
+    _link_latest(source, folder / "latest.zip")
+    return folder / "latest.zip"
+
+
+def reference_resume_state(folder: Path) -> Path:
+    import torch
+
+    return save_resume_state(folder / "seed0.pt", {"w": torch.ones(2)}, [{"step": 1, "mean_return": 0.5}])
+
+
 SAVES = {
     "checkpoint zip": lambda folder: save_checkpoint(folder / "agent.zip", tiny_checkpoint()),
     "checkpoint folder": lambda folder: save_checkpoint(folder / "agent", tiny_checkpoint()),
     "results store file": write_status,
+    "harness latest.zip": link_latest,
+    "model card": lambda folder: write_model_card(folder, ModelCard("---\nlicense: mit\n---\n# A card\n")),
+    "reference IQL curve": lambda folder: save_curve(folder / "seed0.csv", [{"step": 1, "mean_return": 0.5}]),
+    "reference IQL resume state": reference_resume_state,
 }
 
 
@@ -105,3 +129,28 @@ def test_a_save_removes_what_killed_saves_left_and_nothing_else(tmp_path):
                 os.utime(tmp_path / name, (old, old))
     save_checkpoint(tmp_path / "agent.zip", tiny_checkpoint())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, "agent.zip"])
+
+
+def test_the_harness_latest_link_names_the_checkpoint_and_a_copy_replaces_a_link_where_links_fail(tmp_path,
+                                                                                                monkeypatch):
+    latest = link_latest(tmp_path)
+    source = tmp_path / "checkpoints" / "step_0000001.zip"
+    assert os.path.samefile(latest, source)
+
+    def no_links(src: str, dst: str) -> None:
+        raise OSError(errno.EPERM, "hard links unsupported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    link_latest(tmp_path)
+    assert latest.read_bytes() == source.read_bytes() and not os.path.samefile(latest, source)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "latest.zip"]
+
+
+def test_the_reference_iql_files_round_trip(tmp_path):
+    import torch
+
+    curve = [{"step": 1, "mean_return": 0.5}, {"step": 2, "mean_return": 0.75}]
+    assert save_curve(tmp_path / "seed0.csv", curve).read_text().splitlines() == ["step,mean_return", "1,0.5",
+                                                                                  "2,0.75"]
+    state = torch.load(save_resume_state(tmp_path / "seed0.pt", {"w": torch.ones(2)}, curve), weights_only=True)
+    assert torch.equal(state["agent"]["w"], torch.ones(2)) and state["curve"] == json.dumps(curve)

@@ -135,3 +135,67 @@ def test_limits_are_raised_or_lowered_by_argument_or_environment(saved_iql_files
     monkeypatch.setenv("IQLZOO_MAX_PARAMETERS", "lots")
     with pytest.raises(ValueError, match="IQLZOO_MAX_PARAMETERS='lots' must be a positive integer"):
         LoadLimits()
+
+
+def zip_of_empty_entries(path: Path, names: list[str]) -> Path:
+    """A valid stored zip of empty members named ``names``, assembled with ``struct`` (zipfile takes minutes to write
+    hundreds of thousands of entries)."""
+    local, central = bytearray(), bytearray()
+    for name in names:
+        encoded = name.encode()
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(encoded), 0, 0, 0, 0,
+                               0, len(local)) + encoded
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(encoded), 0) + encoded
+    count = min(len(names), 0xFFFF)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), len(local), 0)
+    path.write_bytes(bytes(local + central + end))
+    return path
+
+
+def test_a_zip_of_200000_entries_is_refused_before_its_directory_is_parsed(tmp_path):
+    path = zip_of_empty_entries(tmp_path / "many.zip", [f"{i:06d}" for i in range(200_000)])
+    assert len(zipfile.ZipFile(path).namelist()) == 200_000  # a real zip, which zipfile would parse whole
+    error = refused_fast_and_small(lambda: IQL.load(path, device="cpu"), "central directory of .*many.zip declares")
+    assert "max_zip_entries=64" in str(error) and "IQLZOO_MAX_ZIP_ENTRIES" in str(error)
+
+
+def test_a_zip64_end_record_claiming_a_million_entries_is_refused(saved_iql_files, tmp_path):
+    path = tmp_path / "agent.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in saved_iql_files.items():
+            zf.writestr(name, data)
+    raw = path.read_bytes()
+    end = raw.rindex(b"PK\x05\x06")
+    directory_size, directory_offset = struct.unpack_from("<2L", raw, end + 12)
+    zip64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 10**6, 10**6, directory_size, directory_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    record = bytearray(raw[end:])
+    struct.pack_into("<2H", record, 8, 0xFFFF, 0xFFFF)
+    path.write_bytes(raw[:end] + zip64 + locator + bytes(record))
+    refused_fast_and_small(lambda: IQL.load(path, device="cpu"), "ZIP64 central directory .* is 1,000,000")
+
+
+def test_an_oversized_central_directory_is_refused_and_a_normal_zip_loads(saved_iql_files, tmp_path):
+    path = tmp_path / "agent.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in saved_iql_files.items():
+            zf.writestr(name, data)
+        for index in range(20):  # few entries, but names of 60 KB: a 1.2 MB directory
+            zf.writestr(f"{index:02d}" + "x" * 60_000, b"")
+    many = LoadLimits(max_zip_entries=100)
+    refused_fast_and_small(lambda: IQL.load(path, device="cpu", limits=many), "max_zip_directory_bytes=1,048,576")
+    assert IQL.load(path, device="cpu", limits=LoadLimits(max_zip_entries=100, max_zip_directory_bytes=2 * MiB))
+    normal = tmp_path / "normal.zip"
+    with zipfile.ZipFile(normal, "w") as zf:
+        for name, data in saved_iql_files.items():
+            zf.writestr(name, data)
+    assert IQL.load(normal, device="cpu").num_timesteps == 0
+    with pytest.raises(CheckpointError, match="max_zip_entries=2"):
+        IQL.load(normal, device="cpu", limits=LoadLimits(max_zip_entries=2))
+
+
+def test_a_zip_without_an_end_record_is_not_a_zip(saved_iql_files, tmp_path):
+    path = tmp_path / "agent.zip"
+    path.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(CheckpointError, match="not a readable zip archive"):
+        IQL.load(path, device="cpu")
