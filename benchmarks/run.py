@@ -388,26 +388,25 @@ def run_grid(
     return outcomes
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a positive integer, with a message that says so."""
+def _int_at_least(text: str, minimum: int, expected: str) -> int:
+    """`text` as an int >= `minimum`, or an argparse error saying "expected <expected>, got ..."."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer, with a message that says so."""
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer >= 0 (a seed), with a message that says so."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a seed (an integer >= 0), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed (an integer >= 0), got {text}")
-    return value
+    return _int_at_least(text, 0, "a seed (an integer >= 0)")
 
 
 def driver_command(argv: Sequence[str] | None) -> tuple[str, ...]:
