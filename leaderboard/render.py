@@ -181,6 +181,7 @@ class _Renderer:
         self.plots: dict[str, bytes] = {}
         self.colors = plots.agent_colors(stats.order_agents(frame["agent"]))
 
+    @functools.cache  # noqa: B019 - one renderer per leaderboard; read each run's provenance once
     def precision(self, run_id: str) -> str:
         """``bf16`` or ``float32``: the precision the run's agent trained in, from its provenance."""
         provenance = ResultsStore(self.results_root).read_provenance(run_id) or {}
