@@ -8,7 +8,8 @@ configuration settings, or a folder of ``seed<N>.csv`` curves written by :mod:`b
         --group "iqlzoo standardised=$S:normalize_observations=true" --group "reference=csv:docs/antmaze/ref-umaze"
 
 For every evaluation step the table gives each group's mean over seeds, the seeds' values and n; the PNG plots the
-mean with the seeds' range. ``--compare A B`` adds whether two groups agree within seed noise (`agreement`).
+mean with the seeds' range. ``--compare A B`` adds whether two groups agree within seed noise (`agreement`);
+``--budget-at 0.9 A`` the step from which A's mean curve stays at or above 90% of its final value (`budget_at`).
 The metric is the success rate in % where the runs record one, else the normalised score.
 """
 
@@ -147,6 +148,29 @@ def agreement(a: Group, b: Group) -> str:
     return "\n".join([summary, "", *lines]) + "\n"
 
 
+def budget_at(group: Group, fraction: float) -> str:
+    """Where `group`'s curve reaches `fraction` of its final value, as Markdown.
+
+    With m(s) the mean over seeds at evaluation step s (over the seeds that evaluated s) and s_end the last step,
+    the answer is the first step s* from which m stays at or above fraction · m(s_end): m(s) ≥ f·m(s_end) for every
+    s ≥ s*. "Stays" keeps one lucky evaluation early on from choosing the budget; s_end qualifies by definition. A
+    curve still rising at s_end makes the answer a lower bound: the final value is the curve's, not its plateau's.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"the fraction must lie in (0, 1], got {fraction}")
+    steps = sorted({step for curve in group.curves.values() for step in curve})
+    means = {s: float(np.mean([c[s] for c in group.curves.values() if s in c])) for s in steps}
+    threshold = fraction * means[steps[-1]]
+    chosen = steps[-1]
+    for step in reversed(steps):
+        if means[step] < threshold:
+            break
+        chosen = step
+    return (f"{group.name}: final value {means[steps[-1]]:.1f} at step {steps[-1]:,}; the mean curve reaches "
+            f"{fraction:.0%} of it ({threshold:.1f}) at step {chosen:,} ({means[chosen]:.1f}) and stays at or above "
+            f"it from there.\n")
+
+
 def plot(groups: Sequence[Group], path: Path, ylabel: str) -> None:
     import matplotlib
 
@@ -175,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ylabel", default="success rate (%)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
                         help="two group names: add their difference per step with Welch 95%% CIs over seeds")
+    parser.add_argument("--budget-at", nargs=2, metavar=("FRACTION", "GROUP"),
+                        help="the step from which GROUP's mean curve stays at or above FRACTION of its final value")
     args = parser.parse_args(argv)
     groups = [parse_group(text) for text in args.group]
     empty = [g.name for g in groups if not g.curves]
@@ -192,6 +218,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             text += "\n" + agreement(named[args.compare[0]], named[args.compare[1]])
         except ValueError as error:
             print(f"error: --compare {' '.join(args.compare)}: {error}", file=sys.stderr)
+            return 2
+    if args.budget_at:
+        fraction, name = args.budget_at
+        named = {g.name: g for g in groups}
+        if name not in named:
+            print(f"error: --budget-at names {name!r}, not among the groups {sorted(named)}", file=sys.stderr)
+            return 2
+        try:
+            text += "\n" + budget_at(named[name], float(fraction))
+        except ValueError as error:
+            print(f"error: --budget-at {fraction} {name}: {error}", file=sys.stderr)
             return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)

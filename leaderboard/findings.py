@@ -219,9 +219,33 @@ def load_run_records(root: str | os.PathLike[str], frame: pd.DataFrame) -> RunRe
     return run_records(runs, sranks)
 
 
+def _budget_suffix(store_suite: str, suite: str) -> str | None:
+    """"-paper" for `store_suite` "antmaze-paper" of the suite "antmaze"; None when it is not a store suite of it."""
+    return store_suite[len(suite):] if store_suite.startswith(f"{suite}-") else None
+
+
+def suite_runs(records: RunRecords, suite: str) -> pd.DataFrame:
+    """The runs (rows of `records.runs`, with a `task` column) that measure the findings in the store suite `suite`
+    ("seed-findings-quick"): its own runs, and the main-suite runs of the same budget that its plain-agent cells
+    share (`SHARED_CELLS`: "antmaze-quick" for "seed-findings-quick")."""
+    table = records.runs.assign(task=records.runs["dataset_id"].map(task_of))
+    suffix = _budget_suffix(suite, SUITE)
+    wanted = {(label, task, f"{home}{suffix}") for (label, task), home in SHARED_CELLS.items()}
+    borrowed = [(row.agent, row.task, row.suite) in wanted for row in table.itertuples(index=False)]
+    return table[(table["suite"] == suite) | pd.Series(borrowed, index=table.index, dtype=bool)]
+
+
 def findings_suites(records: RunRecords) -> list[str]:
-    """The store suites of `seed-findings` runs, sorted."""
-    return sorted({suite for suite in records.runs["suite"] if is_findings_suite(suite)})
+    """The store suites that measure findings, sorted: those of `seed-findings` runs, and "seed-findings-<budget>"
+    for every budget at which the store holds only shared main-suite runs (the `paper` runs of IQL and D2RLIQL
+    measure the report's claims made at 1M steps even though no seed-findings cell ran at that budget)."""
+    found = {suite for suite in records.runs["suite"] if is_findings_suite(suite)}
+    for row in records.runs.itertuples(index=False):
+        home = SHARED_CELLS.get((row.agent, task_of(row.dataset_id)))
+        suffix = _budget_suffix(row.suite, home) if home else None
+        if suffix:
+            found.add(f"{SUITE}{suffix}")
+    return sorted(found)
 
 
 def count_label(n: int, word: str) -> str:
@@ -233,11 +257,17 @@ def count_label(n: int, word: str) -> str:
 
 def suite_summary(records: RunRecords, suite: str) -> str:
     """One line: how many runs of `suite` the store holds, by state, with their seeds and budgets."""
-    runs = records.runs[records.runs["suite"] == suite]
+    runs = suite_runs(records, suite)
+    if (runs["suite"] == suite).any():
+        runs = runs[runs["suite"] == suite]
+        whose = f"of `{suite}` in the store"
+    else:
+        shared = ", ".join(f"`{name}`" for name in sorted(set(runs["suite"])))
+        whose = f"of {shared} in the store measure the claims of `{suite}` (no run of its own)"
     states = runs["state"].value_counts().sort_index()
     by_state = ", ".join(f"{count} {state}" for state, count in states.items())
     return (
-        f"{count_label(len(runs), 'run')} of `{suite}` in the store ({by_state}); seeds {span(runs['seed'])}; "
+        f"{count_label(len(runs), 'run')} {whose} ({by_state}); seeds {span(runs['seed'])}; "
         f"budget {span(runs['budget'])} steps."
     )
 
@@ -279,15 +309,10 @@ class _Suite:
     """The records of one store suite (None: no suite, every claim unmeasured) and the statistics' settings."""
 
     def __init__(self, frame: pd.DataFrame, records: RunRecords, suite: str | None, reps: int, seed: int) -> None:
-        table = records.runs.assign(task=records.runs["dataset_id"].map(task_of))
         if suite:
-            # runs of this store suite, and the shared runs its plain-agent cells reuse from the main suites (the
-            # same budget: "seed-findings-quick" -> "antmaze-quick")
-            wanted = {(label, task, suite.replace(SUITE, home, 1)) for (label, task), home in SHARED_CELLS.items()}
-            borrowed = [(row.agent, row.task, row.suite) in wanted for row in table.itertuples(index=False)]
-            self.runs_table = table[(table["suite"] == suite) | pd.Series(borrowed, index=table.index, dtype=bool)]
+            self.runs_table = suite_runs(records, suite)
         else:
-            self.runs_table = table.iloc[:0]
+            self.runs_table = records.runs.assign(task=records.runs["dataset_id"].map(task_of)).iloc[:0]
         ids = set(self.runs_table["run_id"])
         self.frame = frame[frame["run_id"].isin(ids)]
         self.final = stats.final_evaluations(self.frame).set_index("run_id", drop=False)

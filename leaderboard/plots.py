@@ -134,3 +134,31 @@ def sample_efficiency_png(
         return figure
 
     return _png(draw)
+
+
+def learning_curves_png(
+    panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    published: Mapping[str, float | None],
+    colors: Mapping[str, Color],
+) -> bytes:
+    """One panel per dataset (`panels`: dataset -> agent -> (steps, mean, 2 x steps CI)), the IQL paper's number of
+    each dataset (`published`) as a dashed line."""
+
+    def draw() -> Figure:
+        figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+        for axis, (dataset, curves) in zip(axes[0], panels.items(), strict=True):
+            for agent, (steps, mean, band) in curves.items():
+                axis.plot(steps, mean, marker="o", markersize=3, color=colors[agent], label=agent)
+                axis.fill_between(steps, band[0], band[1], color=colors[agent], alpha=0.2)
+            if published.get(dataset) is not None:
+                axis.axhline(published[dataset], color="black", linestyle="--", linewidth=1, label="IQL paper")
+            axis.set_ylim(bottom=min(0.0, axis.get_ylim()[0]), top=max(100.0, axis.get_ylim()[1]))
+            axis.set_title(dataset, fontsize="medium")
+            axis.set_xlabel("Training step")
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize="small")
+        axes[0][0].set_ylabel("Normalised score (mean over seeds)")
+        figure.tight_layout()
+        return figure
+
+    return _png(draw)

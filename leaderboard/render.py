@@ -30,10 +30,10 @@ from benchmarks.store import (
 )
 from benchmarks.suites import task_of
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
-from leaderboard import findings, plots
+from leaderboard import findings, paper, plots
 from leaderboard.published import published_line
 from leaderboard.report_claims import REPORT, SRANK_TABLE
-from leaderboard.text import span, with_ci
+from leaderboard.text import markdown_table, span, with_ci
 
 DEFAULT_OUT = DEFAULT_LEADERBOARD
 PLOTS_DIR = "plots"
@@ -65,20 +65,13 @@ def display_path(path: Path) -> str:
         return resolved.as_posix()
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", r"\|")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
-    return lines
-
-
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
+
+
+def _suite_link(suite: str) -> str:
+    """A markdown link to the section of the store suite `suite`."""
+    return f"[`{suite}`](#suite-{_slug(suite).lower()})"
 
 
 def _mixed_builds_note(runs: pd.DataFrame) -> list[str]:
@@ -123,7 +116,7 @@ def render_findings(
         if link is not None and with_records:
             row.append(_records_cell(claim.get("records") or (), link))
         rows.append(row)
-    lines = _table(["Claim (source report)", "Report", "Ours", *(["Records"] if with_records else [])], rows)
+    lines = markdown_table(["Claim (source report)", "Report", "Ours", *(["Records"] if with_records else [])], rows)
     if source:
         lines += ["", f"Source: {source}."]
     return "\n".join(lines) + "\n"
@@ -259,7 +252,7 @@ class _Renderer:
                    "Zoo"]
         published = published_line(task_of(dataset_id))
         return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *self.mixed_precision_note(rows),
-                *_table(header, table_rows), "",
+                *markdown_table(header, table_rows), "",
                 *([published, ""] if published else [])]
 
     def aggregate_section(self, suite: str, metric: str) -> list[str]:
@@ -281,7 +274,7 @@ class _Renderer:
         colors = {agent: self.colors[agent] for agent in matrices.scores}
 
         summary = stats.aggregate(matrices.scores, reps=self.reps, seed=self.seed)
-        lines += _table(
+        lines += markdown_table(
             ["Agent", *(f"{name} [95% CI]" for name in stats.METRIC_NAMES)],
             [
                 [agent, *(with_ci(point[i], *summary.interval[agent][:, i]) for i in range(len(point)))]
@@ -305,7 +298,7 @@ class _Renderer:
         lines = [f"#### Probability of improvement over {stats.BASELINE}", ""]
         if stats.BASELINE in matrices.scores and len(matrices.scores) > 1:
             improvement = stats.probability_of_improvement(matrices.scores, reps=self.reps, seed=self.seed)
-            lines += _table(
+            lines += markdown_table(
                 ["Agent X", f"P(X > {stats.BASELINE}) [95% CI]"],
                 [
                     [pair.split(stats.PAIR_SEPARATOR)[0], with_ci(value[0], *improvement.interval[pair][:, 0], 2)]
@@ -473,8 +466,12 @@ def build_leaderboard(
     renderer = _Renderer(frame, results_root, out_dir, reps, seed, unscored, zoo_root)
     suites = sorted(set(frame["suite"]) | set(unscored["suite"]))
     lines += _legend(reps, seed)
-    lines += ["Suites: " + ", ".join(f"[`{suite}`](#suite-{_slug(suite).lower()})" for suite in suites), ""]
+    contents = [_suite_link(suite) for suite in suites]
+    if not paper.paper_frame(frame).empty:
+        contents.insert(0, f"[paper protocol](#{paper.ANCHOR})")
+    lines += ["Suites: " + ", ".join(contents), ""]
     lines += claims
+    lines += paper.paper_section(frame, renderer, _suite_link)
     for suite in suites:
         lines += renderer.suite_section(suite)
     while lines[-1] == "":

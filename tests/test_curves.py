@@ -61,3 +61,23 @@ def test_agreement_uses_welch_intervals_over_seeds(tmp_path):
     (ref / "seed1.csv").write_text("step,success_rate,normalized_score\n25,0.3,0\n")  # seed 1 stopped early
     assert main(["--out", str(out), "--group", f"r={'csv:' + str(ref)}", "--group", f"s={'csv:' + str(ref)}",
                  "--compare", "r", "s"]) == 2
+
+
+def test_budget_is_where_the_mean_curve_stays_above_the_fraction_of_its_final_value(tmp_path):
+    import pytest
+
+    from benchmarks.curves import Group, budget_at
+
+    # means 10, 70, 50, 75, 80 at steps 50..250; 90% of the final 80 is 72, first held from step 200 on
+    group = Group("g", {0: {50: 0, 100: 60, 150: 50, 200: 70, 250: 80}, 1: {50: 20, 100: 80, 150: 50, 200: 80,
+                                                                         250: 80}})
+    assert "reaches 90% of it (72.0) at step 200 (75.0)" in budget_at(group, 0.9)
+    assert "at step 100 (70.0)" in budget_at(group, 0.6)  # 70 and everything after stay >= 48
+    assert "at step 250 (80.0)" in budget_at(group, 1.0)
+    with pytest.raises(ValueError, match="fraction must lie in"):
+        budget_at(group, 1.5)
+    _run(tmp_path, "a", 0, {}, [0.0, 0.5, 0.6])
+    store = f"store:{tmp_path}:IQL:d/x-v0:s-steps50"
+    assert main(["--out", str(tmp_path / "c"), "--group", f"a={store}", "--budget-at", "0.8", "a"]) == 0
+    assert "reaches 80% of it (48.0) at step 50 (50.0)" in (tmp_path / "c.md").read_text()
+    assert main(["--out", str(tmp_path / "c"), "--group", f"a={store}", "--budget-at", "0.8", "b"]) == 2

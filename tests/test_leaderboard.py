@@ -46,6 +46,7 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
     assert all(not link.startswith("/") and (tmp_path / "a" / link).is_file() for link in links)
     assert (tmp_path / "a" / "README.md").resolve() != DEFAULT_OUT.resolve()
     assert f"## {FINDINGS_TITLE}" in markdown and markdown.count("| not measured yet |") == 13  # no seed-findings runs
+    assert "Paper protocol" not in markdown and "paper protocol" not in markdown  # no run at the paper's budget
 
 
 def test_only_finished_runs_are_scored_and_the_others_are_listed(

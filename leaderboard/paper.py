@@ -1,0 +1,148 @@
+"""The leaderboard's paper-protocol section: our runs at the IQL paper's budget beside the published numbers.
+
+A run belongs to the section when its store suite is a main suite under the `paper` budget ("antmaze-paper",
+"halfcheetah-paper"; `PAPER_SUITES`). Per (dataset, agent) the section shows
+
+- ours: the mean over seeds of each run's final normalised score (D4RL x100; on AntMaze 100 x the success rate),
+  with rliable's 95% percentile-bootstrap CI over seeds;
+- the published numbers on the official D4RL data (`leaderboard.published`): the IQL paper's Table 1 and CORL's IQL
+  (last and best evaluation, mean ± std over seeds) — theirs, on data that is not ours;
+- ours − paper, and whether our 95% CI lies wholly below the paper's number ("below by more than our CI"): those are
+  the cells whose gap needs an explanation with evidence;
+- the data our runs trained on (source and build) and whether the curve was still rising at its final evaluation.
+
+Then one learning-curve plot per suite: per dataset, the mean normalised score over seeds at every evaluation step
+with its 95% bootstrap band, one line per agent, and the IQL paper's number as a dashed line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import stats
+from benchmarks.store import build_label
+from benchmarks.suites import BUDGETS, MAIN_SUITES, task_of
+from leaderboard import plots
+from leaderboard.published import PUBLISHED
+from leaderboard.text import markdown_table, span, with_ci
+
+PAPER_BUDGET = BUDGETS["paper"]
+#: Store suites of the main suites at the paper's budget.
+PAPER_SUITES: tuple[str, ...] = tuple(f"{suite}-{PAPER_BUDGET.name}" for suite in MAIN_SUITES)
+TITLE = "Paper protocol: ours at the IQL paper's budget beside the published numbers"
+ANCHOR = "paper-protocol-ours-at-the-iql-papers-budget-beside-the-published-numbers"
+METRIC = "normalized_score"
+
+
+class Renderer(Protocol):
+    """What the section needs of `leaderboard.render._Renderer`."""
+
+    reps: int
+    seed: int
+    colors: Mapping[str, plots.Color]
+
+    def precision(self, run_id: str) -> str: ...
+
+    def run_link(self, run_id: str, label: str) -> str: ...
+
+    def add_plot(self, name: str, png: bytes, alt: str) -> str: ...
+
+
+def paper_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The evaluations of `frame` that belong to the paper-protocol section."""
+    return frame[frame["suite"].isin(PAPER_SUITES)]
+
+
+def _published_cells(official_id: str, ours: float, upper: float) -> list[str]:
+    """IQL paper, CORL IQL last, CORL IQL best, ours − paper and the below-CI flag for one row."""
+    found = PUBLISHED.get(official_id)
+    if found is None:
+        return ["n/a"] * 5
+    pm = ["n/a" if value is None else f"{value[0]:.1f} ± {value[1]:.1f}" for value in (found.corl_last,
+                                                                                     found.corl_best)]
+    if found.iql_paper is None:
+        return ["n/a", *pm, "n/a", "n/a"]
+    below = "**yes**" if upper < found.iql_paper else "no"
+    return [f"{found.iql_paper:.1f}", *pm, f"{ours - found.iql_paper:+.1f}", below]
+
+
+def _curves(
+    frame: pd.DataFrame, run_ids: Sequence[str], reps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, mean and 95% CI (2 x steps) of the normalised score over the runs `run_ids`, at every step that all of
+    them evaluated."""
+    rows = frame[frame["run_id"].isin(run_ids)].dropna(subset=[METRIC])
+    table = rows.pivot_table(index="step", columns="run_id", values=METRIC, aggfunc="last").dropna()
+    steps = table.index.to_numpy(dtype=int)
+    means, bands = [], []
+    for step in steps:
+        values = table.loc[step].to_numpy(dtype=float) * stats.SCORE_SCALES[METRIC]
+        found = stats.mean_over_seeds({"x": values}, reps=reps, seed=seed)
+        means.append(found.point["x"][0])
+        bands.append(found.interval["x"][:, 0])
+    return steps, np.asarray(means), np.asarray(bands).T.reshape(2, -1)
+
+
+def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[[str], str]) -> list[str]:
+    """The section's markdown lines (empty when no finished run of a `PAPER_SUITES` suite is in `frame`)."""
+    runs = paper_frame(frame)
+    if runs.empty:
+        return []
+    final = stats.final_evaluations(runs)
+    lines = [
+        f"## {TITLE}",
+        "",
+        f"Runs of the main suites at the `{PAPER_BUDGET.name}` budget ({PAPER_BUDGET.summary}). *Ours*: the mean over "
+        "seeds of each run's final normalised score [95% CI over seeds]. *IQL paper* (Kostrikov et al., 2021, Table "
+        "1) and *CORL IQL* (Tarasov et al., 2022; mean ± std over seeds of the last and of the best evaluation) are "
+        "**their** numbers, on the official D4RL data, not ours; ours trained on the data in the *Data* column. "
+        "*Below by more than our CI*: our whole 95% interval lies under the paper's number. Per-suite tables with "
+        "every column are in " + ", ".join(link_suite(suite) for suite in sorted(set(runs["suite"]))) + ".",
+        "",
+    ]
+    header = ["Dataset", "Agent", "Ours [95% CI]", "Seeds", "Steps", "Still rising", "Precision", "IQL paper",
+              "CORL IQL last", "CORL IQL best", "Ours − paper", "Below by more than our CI", "Data", "Runs"]
+    rows: list[list[object]] = []
+    for dataset_id in sorted(final["dataset_id"].unique()):
+        on_dataset = final[final["dataset_id"] == dataset_id]
+        for agent in stats.order_agents(on_dataset["agent"]):
+            cell = on_dataset[on_dataset["agent"] == agent].sort_values("seed")
+            values = cell[METRIC].dropna().to_numpy(dtype=float) * stats.SCORE_SCALES[METRIC]
+            if not values.size:
+                continue
+            found = stats.mean_over_seeds({agent: values}, reps=renderer.reps, seed=renderer.seed)
+            point, (lower, upper) = found.point[agent][0], found.interval[agent][:, 0]
+            rising = stats.still_rising(runs, list(cell["run_id"]), METRIC)
+            sources = ", ".join(sorted(cell["data_source"].unique()))
+            builds = ", ".join(f"`{build_label(value)}`" for value in sorted(cell["dataset_hash"].unique()))
+            rows.append([
+                f"`{dataset_id}`", agent, with_ci(point, lower, upper), len(cell), span(cell["step"]),
+                "yes" if rising else ("n/a" if rising is None else "no"),
+                ", ".join(sorted({renderer.precision(run_id) for run_id in cell["run_id"]})),
+                *_published_cells(task_of(dataset_id), point, upper),
+                f"{sources} {builds}",
+                ", ".join(renderer.run_link(run.run_id, f"s{run.seed}") for run in cell.itertuples()),
+            ])
+    lines += [*markdown_table(header, rows), ""]
+    for suite in sorted(set(runs["suite"])):
+        in_suite = runs[runs["suite"] == suite]
+        panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        published: dict[str, float | None] = {}
+        for dataset_id in sorted(in_suite["dataset_id"].unique()):
+            on_dataset = in_suite[in_suite["dataset_id"] == dataset_id]
+            panels[dataset_id] = {
+                agent: _curves(on_dataset, list(on_dataset.loc[on_dataset["agent"] == agent, "run_id"].unique()),
+                               renderer.reps, renderer.seed)
+                for agent in stats.order_agents(on_dataset["agent"])
+            }
+            entry = PUBLISHED.get(task_of(dataset_id))
+            published[dataset_id] = entry.iql_paper if entry else None
+        png = plots.learning_curves_png(panels, published, renderer.colors)
+        lines += [f"Learning curves of `{suite}` (mean over seeds, 95% bootstrap band; dashed: the IQL paper's "
+                  "final number on the official data):", "",
+                  renderer.add_plot(f"{suite}-learning-curves.png", png, f"{suite}: learning curves"), ""]
+    return lines
