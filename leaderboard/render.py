@@ -29,6 +29,7 @@ from benchmarks.store import (
     build_label,
 )
 from benchmarks.suites import task_of
+from iqlzoo.agents.presets import DOMAIN_DEFAULTS
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, paper, plots
 from leaderboard.published import published_line
@@ -402,7 +403,7 @@ def _empty_body() -> list[str]:
     ]
 
 
-def _legend(reps: int, seed: int) -> list[str]:
+def _legend(reps: int, seed: int, out_dir: Path) -> list[str]:
     return [
         "Scores are D4RL normalised scores x100 (0 = random policy, 100 = expert reference) of each finished run's "
         "final evaluation (runs still pending or running are left out; diverged or failed runs are listed "
@@ -419,7 +420,24 @@ def _legend(reps: int, seed: int) -> list[str]:
         "autocast, which until 2026-12-02 also covered the value networks); \"Zoo\" links the model card of the "
         "agent published from one of the row's runs (`python -m benchmarks.publish`).",
         "",
+        _observations_sentence(out_dir),
+        "",
     ]
+
+
+def _observations_sentence(out_dir: Path) -> str:
+    """Which observations each domain's agents train on by default (`iqlzoo.agents.presets`), and why (linking the
+    measurement from `out_dir`)."""
+    evidence = Path(os.path.relpath(REPO_ROOT / "docs" / "antmaze" / "README.md", out_dir)).as_posix()
+
+    def kind(domain: str) -> str:
+        return "standardised" if DOMAIN_DEFAULTS[domain]["normalize_observations"] else "raw"
+
+    return (f"Observations: AntMaze agents train on {kind('antmaze')} observations (the dataset's mean and std) by "
+            "default since 2026-12-02, because on umaze that measured no worse than raw ones and learned sooner "
+            f"([docs/antmaze]({evidence}), section 3); every AntMaze run recorded before then (the bf16 "
+            f"ones) trained on raw observations. Locomotion agents train on {kind('locomotion')} observations, as "
+            "the IQL paper's code does.")
 
 
 SPEED_FILE = "speed.md"
@@ -465,7 +483,7 @@ def build_leaderboard(
     frame = frame[state.isin(SCORED_STATES)]
     renderer = _Renderer(frame, results_root, out_dir, reps, seed, unscored, zoo_root)
     suites = sorted(set(frame["suite"]) | set(unscored["suite"]))
-    lines += _legend(reps, seed)
+    lines += _legend(reps, seed, out_dir)
     contents = [_suite_link(suite) for suite in suites]
     if not paper.paper_frame(frame).empty:
         contents.insert(0, f"[paper protocol](#{paper.ANCHOR})")

@@ -46,6 +46,11 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
     assert all(not link.startswith("/") and (tmp_path / "a" / link).is_file() for link in links)
     assert (tmp_path / "a" / "README.md").resolve() != DEFAULT_OUT.resolve()
     assert f"## {FINDINGS_TITLE}" in markdown and markdown.count("| not measured yet |") == 13  # no seed-findings runs
+    observations = next(line for line in markdown.splitlines() if line.startswith("Observations: "))
+    assert "AntMaze agents train on standardised observations" in observations  # the presets' defaults
+    assert "Locomotion agents train on raw observations" in observations
+    docs = re.search(r"\]\(([^)]+docs/antmaze/README\.md)\)", observations).group(1)
+    assert (tmp_path / "a" / docs).resolve().is_file()  # the evidence link resolves from where the file goes
     assert "Paper protocol" not in markdown and "paper protocol" not in markdown  # no run at the paper's budget
 
 
