@@ -9,6 +9,7 @@ with the same kind of message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -92,6 +93,17 @@ def int_at_least(minimum: int, expected: str) -> Callable[[str], int]:
 
     parse.__name__ = expected
     return parse
+
+
+def cli_non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (e.g. GPUs per run)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
 
 
 cli_positive_int = int_at_least(1, "a positive integer")

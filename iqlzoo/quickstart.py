@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from iqlzoo import IQL, evaluate
+from iqlzoo.arguments import cli_positive_int, cli_seed
 from iqlzoo.data.minari import from_minari
 from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
 from iqlzoo.zoo import shipped_repos, zoo_roots
@@ -91,12 +92,13 @@ def print_zoo_step(summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5000,
+    parser.add_argument("--steps", type=cli_positive_int, default=5000,
                         help="gradient steps (default 5000: about 1 min at ~90 updates/s on a free core, up to ~3 "
                              "min when other work shares a 2-core machine)")
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 cores)")
+    parser.add_argument("--eval-episodes", type=cli_positive_int, default=10)
+    parser.add_argument("--seed", type=cli_seed, default=0)
+    parser.add_argument("--threads", type=cli_positive_int, default=1,
+                        help="torch CPU threads (1 is fastest on 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("runs/quickstart"))
     parser.add_argument("--zoo", metavar="REPO_ID", help="the shipped agent to show first (default: a featured one "
                         "if the zoo on this machine has it); 'none' skips the zoo step")
