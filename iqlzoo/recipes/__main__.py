@@ -40,7 +40,8 @@ def not_built(dataset_id: str, error: DatasetNotFoundError) -> str:
             f"{equivalent}, with {build_command(equivalent)}.")
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m iqlzoo.recipes``."""
     parser = argparse.ArgumentParser(
         prog="python -m iqlzoo.recipes", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     p_check.add_argument("--episodes", type=cli_positive_int, default=100)
     p_check.add_argument("--weights-dir", help="folder with ant-goal.{safetensors,json} (default: the shipped one)")
     p_check.add_argument("--seed", type=cli_seed, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.command == "list":
