@@ -106,13 +106,18 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     """(clear | unclear, a one-line description) of an exception a probe raised."""
     described = f"{type(exc).__module__}.{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
     frames = traceback.extract_tb(exc.__traceback__)
-    innermost = frames[-1].filename if frames else ""
-    roots = _project_roots()
+    innermost = frames[-1] if frames else None
+    where = f" [{Path(innermost.filename).name}:{innermost.lineno}: {(innermost.line or '').strip()[:60]}]" \
+        if innermost else ""
     own_type = type(exc).__module__.split(".")[0] in ("iqlzoo", "benchmarks", "leaderboard")
-    own_raise = innermost.startswith(roots) and isinstance(exc, DELIBERATE) and not isinstance(exc, BUG_TYPES)
+    # raised on purpose: by a `raise` statement in iqlzoo's own code, not by an operation (a comparison, a call into
+    # torch's C code) that failed there
+    own_raise = (innermost is not None and innermost.filename.startswith(_project_roots())
+                 and (innermost.line or "").lstrip().startswith("raise")
+                 and isinstance(exc, DELIBERATE) and not isinstance(exc, BUG_TYPES))
     if (own_type or own_raise) and len(str(exc)) >= 30:
-        return "clear", described
-    return "unclear", described
+        return "clear", described + where
+    return "unclear", described + where
 
 
 def run_cli(module: str, argv: list[str], mention: str) -> tuple[str, str]:

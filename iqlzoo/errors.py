@@ -18,6 +18,10 @@ class CheckpointError(IqlzooError, ValueError):
     fault, and what to do."""
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No checkpoint at the path given (a ``FileNotFoundError`` too, as Stable-Baselines3's ``load`` raises)."""
+
+
 class InvalidInputError(IqlzooError, ValueError, TypeError):
     """An argument, a configuration field, an observation or a dataset that iqlzoo refuses: of the wrong type, out
     of range, non-finite, or inconsistent with the rest. It is both a ``ValueError`` and a ``TypeError`` so that code

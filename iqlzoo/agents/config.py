@@ -207,6 +207,11 @@ def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, 
     return 1000.0 / spread, 0.0
 
 
+def _widths(arch: Any) -> Any:
+    """``net_arch`` widths as a tuple when they are a list or tuple; anything else is left for validate() to name."""
+    return tuple(arch) if isinstance(arch, (list, tuple)) else arch
+
+
 def config_from_kwargs(
     hyperparameters: dict[str, Any], learning_rate: float | None, policy_kwargs: dict[str, Any] | None
 ) -> IQLConfig:
@@ -229,11 +234,11 @@ def config_from_kwargs(
         if isinstance(arch, dict):
             for key, field_name in (("pi", "actor_hidden"), ("qf", "critic_hidden"), ("vf", "value_hidden")):
                 if key in arch:
-                    values.setdefault(field_name, tuple(arch[key]))
+                    values.setdefault(field_name, _widths(arch[key]))
         else:
             for field_name in ("actor_hidden", "critic_hidden", "value_hidden"):
-                values.setdefault(field_name, tuple(arch))
-    for key in ("actor_hidden", "critic_hidden", "value_hidden"):
-        if key in values:
+                values.setdefault(field_name, _widths(arch))
+    for key in ("actor_hidden", "critic_hidden", "value_hidden", "penalty_hidden"):
+        if isinstance(values.get(key), list):  # anything else is left for validate() to name
             values[key] = tuple(values[key])
     return IQLConfig(**values)

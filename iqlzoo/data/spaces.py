@@ -73,8 +73,12 @@ class ObservationFlattener:
         return np.concatenate([p for p, _ in parts], axis=1), parts[0][1]
 
     def _part(self, value: Any, key: str | None) -> tuple[np.ndarray, bool]:
-        arr = np.asarray(value)
         name = "observation" if key is None else f"observation[{key!r}]"
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:  # e.g. a ragged list
+            raise InvalidInputError(f"{name} is not an array of numbers ({exc}); pass an array of shape "
+                                    f"{self.shapes[key]} or a batch of them") from None
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
             raise InvalidInputError(f"{name} has dtype {arr.dtype}; expected real numbers (float or int)")
         shape = self.shapes[key]
