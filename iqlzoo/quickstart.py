@@ -92,7 +92,8 @@ def print_zoo_step(summary: dict) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The quick start's command line, checked (a bad value is argparse's usage error, exit status 2)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m iqlzoo.quickstart", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=cli_positive_int, default=5000,
                         help="gradient steps (default 5000: about 1 min at ~90 updates/s on a free core, up to ~3 "
                              "min when other work shares a 2-core machine)")

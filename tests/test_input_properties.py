@@ -40,10 +40,11 @@ def tiny_model():
 
 
 ELEMENTS = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32), st.integers(-5, 5))
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 OBSERVATIONS = st.one_of(
-    hnp.arrays(st.sampled_from([np.float32, np.float64, np.int64, np.bool_]),
-               hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+    hnp.arrays(st.sampled_from([np.float32, np.float64]), SHAPES,
                elements=st.floats(allow_nan=True, allow_infinity=True, width=16)),
+    hnp.arrays(st.sampled_from([np.int64, np.bool_]), SHAPES),
     st.lists(st.lists(ELEMENTS, max_size=4), max_size=3),
     st.sampled_from([None, "abc", {"observation": [0.0, 0.0, 0.0]}, np.zeros(3, dtype=complex),
                      np.array(["a", "b", "c"]), np.zeros((2, 3), dtype=object)]),
