@@ -1032,7 +1032,7 @@ def tally(results: list[dict]) -> dict[str, int]:
         "crashes survived": sum(r.get("survived", 0) for r in crashes),
         "data lost": sum(r.get("lost", 0) for r in crashes),
         "temporaries left after the next save": sum(r.get("leftovers", 0) for r in crashes),
-        "code-execution probes": sum(r["kind"] == "code" for r in results),
+        "code-execution probes": sum("executed" in r for r in results),
         "code executed": sum(r.get("executed", 0) for r in results),
         "not applicable here": sum(r["outcome"] == "n/a" and r["kind"] != "crash" for r in results),
     }
