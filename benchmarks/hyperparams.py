@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from iqlzoo import AGENTS
+from iqlzoo.errors import IqlzooError
 
 #: Where the suites' files live (the repository's ``hyperparams/``).
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -44,8 +45,42 @@ _CELL_KEYS = {"agent", "datasets", "settings", "dataset_settings", "finding"}
 _NUMBER_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
-class HyperparamsError(ValueError):
+class HyperparamsError(IqlzooError, ValueError):
     """A suite's hyperparameter file is missing, malformed or names a setting the agent does not accept."""
+
+
+MAX_FILE_BYTES = 1 << 20
+"""A suite's file is a few KB; a larger one is not a hyperparameter file."""
+MAX_NODES = 100_000
+"""The most YAML nodes a file may hold with every alias expanded: anchors and aliases are welcome (seed-findings.yml
+shares dataset settings), a "billion laughs" of nested aliases is refused before anything walks it."""
+
+
+def _bounded_yaml(text: str, path: Path) -> Any:
+    """``yaml.safe_load(text)``, refusing a document of more than :data:`MAX_NODES` nodes once aliases are expanded
+    (counted on the composed graph, where each alias is a reference, so the count itself is cheap)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def expanded(current: yaml.Node) -> int:
+            if id(current) not in sizes:
+                sizes[id(current)] = 1  # a recursive alias counts once; safe_load builds it as a cycle
+                children = (current.value if isinstance(current, yaml.SequenceNode) else
+                            [part for pair in current.value for part in pair]
+                            if isinstance(current, yaml.MappingNode) else [])
+                sizes[id(current)] = 1 + sum(expanded(child) for child in children)
+            return sizes[id(current)]
+
+        if expanded(node) > MAX_NODES:
+            raise HyperparamsError(f"{path} expands to more than {MAX_NODES:,} values once its YAML aliases are "
+                                   "resolved (an alias bomb?); a hyperparameter file is a few dozen settings")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def suite_file(name: str, directory: Path = HYPERPARAMS_DIR) -> Path:
@@ -57,11 +92,19 @@ def load_suite_file(path: Path) -> dict[str, Any]:
     """The file at `path`, read with ``yaml.safe_load`` (plain data only: no tags, no code) and checked for shape:
     a mapping with the keys above, every dataset a short name of ``datasets``, every cell a mapping."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise HyperparamsError(f"{path} is {path.stat().st_size:,} bytes, over {MAX_FILE_BYTES:,}: not a "
+                                   "hyperparameter file; check the path")
+        data = _bounded_yaml(path.read_text(encoding="utf-8"), path)
     except OSError as error:
         raise HyperparamsError(f"cannot read the hyperparameter file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise HyperparamsError(f"{path} is not UTF-8 text (byte {error.start}: {error.reason}); save it as "
+                               "UTF-8") from None
     except yaml.YAMLError as error:
         raise HyperparamsError(f"{path} is not valid YAML: {error}") from None
+    except RecursionError:
+        raise HyperparamsError(f"{path} nests its values too deeply to be a hyperparameter file") from None
     where = str(path)
     _mapping(data, where, required=("summary", "budget", "datasets", "cells"), allowed=_TOP_KEYS)
     datasets = _mapping(data["datasets"], f"{where}: datasets")

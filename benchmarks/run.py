@@ -59,6 +59,7 @@ from benchmarks.store import (
 from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
 from iqlzoo.agents.config import IQLConfig
 from iqlzoo.agents.presets import infer_domain
+from iqlzoo.arguments import cli_non_negative_float, cli_positive_int, cli_seed, resolve_device
 from iqlzoo.data.equivalents import build_time, regenerated_equivalent
 from iqlzoo.data.minari import DatasetNotFoundError, from_minari, resolve_dataset
 from iqlzoo.recipes.registry import RECIPES, build
@@ -388,27 +389,6 @@ def run_grid(
     return outcomes
 
 
-def _int_at_least(text: str, minimum: int, expected: str) -> int:
-    """`text` as an int >= `minimum`, or an argparse error saying "expected <expected>, got ..."."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a positive integer, with a message that says so."""
-    return _int_at_least(text, 1, "a positive integer")
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: an integer >= 0 (a seed), with a message that says so."""
-    return _int_at_least(text, 0, "a seed (an integer >= 0)")
-
-
 def driver_command(argv: Sequence[str] | None) -> tuple[str, ...]:
     """The command that reruns this grid from the repository root, as provenance records it: `python -m
     benchmarks.run` and the arguments (`argv`, or `sys.argv[1:]` when None), whether the driver was started with
@@ -428,14 +408,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
                         help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...)")
     seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: the budget's)")
-    seeds.add_argument("--seed", type=non_negative_int, nargs="+", metavar="N",
+    seeds.add_argument("--seeds", type=cli_positive_int, help="seeds 0..N-1 (default: the budget's)")
+    seeds.add_argument("--seed", type=cli_seed, nargs="+", metavar="N",
                        help="only these seeds, e.g. --seed 3 (a run's id names its seed, so seed 3 joins 0..2)")
     parser.add_argument("--budget", choices=sorted(BUDGETS), help="default: quick (tiny for smoke)")
-    parser.add_argument("--steps", type=positive_int, help="override the budget's gradient steps per run")
-    parser.add_argument("--eval-every", type=positive_int, help="override the evaluation interval (steps)")
-    parser.add_argument("--eval-episodes", type=positive_int, help="override the episodes per evaluation")
-    parser.add_argument("--checkpoint-every", type=positive_int, help="override the checkpoint interval (steps)")
+    parser.add_argument("--steps", type=cli_positive_int, help="override the budget's gradient steps per run")
+    parser.add_argument("--eval-every", type=cli_positive_int, help="override the evaluation interval (steps)")
+    parser.add_argument("--eval-episodes", type=cli_positive_int, help="override the episodes per evaluation")
+    parser.add_argument("--checkpoint-every", type=cli_positive_int, help="override the checkpoint interval (steps)")
     parser.add_argument("--params", nargs="+", metavar="KEY:VALUE",
                         help="agent settings for every run, e.g. --params expectile:0.8 normalize_observations:true "
                              "(part of each run's configuration and run id)")
@@ -448,14 +428,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "~3-5 min per HalfCheetah level), then train")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
-    parser.add_argument("--workers", type=positive_int, help="runs at once (default: CPU count locally, CPUs on Ray)")
+    parser.add_argument("--workers", type=cli_positive_int,
+                        help="runs at once (default: CPU count locally, CPUs on Ray)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="torch device of a run")
-    parser.add_argument("--gpus-per-run", type=float, help="Ray GPUs per run (default: 1 with --device cuda, else 0)")
+    parser.add_argument("--gpus-per-run", type=cli_non_negative_float,
+                        help="Ray GPUs per run (default: 1 with --device cuda, else 0)")
     parser.add_argument("--group-seeds", choices=("auto", "on", "off"), default="auto",
                         help="train the seeds of an agent x dataset as one multi-seed model (n_seeds=K): 'auto' does "
                              "on CUDA, where it multiplies throughput; on one CPU core it gains little (see "
                              "leaderboard/speed.md)")
-    parser.add_argument("--max-attempts", type=positive_int, default=3, help="attempts per run and invocation (3)")
+    parser.add_argument("--max-attempts", type=cli_positive_int, default=3, help="attempts per run and invocation (3)")
     parser.add_argument("--track", nargs="+", choices=(*tracking.TRACKERS, "none"),
                         help="experiment trackers each run logs losses and evaluations to: tensorboard (event files in "
                              "the run's folder; the default when tensorboard is installed), wandb (Weights & Biases, "
@@ -466,7 +448,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="do not regenerate the leaderboard (it is regenerated only when a run record changed)")
     parser.add_argument("--leaderboard-out", type=Path, help=f"leaderboard file (default {DEFAULT_OUT}; for a "
                                                              "test-data store, <out>/leaderboard/README.md)")
-    parser.add_argument("--reps", type=positive_int, default=2000, help="bootstrap resamples of the leaderboard")
+    parser.add_argument("--reps", type=cli_positive_int, default=2000, help="bootstrap resamples of the leaderboard")
     return parser.parse_args(argv)
 
 
@@ -551,6 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         track = tracking.resolve_trackers(args.track)
         tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets,
                              grid.suite.names)
+        if args.backend == "local":
+            resolve_device(args.device)  # --device cuda without a GPU: one error here, not one per run
     except ValueError as error:
         console.print(f"[red]error[/]: {escape(str(error))}")
         return 2

@@ -11,6 +11,7 @@ from iqlzoo.agents.iql import IQL, IQLConfig
 from iqlzoo.agents.variants import AGENTS, D2RLIQL, BonusIQL, DistributionalIQL
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data import DatasetNotFoundError, TransitionDataset, from_minari, load_dataset
+from iqlzoo.errors import InvalidInputError, IqlzooError
 from iqlzoo.evaluation import EvaluationResult, evaluate
 from iqlzoo.limits import LoadLimits
 
@@ -27,6 +28,8 @@ __all__ = [
     "DatasetNotFoundError",
     "EvaluationResult",
     "IQLConfig",
+    "InvalidInputError",
+    "IqlzooError",
     "LoadLimits",
     "TrainingDivergedError",
     "TransitionDataset",

@@ -34,7 +34,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from iqlzoo.atomic import atomic_write, atomic_write_folder
-from iqlzoo.errors import CheckpointError
+from iqlzoo.errors import CheckpointError, CheckpointNotFoundError
 from iqlzoo.limits import RATIO_CHECK_MIN_BYTES, LoadLimits
 from iqlzoo.safe_read import check_zip_directory, parse_json, read_json, read_safetensors
 from iqlzoo.validation import check_envelope, field_error, is_real
@@ -166,7 +166,8 @@ def _read_files(path: Path, limits: LoadLimits) -> dict[str, bytes]:
     if not path.exists() and path.suffix != ".zip" and path.with_suffix(".zip").exists():
         path = path.with_suffix(".zip")
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: expected a folder with {CONFIG_FILE} or a .zip archive")
+        raise CheckpointNotFoundError(f"no checkpoint at {path}: expected a folder with {CONFIG_FILE} or a .zip "
+                                      "archive; check the path")
     if not path.is_file():
         raise CheckpointError(f"{path} is neither a folder nor a regular file, so not an iqlzoo checkpoint")
     return _read_zip(path, limits)

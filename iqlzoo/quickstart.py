@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from iqlzoo import IQL, evaluate
+from iqlzoo.arguments import cli_positive_int, cli_seed
 from iqlzoo.data.minari import from_minari
 from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
 from iqlzoo.zoo import shipped_repos, zoo_roots
@@ -89,18 +90,25 @@ def print_zoo_step(summary: dict) -> None:
     print(f"     from the Hub:  IQL.load_from_hub({summary['repo_id']!r})   offline: python -m iqlzoo.serve_zoo zoo/")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5000,
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The quick start's command line, checked (a bad value is argparse's usage error, exit status 2)."""
+    parser = argparse.ArgumentParser(prog="python -m iqlzoo.quickstart", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=cli_positive_int, default=5000,
                         help="gradient steps (default 5000: about 1 min at ~90 updates/s on a free core, up to ~3 "
                              "min when other work shares a 2-core machine)")
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 cores)")
+    parser.add_argument("--eval-episodes", type=cli_positive_int, default=10)
+    parser.add_argument("--seed", type=cli_seed, default=0)
+    parser.add_argument("--threads", type=cli_positive_int, default=1,
+                        help="torch CPU threads (1 is fastest on 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("runs/quickstart"))
     parser.add_argument("--zoo", metavar="REPO_ID", help="the shipped agent to show first (default: a featured one "
                         "if the zoo on this machine has it); 'none' skips the zoo step")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     repos = shipped_repos() if args.zoo is None else ([] if args.zoo == "none" else [args.zoo])
     zoo_summary = None

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS
+from iqlzoo.arguments import MAX_SEED, MIN_SEED
 from iqlzoo.data.spaces import ObservationFlattener, space_from_json
-from iqlzoo.errors import CheckpointError
+from iqlzoo.errors import CheckpointError, InvalidInputError
 from iqlzoo.limits import LoadLimits
 
 if TYPE_CHECKING:
@@ -81,51 +82,66 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_value(value: Any, annotation: Any, path: str, where: str) -> None:
-    """Raise unless the JSON ``value`` fits the type ``annotation`` (see the module docstring); floats must be
-    finite, as ``IQLConfig.validate`` requires of every setting."""
+def type_problem(value: Any, annotation: Any) -> str | None:
+    """What keeps ``value`` from fitting the type ``annotation``, as "must be ..." — or None when it fits.
+
+    The one type check of settings, used for a checkpoint's JSON (:func:`check_value`) and for the arguments of
+    ``IQLConfig`` (``IQLConfig.validate``): ``bool`` takes only a bool; ``int`` an integer in [-2**63, 2**63), never
+    a bool; ``float`` any finite real number, never a bool; ``str`` a string; ``tuple[X, ...]`` a list or tuple of X;
+    ``dict`` a mapping with string keys; ``X | None`` None or an X; ``Literal[...]`` one of its values.
+    """
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
-            return
+            return None
         options = [a for a in args if a is not type(None)]
+        problems = [type_problem(value, option) for option in options]
+        if any(problem is None for problem in problems):
+            return None
         if len(options) == 1:
-            check_value(value, options[0], path, where)
-            return
-        if not any(_fits(value, option) for option in options):
-            raise field_error(where, path, f"is {_describe(value)}, not one of {options}")
-        return
+            return problems[0] + (" or None" if type(None) in args else "")
+        return "must be " + " or ".join(type_text(option) for option in options)
     if origin is typing.Literal:
-        if value not in args:
-            raise field_error(where, path, f"is {_describe(value)}, not one of {list(args)}")
-        return
-    if annotation is bool and not isinstance(value, bool):
-        raise field_error(where, path, f"is {_describe(value)}, not true or false")
-    if annotation is int and not (is_int(value) and -INT64 <= value < INT64):
-        raise field_error(where, path, f"is {_describe(value)}, not an integer in [-2**63, 2**63)")
+        return None if value in args else f"must be one of {list(args)}"
+    if annotation is bool:
+        return None if isinstance(value, bool) else "must be bool (true or false)"
+    if annotation is int:
+        return None if is_int(value) and -INT64 <= value < INT64 else "must be int (an integer in [-2**63, 2**63))"
     if annotation is float:
         if not is_real(value):
-            raise field_error(where, path, f"is {_describe(value)}, not a number")
-        if not math.isfinite(value):
-            raise field_error(where, path, f"is {value!r}; it must be a finite number")
-    if annotation is str and not isinstance(value, str):
-        raise field_error(where, path, f"is {_describe(value)}, not a string")
+            return "must be float (a number)"
+        return None if math.isfinite(value) else "must be finite"
+    if annotation is str:
+        return None if isinstance(value, str) else "must be str (text)"
     if origin is tuple:
-        if not isinstance(value, list):
-            raise field_error(where, path, f"is {_describe(value)}, not a list")
+        if not isinstance(value, (list, tuple)):
+            return f"must be {type_text(annotation)} (a list)"
         item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is None and len(value) != len(args):
+            return f"must be {type_text(annotation)} (a list of {len(args)})"
         for index, element in enumerate(value):
-            check_value(element, item if item is not None else args[index], f"{path}[{index}]", where)
-    if origin is dict and not isinstance(value, dict):
-        raise field_error(where, path, f"is {_describe(value)}, not an object")
+            problem = type_problem(element, item if item is not None else args[index])
+            if problem is not None:
+                return f"must be {type_text(annotation)} (item {index} {problem})"
+        return None
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+            return "must be dict (an object with text keys)"
+        return None
+    return None
 
 
-def _fits(value: Any, annotation: Any) -> bool:
-    try:
-        check_value(value, annotation, "", "")
-    except CheckpointError:
-        return False
-    return True
+def type_text(annotation: Any) -> str:
+    """An annotation as a reader writes it, e.g. ``float | None``."""
+    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def check_value(value: Any, annotation: Any, path: str, where: str) -> None:
+    """Raise a :class:`CheckpointError` naming ``path`` unless the JSON ``value`` fits ``annotation`` (see
+    :func:`type_problem`)."""
+    problem = type_problem(value, annotation)
+    if problem is not None:
+        raise field_error(where, path, f"is {_describe(value)}; it {problem}")
 
 
 def check_dataclass_fields(data: Any, cls: type, path: str, where: str) -> None:
@@ -251,22 +267,58 @@ def check_spaces(desc: Any, where: str) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------------------- sizes
+def network_parameters(cfg: Any, obs_dim: int, act_dim: int, build: NetworkBuilder) -> int | None:
+    """The number of values in the state dict of ``build(obs_dim, act_dim, cfg)``, counted without allocating them:
+    the networks are built on PyTorch's ``meta`` device, where tensors have shapes but no storage (and initialisers
+    draw no random numbers). None when it is beyond counting (a tensor of more than 2**63 elements)."""
+    try:
+        with torch.device("meta"):
+            nets = build(obs_dim, act_dim, cfg)
+    except InvalidInputError:
+        raise
+    except (RuntimeError, OverflowError, TypeError):  # torch's size arguments overflow
+        return None
+    return sum(t.numel() for t in nets.state_dict().values())
+
+
 def check_network_size(cfg: Any, obs_dim: int, act_dim: int, build: NetworkBuilder, limits: LoadLimits,
                        where: str) -> None:
-    """Refuse a configuration whose networks exceed ``limits`` — hidden layers per body, and the number of values
-    in the state dict of ``build(obs_dim, act_dim, cfg)`` — without allocating them: the networks are built on
-    PyTorch's ``meta`` device, where tensors have shapes but no storage (and initialisers draw no random numbers)."""
+    """Refuse a checkpoint's configuration whose networks exceed ``limits`` — hidden layers per body, and the number
+    of values in the state dict of ``build(obs_dim, act_dim, cfg)`` (:func:`network_parameters`) — before
+    allocating them."""
     for name in ("actor_hidden", "critic_hidden", "value_hidden", "penalty_hidden"):
         limits.check(f"{where}: the number of hidden layers in config.{name}", len(getattr(cfg, name)),
                      "max_hidden_layers")
     what = (f"{where}: the number of network parameters that config.json describes ({obs_dim}-d observations, "
             f"{act_dim}-d actions, config.actor_hidden, critic_hidden, value_hidden, penalty_hidden, n_critics, n_cos)")
-    try:
-        with torch.device("meta"):
-            nets = build(obs_dim, act_dim, cfg)
-    except (RuntimeError, OverflowError, TypeError) as exc:  # a tensor of more than 2**63 elements
-        raise limits.exceeded(what, f"beyond counting ({exc})", "max_parameters") from None
-    limits.check(what, sum(t.numel() for t in nets.state_dict().values()), "max_parameters")
+    count = network_parameters(cfg, obs_dim, act_dim, build)
+    limits.check(what, count if count is not None else INT64, "max_parameters")
+
+
+def check_agent_size(cfg: Any, obs_dim: int, act_dim: int, n_seeds: int, build: NetworkBuilder,
+                     limits: LoadLimits, agent: str) -> None:
+    """Refuse to build an agent whose networks exceed ``limits`` (the same ceilings a loaded checkpoint is held to),
+    before a parameter is allocated: a config such as ``actor_hidden=(65536, 65536)`` would otherwise take
+    gigabytes, or the machine. The message says how to raise the limit for a user who means it."""
+    advice = ("if you mean it, pass limits=LoadLimits({0}=...) to the constructor or set the environment variable "
+              "IQLZOO_{1}")
+    for name in ("actor_hidden", "critic_hidden", "value_hidden", "penalty_hidden"):
+        layers = len(getattr(cfg, name))
+        if layers > limits.max_hidden_layers:
+            raise InvalidInputError(f"{agent}: {name} has {layers} hidden layers, over the limit max_hidden_layers="
+                                    f"{limits.max_hidden_layers}; " + advice.format("max_hidden_layers",
+                                                                                     "MAX_HIDDEN_LAYERS"))
+    per_seed = network_parameters(cfg, obs_dim, act_dim, build)
+    total = None if per_seed is None else per_seed * n_seeds
+    if total is None or total > limits.max_parameters:
+        size = "beyond counting" if total is None else f"{total:,} (~{total * 16 / 2**30:.1f} GiB with gradients " \
+            "and Adam's moments)"
+        raise InvalidInputError(
+            f"{agent}: the networks this configuration describes ({obs_dim}-d observations, {act_dim}-d actions, "
+            f"actor_hidden, critic_hidden, value_hidden, penalty_hidden, n_critics, n_cos, n_seeds={n_seeds}) have "
+            f"{size} parameters, over the limit max_parameters={limits.max_parameters:,}; "
+            + advice.format("max_parameters", "MAX_PARAMETERS")
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------- state
@@ -352,8 +404,8 @@ def validate_checkpoint(ckpt: Checkpoint, config_cls: type, transform_cls: type,
     if not is_int(num_timesteps) or not 0 <= num_timesteps < INT64:
         raise field_error(where, "num_timesteps", f"is {_describe(num_timesteps)}, not an integer >= 0")
     seed = config.get("seed")
-    if seed is not None and not (is_int(seed) and -INT64 <= seed < 2 * INT64):
-        raise field_error(where, "seed", f"is {_describe(seed)}, not null or an integer in [-2**63, 2**64)")
+    if seed is not None and not (is_int(seed) and MIN_SEED <= seed <= MAX_SEED):
+        raise field_error(where, "seed", f"is {_describe(seed)}, not null or an integer in [-2**63, 2**64 - 2**20]")
     versions = config.get("versions", {})
     if not isinstance(versions, dict):
         raise field_error(where, "versions", f"is {_describe(versions)}, not an object of version strings")

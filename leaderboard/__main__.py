@@ -13,16 +13,10 @@ from pathlib import Path
 import matplotlib
 
 from benchmarks.store import DEFAULT_RESULTS, TEST_DATA_MARKER, load_results
+from iqlzoo.arguments import cli_positive_int, cli_seed
 from iqlzoo.zoo import CHECKOUT_ZOO
 from leaderboard.findings import count_label
 from leaderboard.render import DEFAULT_OUT, build_leaderboard, write_leaderboard
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,8 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__.strip().splitlines()[0])
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results store (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default: %(default)s)")
-    parser.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap resamples (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: %(default)s)")
+    parser.add_argument("--reps", type=cli_positive_int, default=2000,
+                        help="bootstrap resamples (default: %(default)s)")
+    parser.add_argument("--seed", type=cli_seed, default=0, help="seed of the bootstrap (default: %(default)s)")
     parser.add_argument("--zoo", type=Path, default=CHECKOUT_ZOO,
                         help="published zoo whose model cards the rows link (default: %(default)s)")
     args = parser.parse_args(argv)

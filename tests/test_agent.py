@@ -135,6 +135,25 @@ def test_actor_learning_rate_follows_cosine_schedule(pendulum_data, make_iql):
     assert float(model.optimizer.param_groups[1]["lr"]) == pytest.approx(lr)  # critics are not annealed
 
 
+def test_a_continued_learn_call_anneals_as_sb3_over_the_steps_so_far_and_its_own(pendulum_data, make_iql):
+    """The README's promise: learn(N) then learn(N, reset_num_timesteps=False) follows SB3's progress_remaining =
+    1 - num_timesteps / (N + N), so the second call starts at the schedule's midpoint (it is not learn(2N), whose
+    first half anneals more slowly)."""
+    model = make_iql(pendulum_data)
+    seen = []
+
+    class Record(BaseCallback):
+        def _on_step(self) -> bool:
+            seen.append(float(self.model.optimizer.param_groups[0]["lr"]))
+            return True
+
+    model.learn(4)
+    model.learn(4, reset_num_timesteps=False, callback=Record())
+    lr = model.config.actor_lr
+    assert model.num_timesteps == 8
+    assert seen == pytest.approx([lr * 0.5 * (1 + np.cos(np.pi * t / 8)) for t in range(4, 8)])
+
+
 def test_bad_hyperparameters_and_mismatched_env(pendulum_data, make_iql):
     with pytest.raises(TypeError, match="unknown IQL hyperparameters \\['expectle'\\]"):
         make_iql(pendulum_data, expectle=0.9)

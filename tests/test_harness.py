@@ -405,3 +405,16 @@ def test_an_unwritable_store_is_one_clear_error(tmp_path: Path, capsys: pytest.C
     assert main(["--suite", "smoke", "--out", str(blocker / "store"), "--no-leaderboard"]) == 2
     out = capsys.readouterr().out
     assert "cannot write the results store" in out and "--out" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--agents", "Bogus"], "unknown agent 'Bogus'"),
+    pytest.param(["--device", "cuda"], "no CUDA GPU is visible", marks=pytest.mark.skipif(
+        torch.cuda.is_available(), reason="checks the no-GPU message")),
+])
+def test_a_grid_that_cannot_run_is_one_error_and_exit_2_before_any_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert main(["--suite", "smoke", "--out", str(tmp_path / "store"), "--no-leaderboard", *argv]) == 2
+    out = capsys.readouterr().out
+    assert message in out and "Traceback" not in out
+    assert not list((tmp_path / "store").glob("runs/*"))

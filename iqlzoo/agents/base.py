@@ -24,9 +24,11 @@ from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from iqlzoo.agents.progress import gradient_step_bar
+from iqlzoo.arguments import positive_int, resolve_device, seed_argument, verbose_argument
 from iqlzoo.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.errors import InvalidInputError
 from iqlzoo.limits import LoadLimits
 
 SelfAgent = TypeVar("SelfAgent", bound="OfflineAgent")
@@ -50,29 +52,6 @@ class _GradientStepProgressBar(ProgressBarCallback):
     def _on_step(self) -> bool:
         self.pbar.update(1)
         return True
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; a CUDA device without a visible GPU is refused up front."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device ({exc}); use 'cpu', 'cuda' or 'auto'") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: no CUDA GPU is visible to this process (torch.cuda.is_available() is "
-                         "False); use device='cpu' or 'auto'")
-    return resolved
-
-
-def positive_int(name: str, value: object) -> int:
-    """`value` as a positive int; TypeError for anything that is not an integer (bool, float, str), ValueError < 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
 
 
 def library_versions() -> dict[str, str]:
@@ -137,7 +116,8 @@ class OfflineAgent(ABC):
         self.action_space = action_space
         self.flattener = ObservationFlattener(observation_space, obs_keys)
         self.device = resolve_device(device)
-        self.verbose = verbose
+        self.verbose = verbose_argument(verbose)
+        seed = seed_argument(seed)
         self.tensorboard_log = tensorboard_log
         self.seed = seed
         self.num_timesteps = 0
@@ -159,16 +139,16 @@ class OfflineAgent(ABC):
         if not isinstance(space, gym.spaces.Box) or space.shape != self.action_space.shape or not (
             np.allclose(space.low, self.action_space.low) and np.allclose(space.high, self.action_space.high)
         ):
-            raise ValueError(
+            raise InvalidInputError(
                 f"the environment's action space {venv.action_space} does not match the dataset's "
                 f"{self.action_space}: train and act in the same environment"
             )
         try:
             env_dim = ObservationFlattener(venv.observation_space, self.flattener.keys).dim
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"the environment's observation space does not fit the model: {exc}") from None
+            raise InvalidInputError(f"the environment's observation space does not fit the model: {exc}") from None
         if env_dim != self.flattener.dim:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the environment's observations flatten to {env_dim} values but the model expects "
                 f"{self.flattener.dim} ({self.observation_space})"
             )
@@ -355,11 +335,11 @@ class OfflineAgent(ABC):
         """
         flat, batched = self.flattener.flatten(observation)
         if flat.shape[0] == 0:
-            raise ValueError("predict() got an empty batch of observations; pass at least one")
+            raise InvalidInputError("predict() got an empty batch of observations; pass at least one")
         if not np.isfinite(flat).all():
             bad = int(np.argmax(~np.isfinite(flat).all(axis=1)))
-            raise ValueError(f"predict() got a NaN or infinite observation (row {bad} of the batch): the policy's "
-                             "action would be NaN; check the environment or the observation pipeline")
+            raise InvalidInputError(f"predict() got a NaN or infinite observation (row {bad} of the batch): the "
+                                    "policy's action would be NaN; check the environment or the observation pipeline")
         with torch.no_grad():
             action = self._act(torch.as_tensor(flat, device=self.device), deterministic).cpu().numpy()
         low, high = self.action_space.low.reshape(-1), self.action_space.high.reshape(-1)
@@ -379,7 +359,7 @@ class OfflineAgent(ABC):
         """K single agents as one K-seed model (the inverse of :meth:`agent`); here only K = 1."""
         agents = list(agents)
         if len(agents) != 1:
-            raise ValueError(f"{cls.__name__} cannot train several seeds as one model")
+            raise InvalidInputError(f"{cls.__name__} cannot train several seeds as one model")
         return agents[0]
 
     def penultimate_features(self, obs: torch.Tensor, act: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -447,7 +427,7 @@ class OfflineAgent(ABC):
         checkpoints you trust. Any other problem with the file is a :class:`~iqlzoo.errors.CheckpointError`.
         """
         if isinstance(env, (str, torch.device)):
-            raise TypeError(
+            raise InvalidInputError(
                 f"{cls.__name__}.load's second positional argument is the environment, as in SB3, got {env!r}; "
                 f"pass the device by keyword: {cls.__name__}.load(path, device={str(env)!r})"
             )
@@ -467,7 +447,7 @@ class OfflineAgent(ABC):
                                   "not imported?")
         target = AGENTS[saved]
         if not issubclass(target, cls):
-            raise ValueError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")
+            raise InvalidInputError(f"{path} holds a {saved}, which is not a {cls.__name__}; load it with {saved}.load")
         return target._from_checkpoint(ckpt, device, **kwargs)
 
     # ------------------------------------------------------------------ parameters (SB3's get/set_parameters)
@@ -506,13 +486,13 @@ class OfflineAgent(ABC):
                 params.pop("optimizer", None)  # saved without it: the loaded agent's optimizer state is a fresh one
         unknown = sorted(set(params) - set(self.parameter_attributes))
         if unknown:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{unknown} are not parameters of this {self.agent_name}; get_parameters() has "
                 f"{list(self.parameter_attributes)}"
             )
         missing = [name for name in self.parameter_attributes if name not in params]
         if exact_match and missing:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the parameters lack {missing} (exact_match=True needs all of {list(self.parameter_attributes)}); "
                 "pass exact_match=False to load only what is given"
             )
@@ -524,7 +504,7 @@ class OfflineAgent(ABC):
                 else:
                     target.load_state_dict(state, strict=exact_match)
             except (RuntimeError, ValueError, KeyError) as exc:
-                raise ValueError(f"cannot set {name!r}: {str(exc).splitlines()[0]}") from None
+                raise InvalidInputError(f"cannot set {name!r}: {str(exc).splitlines()[0]}") from None
         self._parameters_changed()
 
     def _parameters_changed(self) -> None:

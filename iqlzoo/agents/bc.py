@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from iqlzoo.agents.iql import IQL, IQLNetworks
+from iqlzoo.errors import InvalidInputError
 from iqlzoo.losses import awr_loss
 
 
@@ -24,7 +25,7 @@ class BC(IQL):
 
     def _build(self, cfg: Any, *args: Any, **kwargs: Any) -> None:
         if cfg.penalty != "none":
-            raise ValueError(f"BC takes no penalty (got penalty={cfg.penalty!r}): it never uses a critic")
+            raise InvalidInputError(f"BC takes no penalty (got penalty={cfg.penalty!r}): it never uses a critic")
         super()._build(cfg, *args, **kwargs)
 
     def _trained_modules(self, nets: IQLNetworks) -> dict[str, nn.Module]:

@@ -8,8 +8,6 @@ cards all carry the exact configuration that produced them. ``None`` fields take
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,39 +15,18 @@ from typing import Any
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, REWARD_TRANSFORMS, infer_domain
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.errors import InvalidInputError
 from iqlzoo.nets.heads import HEADS, head_class
 from iqlzoo.nets.heads.quantile import DISTRIBUTIONAL_LOSSES
 from iqlzoo.nets.mlp import BODIES
 from iqlzoo.penalties import check_penalty
+from iqlzoo.validation import type_problem
 
 
-def value_fits(value: Any, expected: Any) -> bool:
-    """Whether `value` fits a config field's annotation: a float field takes ints too, a bool is never a number, a
-    ``tuple[int, ...]`` field takes a tuple or list of ints, ``X | None`` takes None."""
-    options = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) else (
-        expected,)
-    for option in options:
-        origin = typing.get_origin(option)
-        if option is type(None) and value is None:
-            return True
-        if option is bool and isinstance(value, bool):
-            return True
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        if option is str and isinstance(value, str):
-            return True
-        if origin is tuple and isinstance(value, (tuple, list)):
-            return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        if origin is dict and isinstance(value, dict):
-            return all(isinstance(k, str) for k in value)
-    return False
-
-
-def type_text(expected: Any) -> str:
-    """An annotation as a reader writes it, e.g. ``float | None``."""
-    return str(expected).replace("typing.", "").replace("<class '", "").replace("'>", "")
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to 80 characters (a hostile value may be huge)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass
@@ -123,11 +100,9 @@ class IQLConfig:
         hints = typing.get_type_hints(IQLConfig)
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            if not value_fits(value, hints[item.name]):
-                raise ValueError(f"IQL hyperparameter {item.name}={value!r} is invalid: must be "
-                                 f"{type_text(hints[item.name])}")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"IQL hyperparameter {item.name}={value!r} is invalid: must be finite")
+            problem = type_problem(value, hints[item.name])
+            if problem is not None:
+                raise InvalidInputError(f"IQL hyperparameter {item.name}={_shown(value)} is invalid: {problem}")
         checks = [
             ("expectile", self.expectile is None or 0.0 < self.expectile < 1.0, "in (0, 1)"),
             ("temperature", self.temperature is None or self.temperature >= 0.0, ">= 0"),
@@ -150,11 +125,12 @@ class IQLConfig:
         ]
         for name, ok, valid in checks:
             if not ok:
-                raise ValueError(f"IQL hyperparameter {name}={getattr(self, name)!r} is invalid: must be {valid}")
+                raise InvalidInputError(f"IQL hyperparameter {name}={getattr(self, name)!r} is invalid: must be "
+                                        f"{valid}")
         if self.reward_transform is not None and self.reward_transform not in REWARD_TRANSFORMS:
-            raise ValueError(f"reward_transform={self.reward_transform!r}: must be one of {REWARD_TRANSFORMS}")
+            raise InvalidInputError(f"reward_transform={self.reward_transform!r}: must be one of {REWARD_TRANSFORMS}")
         if self.domain is not None and self.domain not in DOMAIN_DEFAULTS:
-            raise ValueError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
+            raise InvalidInputError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
         choices = [
             ("actor_body", BODIES),
             ("critic_body", BODIES),
@@ -164,14 +140,15 @@ class IQLConfig:
         ]
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be one of {allowed}")
+                raise InvalidInputError(f"{name}={getattr(self, name)!r}: must be one of {allowed}")
         if not isinstance(self.penalty_kwargs, dict):
-            raise ValueError(f"penalty_kwargs={self.penalty_kwargs!r}: must be a dict of the bonus's hyperparameters")
+            raise InvalidInputError(f"penalty_kwargs={self.penalty_kwargs!r}: must be a dict of the bonus's "
+                                    "hyperparameters")
         check_penalty(self.penalty, self.penalty_kwargs)
         for name in ("actor_hidden", "critic_hidden", "value_hidden", "penalty_hidden"):
             widths = getattr(self, name)
             if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
-                raise ValueError(f"{name}={widths!r}: must be a non-empty sequence of positive ints")
+                raise InvalidInputError(f"{name}={widths!r}: must be a non-empty sequence of positive ints")
 
     @property
     def value_head(self) -> str:
@@ -182,7 +159,7 @@ class IQLConfig:
     def resolved(self, dataset_id: str | None) -> IQLConfig:
         """A copy with the domain and every ``None`` preset field filled in."""
         if self.domain is not None and (not isinstance(self.domain, str) or self.domain not in DOMAIN_DEFAULTS):
-            raise ValueError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
+            raise InvalidInputError(f"domain={self.domain!r}: must be one of {sorted(DOMAIN_DEFAULTS)}")
         domain = self.domain or infer_domain(dataset_id)
         preset = DOMAIN_DEFAULTS[domain]
         filled = {k: (preset[k] if getattr(self, k) is None else getattr(self, k)) for k in preset}
@@ -219,15 +196,20 @@ def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, 
         return 1.0, -1.0
     returns = dataset.episode_returns
     if returns is None or len(returns) < 2:
-        raise ValueError(
+        raise InvalidInputError(
             "reward_transform='return_scale' needs the returns of at least two episodes, and this dataset "
             f"({dataset.dataset_id or 'in memory'}) provides {0 if returns is None else len(returns)}: pass "
             "episode_returns to TransitionDataset or choose reward_transform='none'"
         )
     spread = float(returns.max() - returns.min())
     if spread <= 0.0:
-        raise ValueError("reward_transform='return_scale': all episode returns are equal; choose 'none'")
+        raise InvalidInputError("reward_transform='return_scale': all episode returns are equal; choose 'none'")
     return 1000.0 / spread, 0.0
+
+
+def _widths(arch: Any) -> Any:
+    """``net_arch`` widths as a tuple when they are a list or tuple; anything else is left for validate() to name."""
+    return tuple(arch) if isinstance(arch, (list, tuple)) else arch
 
 
 def config_from_kwargs(
@@ -239,7 +221,7 @@ def config_from_kwargs(
     names = {f.name for f in dataclasses.fields(IQLConfig)}
     unknown = sorted(set(hyperparameters) - names)
     if unknown:
-        raise TypeError(f"unknown IQL hyperparameters {unknown}; valid: {sorted(names)}")
+        raise InvalidInputError(f"unknown IQL hyperparameters {unknown}; valid: {sorted(names)}")
     values = dict(hyperparameters)
     if learning_rate is not None:
         for key in ("actor_lr", "critic_lr", "value_lr"):
@@ -247,16 +229,16 @@ def config_from_kwargs(
     if policy_kwargs:
         extra = set(policy_kwargs) - {"net_arch"}
         if extra:
-            raise TypeError(f"policy_kwargs supports only 'net_arch', got {sorted(extra)}")
+            raise InvalidInputError(f"policy_kwargs supports only 'net_arch', got {sorted(extra)}")
         arch = policy_kwargs["net_arch"]
         if isinstance(arch, dict):
             for key, field_name in (("pi", "actor_hidden"), ("qf", "critic_hidden"), ("vf", "value_hidden")):
                 if key in arch:
-                    values.setdefault(field_name, tuple(arch[key]))
+                    values.setdefault(field_name, _widths(arch[key]))
         else:
             for field_name in ("actor_hidden", "critic_hidden", "value_hidden"):
-                values.setdefault(field_name, tuple(arch))
-    for key in ("actor_hidden", "critic_hidden", "value_hidden"):
-        if key in values:
+                values.setdefault(field_name, _widths(arch))
+    for key in ("actor_hidden", "critic_hidden", "value_hidden", "penalty_hidden"):
+        if isinstance(values.get(key), list):  # anything else is left for validate() to name
             values[key] = tuple(values[key])
     return IQLConfig(**values)

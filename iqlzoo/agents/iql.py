@@ -51,16 +51,19 @@ from iqlzoo.agents.base import OfflineAgent, library_versions
 from iqlzoo.agents.compiled_step import adam_step, compile_update, init_adam_state
 from iqlzoo.agents.config import DataTransform, IQLConfig, config_from_kwargs, fit_reward_transform
 from iqlzoo.agents.multiseed import agent_slice, check_stackable, extract, stack_into, stack_states
+from iqlzoo.arguments import positive_int
 from iqlzoo.checkpoint import Checkpoint, CheckpointError, optimizer_from_tensors, optimizer_to_tensors
 from iqlzoo.data.buffer import TransitionBuffer
 from iqlzoo.data.minari import from_minari
-from iqlzoo.data.spaces import space_from_json, space_to_json
+from iqlzoo.data.spaces import ObservationFlattener, space_from_json, space_to_json
 from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.errors import InvalidInputError
+from iqlzoo.limits import LoadLimits
 from iqlzoo.losses import awr_loss, awr_weights, expectile_loss
 from iqlzoo.nets import EnsembleQ, GaussianPolicy, ValueNet
 from iqlzoo.nets.heads import head_class
 from iqlzoo.penalties import make_penalty
-from iqlzoo.validation import load_network_tensors, validate_checkpoint
+from iqlzoo.validation import check_agent_size, load_network_tensors, validate_checkpoint
 
 __all__ = ["IQL", "IQLConfig", "IQLNetworks"]
 
@@ -123,7 +126,7 @@ def _as_transition_dataset(dataset: Any, download: bool | None) -> TransitionDat
         return dataset
     if isinstance(dataset, (str, MinariDataset)):
         return from_minari(dataset, download=download)
-    raise TypeError(
+    raise InvalidInputError(
         f"dataset must be a Minari dataset id, a minari.MinariDataset or an iqlzoo TransitionDataset, "
         f"got {type(dataset).__name__}"
     )
@@ -174,15 +177,21 @@ class IQL(OfflineAgent):
         verbose: int = 0,
         tensorboard_log: str | None = None,
         download: bool | None = None,
+        limits: LoadLimits | None = None,
         **hyperparameters: Any,
     ) -> None:
         if policy != "MlpPolicy":
-            raise ValueError(f"policy={policy!r} is not supported: iqlzoo agents use 'MlpPolicy'")
+            raise InvalidInputError(f"policy={policy!r} is not supported: iqlzoo agents use 'MlpPolicy'")
         if dataset is None:
-            raise ValueError(f"{type(self).__name__} needs a dataset (a Minari id, MinariDataset or TransitionDataset)")
+            raise InvalidInputError(f"{type(self).__name__} needs a dataset (a Minari id, MinariDataset or "
+                                    "TransitionDataset)")
         data = _as_transition_dataset(dataset, download)
         cfg = self.resolve_config(data.dataset_id, hyperparameters, learning_rate, policy_kwargs)
         cfg.validate()
+        n_seeds = positive_int("n_seeds", n_seeds)
+        check_agent_size(cfg, ObservationFlattener(data.observation_space, data.obs_keys).dim,
+                         int(np.prod(data.action_space.shape)), n_seeds, IQLNetworks,
+                         limits if limits is not None else LoadLimits(), type(self).__name__)
         scale, shift = fit_reward_transform(cfg.reward_transform, data)
         spec = data.eval_env_spec or data.env_spec
         transform = DataTransform(reward_scale=scale, reward_shift=shift, dataset_id=data.dataset_id,
@@ -226,10 +235,9 @@ class IQL(OfflineAgent):
     ) -> None:
         """Networks, optimizer and generators for a validated config; shared by the constructor, :meth:`load`,
         :meth:`agent` and :meth:`stack` (which then copy trained state in)."""
-        if not isinstance(n_seeds, int) or n_seeds < 1:
-            raise ValueError(f"n_seeds must be a positive int, got {n_seeds!r}")
+        n_seeds = positive_int("n_seeds", n_seeds)
         if compile not in (True, False, "auto"):
-            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+            raise InvalidInputError(f"compile must be True, False or 'auto', got {compile!r}")
         self.dataset = dataset
         self.transform = transform
         self.config = cfg
@@ -252,7 +260,7 @@ class IQL(OfflineAgent):
         if self.dataset is not None:
             self._check_dataset_fits(self.dataset)
         obs_dim, act_dim = self.flattener.dim, int(np.prod(action_space.shape))
-        base_seed = self.generator.initial_seed() if seed is None else seed
+        base_seed = self.generator.initial_seed() if self.seed is None else self.seed
         self.seeds = [base_seed + k for k in range(n_seeds)]
         self.generators = [self.generator] + [
             torch.Generator(device=self.device).manual_seed(s) for s in self.seeds[1:]
@@ -299,11 +307,11 @@ class IQL(OfflineAgent):
             np.allclose(dataset.action_space.low, self.action_space.low)
             and np.allclose(dataset.action_space.high, self.action_space.high)
         ):
-            raise ValueError(
+            raise InvalidInputError(
                 f"the dataset's action space {dataset.action_space} does not match the model's {self.action_space}"
             )
         if dataset.obs_dim != self.flattener.dim:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the dataset's observations have {dataset.obs_dim} values but the model expects {self.flattener.dim}"
             )
 
@@ -320,12 +328,12 @@ class IQL(OfflineAgent):
 
     def _setup_training(self, total_timesteps: int) -> None:
         if self.dataset is None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"this {self.agent_name} has no dataset to train on (it was loaded for inference): pass one with "
                 f"{self.agent_name}.load(path, dataset=...) or model.set_dataset(...)"
             )
         if self.config.batch_size > MAX_BATCH_SIZE:
-            raise ValueError(
+            raise InvalidInputError(
                 f"batch_size={self.config.batch_size} is above {MAX_BATCH_SIZE:,}: one hidden layer's activations "
                 f"alone would take {self.config.batch_size * 256 * 4 / 2**30:.1f} GiB per network and a step could "
                 "stall the machine; IQL uses 256"
@@ -533,7 +541,7 @@ class IQL(OfflineAgent):
     # ------------------------------------------------------------------ acting and diagnostics
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         if self.n_seeds > 1:
-            raise ValueError(
+            raise InvalidInputError(
                 f"this model trains {self.n_seeds} seeds at once; act with one of them: model.agent(k).predict(...)"
             )
         obs = ((obs - self.nets.obs_mean) / self.nets.obs_std).unsqueeze(0)
@@ -594,7 +602,7 @@ class IQL(OfflineAgent):
     # ------------------------------------------------------------------ persistence
     def _checkpoint_payload(self, include_optimizer: bool, agent: int | None = None) -> Checkpoint:
         if self.n_seeds > 1 and agent is None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"this model trains {self.n_seeds} seeds at once; save each as a single agent: "
                 "model.agent(k).save(path)"
             )

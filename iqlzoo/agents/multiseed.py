@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from iqlzoo.errors import InvalidInputError
+
 if TYPE_CHECKING:
     from iqlzoo.agents.iql import IQL
 
@@ -48,11 +50,11 @@ def agent_slice(multi_state: dict[str, torch.Tensor], single_shapes: dict[str, t
 def check_stackable(agents: Sequence[IQL]) -> None:
     """ValueError unless `agents` are single agents of one class and one run setup (differing only in seed)."""
     if not agents:
-        raise ValueError("stack() needs at least one agent")
+        raise InvalidInputError("stack() needs at least one agent")
     first = agents[0]
     for k, other in enumerate(agents):
         if type(other) is not type(first) or other.n_seeds != 1:
-            raise ValueError(f"stack() takes single {type(first).__name__} agents; agent {k} is "
+            raise InvalidInputError(f"stack() takes single {type(first).__name__} agents; agent {k} is "
                              f"{type(other).__name__} with n_seeds={other.n_seeds}")
         mismatch = [
             name
@@ -66,7 +68,7 @@ def check_stackable(agents: Sequence[IQL]) -> None:
             if a != b
         ]
         if mismatch:
-            raise ValueError(f"agent {k} differs from agent 0 in {', '.join(mismatch)}: only copies of one run "
+            raise InvalidInputError(f"agent {k} differs from agent 0 in {', '.join(mismatch)}: only copies of one run "
                              "setup (different seeds) can be stacked")
 
 

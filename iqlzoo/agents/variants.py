@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from iqlzoo.agents.base import AGENTS
 from iqlzoo.agents.iql import IQL
+from iqlzoo.errors import InvalidInputError
 
 
 class DistributionalIQL(IQL):
@@ -36,7 +37,7 @@ class BonusIQL(IQL):
     def __init__(self, *args: Any, bonus: str | None = None, **kwargs: Any) -> None:
         if bonus is not None:
             if "penalty" in kwargs and kwargs["penalty"] != bonus:
-                raise ValueError(f"bonus={bonus!r} and penalty={kwargs['penalty']!r} disagree; pass one of them")
+                raise InvalidInputError(f"bonus={bonus!r} and penalty={kwargs['penalty']!r} disagree; pass one of them")
             kwargs["penalty"] = bonus
         super().__init__(*args, **kwargs)
 

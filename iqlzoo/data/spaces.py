@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from iqlzoo.errors import InvalidInputError
+
 GOAL_KEYS = ("achieved_goal", "observation", "desired_goal")
 
 
@@ -28,7 +30,7 @@ def default_obs_keys(space: spaces.Space) -> tuple[str, ...] | None:
         if all(k in space.spaces for k in GOAL_KEYS):
             return GOAL_KEYS
         return tuple(sorted(space.spaces))
-    raise TypeError(
+    raise InvalidInputError(
         f"iqlzoo supports Box and Dict(Box) observation spaces, got {type(space).__name__}; "
         "wrap the environment with gymnasium.wrappers.FlattenObservation first."
     )
@@ -45,7 +47,7 @@ class ObservationFlattener:
         else:
             missing = [k for k in self.keys if k not in space.spaces]
             if missing:
-                raise ValueError(f"observation keys {missing} are not in the observation space {space}")
+                raise InvalidInputError(f"observation keys {missing} are not in the observation space {space}")
             self.shapes = {k: tuple(space.spaces[k].shape) for k in self.keys}
         self.dim = int(sum(int(np.prod(s)) for s in self.shapes.values()))
 
@@ -53,36 +55,40 @@ class ObservationFlattener:
         """Return (array of shape (B, dim), whether the input was a batch), validating shapes and dtypes."""
         if self.keys is None:
             if isinstance(observation, Mapping):
-                raise ValueError(f"expected an array observation of shape {self.shapes[None]}, got a dict")
+                raise InvalidInputError(f"expected an array observation of shape {self.shapes[None]}, got a dict")
             arr, batched = self._part(observation, None)
             return arr, batched
         if not isinstance(observation, Mapping):
-            raise ValueError(
+            raise InvalidInputError(
                 f"expected a dict observation with keys {list(self.keys)}, got {type(observation).__name__}"
             )
         missing = [k for k in self.keys if k not in observation]
         if missing:
-            raise ValueError(f"observation dict lacks keys {missing}; it must hold {list(self.keys)}")
+            raise InvalidInputError(f"observation dict lacks keys {missing}; it must hold {list(self.keys)}")
         parts = [self._part(observation[k], k) for k in self.keys]
         batch_flags = {b for _, b in parts}
         sizes = {p.shape[0] for p, _ in parts}
         if len(batch_flags) > 1 or len(sizes) > 1:
-            raise ValueError("the entries of a dict observation disagree on being batched or on batch size")
+            raise InvalidInputError("the entries of a dict observation disagree on being batched or on batch size")
         return np.concatenate([p for p, _ in parts], axis=1), parts[0][1]
 
     def _part(self, value: Any, key: str | None) -> tuple[np.ndarray, bool]:
-        arr = np.asarray(value)
         name = "observation" if key is None else f"observation[{key!r}]"
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:  # e.g. a ragged list
+            raise InvalidInputError(f"{name} is not an array of numbers ({exc}); pass an array of shape "
+                                    f"{self.shapes[key]} or a batch of them") from None
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
-            raise ValueError(f"{name} has dtype {arr.dtype}; expected real numbers (float or int)")
+            raise InvalidInputError(f"{name} has dtype {arr.dtype}; expected real numbers (float or int)")
         shape = self.shapes[key]
         if arr.shape == shape:
             return arr.reshape(1, -1).astype(np.float32), False
         if arr.shape[1:] == shape and arr.ndim == len(shape) + 1:
             if arr.shape[0] == 0:
-                raise ValueError(f"{name} is an empty batch (shape {arr.shape}); pass at least one observation")
+                raise InvalidInputError(f"{name} is an empty batch (shape {arr.shape}); pass at least one observation")
             return arr.reshape(arr.shape[0], -1).astype(np.float32), True
-        raise ValueError(
+        raise InvalidInputError(
             f"Unexpected {name} shape {arr.shape}: use {shape} for one observation or "
             f"(n_env, {', '.join(map(str, shape))}) for a batch."
         )
@@ -100,7 +106,7 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
         }
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {k: space_to_json(s) for k, s in space.spaces.items()}}
-    raise TypeError(f"cannot describe a {type(space).__name__} space; iqlzoo supports Box and Dict(Box)")
+    raise InvalidInputError(f"cannot describe a {type(space).__name__} space; iqlzoo supports Box and Dict(Box)")
 
 
 def space_from_json(desc: Mapping[str, Any]) -> spaces.Space:
@@ -115,4 +121,4 @@ def space_from_json(desc: Mapping[str, Any]) -> spaces.Space:
         )
     if kind == "Dict":
         return spaces.Dict({k: space_from_json(v) for k, v in desc["spaces"].items()})
-    raise ValueError(f"unknown space description type {kind!r}")
+    raise InvalidInputError(f"unknown space description type {kind!r}")

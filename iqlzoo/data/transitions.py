@@ -12,8 +12,18 @@ import numpy as np
 from gymnasium import spaces
 
 from iqlzoo.data.spaces import ObservationFlattener, default_obs_keys
+from iqlzoo.errors import InvalidInputError
 
 _FIELDS = ("observations", "actions", "rewards", "next_observations", "terminations")
+
+
+def _length(value: Any, name: str, dataset_id: str | None) -> int:
+    """The number of entries of the dataset field ``name`` (0 for a scalar)."""
+    try:
+        return len(value) if np.ndim(value) > 0 else 0
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"dataset {dataset_id or '(in memory)'}: field {name!r} is not an array of numbers "
+                                f"({exc}); pass float arrays") from None
 
 
 @dataclass
@@ -47,20 +57,19 @@ class TransitionDataset:
 
     def __post_init__(self) -> None:
         if not isinstance(self.action_space, spaces.Box):
-            raise TypeError(f"IQL needs a continuous (Box) action space, got {self.action_space}")
+            raise InvalidInputError(f"IQL needs a continuous (Box) action space, got {self.action_space}")
         if self.obs_keys is None:
             self.obs_keys = default_obs_keys(self.observation_space)
         flattener = ObservationFlattener(self.observation_space, self.obs_keys)
-        lengths = {name: (len(value) if np.ndim(value) > 0 else 0)
-                   for name, value in ((name, getattr(self, name)) for name in _FIELDS)}
+        lengths = {name: _length(getattr(self, name), name, self.dataset_id) for name in _FIELDS}
         if not any(lengths.values()):
-            raise ValueError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
+            raise InvalidInputError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
         n = Counter(lengths.values()).most_common(1)[0][0]
         odd = {name: length for name, length in lengths.items() if length != n}
         if odd:
             described = ", ".join(f"{name} has {length}" for name, length in odd.items())
-            raise ValueError(f"dataset {self.dataset_id or '(in memory)'}: every field needs one entry per transition "
-                             f"({n} for most fields), but {described}")
+            raise InvalidInputError(f"dataset {self.dataset_id or '(in memory)'}: every field needs one entry per "
+                                    f"transition ({n} for most fields), but {described}")
         expected = {
             "observations": (n, flattener.dim),
             "actions": (n, int(np.prod(self.action_space.shape))),
@@ -69,24 +78,28 @@ class TransitionDataset:
             "terminations": (n,),
         }
         for name in _FIELDS:
-            arr = np.asarray(getattr(self, name), dtype=np.float32)
+            try:
+                arr = np.asarray(getattr(self, name), dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"dataset {self.dataset_id or '(in memory)'}: field {name!r} is not an array "
+                                        f"of numbers ({exc}); pass float arrays") from None
             if arr.shape != expected[name]:
-                raise ValueError(f"dataset field {name!r} has shape {arr.shape}, expected {expected[name]}")
+                raise InvalidInputError(f"dataset field {name!r} has shape {arr.shape}, expected {expected[name]}")
             rows = ~np.isfinite(arr).reshape(n, -1).all(axis=1)
             if rows.any():
                 index = int(np.argmax(rows))
-                raise ValueError(
+                raise InvalidInputError(
                     f"dataset {self.dataset_id or '(in memory)'}: field {name!r} holds NaN or inf at "
                     f"{self.locate(index)} ({int(rows.sum())} transitions affected); clean or drop those "
                     "transitions before training"
                 )
             if name == "terminations" and not np.isin(arr, (0.0, 1.0)).all():
                 index = int(np.argmax(~np.isin(arr, (0.0, 1.0))))
-                raise ValueError(f"dataset {self.dataset_id or '(in memory)'}: terminations must be 0 or 1 (true "
-                                 f"terminal states), got {float(arr[index]):g} at {self.locate(index)}")
+                raise InvalidInputError(f"dataset {self.dataset_id or '(in memory)'}: terminations must be 0 or 1 "
+                                        f"(true terminal states), got {float(arr[index]):g} at {self.locate(index)}")
             setattr(self, name, arr)
         if n == 0:
-            raise ValueError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
+            raise InvalidInputError(f"dataset {self.dataset_id or '(in memory)'} holds no transitions")
         self._check_actions_in_bounds()
         if self.episode_returns is not None:
             self.episode_returns = np.asarray(self.episode_returns, dtype=np.float64)
@@ -97,7 +110,7 @@ class TransitionDataset:
         outside = (self.actions < low - tol) | (self.actions > high + tol)
         if outside.any():
             index = int(np.argwhere(outside)[0][0])
-            raise ValueError(
+            raise InvalidInputError(
                 f"dataset {self.dataset_id or '(in memory)'}: the action at {self.locate(index)} = "
                 f"{self.actions[index].tolist()} lies "
                 f"outside the action space [{low.tolist()}, {high.tolist()}]; the dataset and the action space disagree"
@@ -138,7 +151,8 @@ class TransitionDataset:
         0–1 scale); for in-memory data the same formula with ``ref_min_score`` and ``ref_max_score``.
         """
         if not self.has_reference_scores:
-            raise ValueError(f"dataset {self.dataset_id or '(in memory)'} has no reference scores to normalise with")
+            raise InvalidInputError(f"dataset {self.dataset_id or '(in memory)'} has no reference scores to normalise "
+                                    "with")
         returns = np.asarray(returns, dtype=np.float64)
         if self.minari_dataset is not None:
             return 100.0 * np.asarray(minari.get_normalized_score(self.minari_dataset, returns))
@@ -158,11 +172,11 @@ class TransitionDataset:
                 return source.recover_environment(eval_env=eval_env, **kwargs)
             except Exception as exc:  # gym.make raises anything from ValueError to DependencyNotInstalled
                 reason = "it records no environment" if source.env_spec is None else f"{type(exc).__name__}: {exc}"
-                raise ValueError(
+                raise InvalidInputError(
                     f"dataset {name}: Minari cannot recreate its {'evaluation ' if eval_env else ''}environment "
                     f"({reason}); pass env= explicitly"
                 ) from exc
         spec = self.eval_env_spec if eval_env and self.eval_env_spec is not None else self.env_spec
         if spec is None:
-            raise ValueError(f"dataset {name} records no environment; pass env= explicitly")
+            raise InvalidInputError(f"dataset {name} records no environment; pass env= explicitly")
         return gym.make(spec, **kwargs)

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from iqlzoo.errors import InvalidInputError
 from iqlzoo.penalties.base import NoveltyBonus
 from iqlzoo.penalties.cvae import CVAEBonus
 from iqlzoo.penalties.rnd import RNDBonus
@@ -32,14 +33,14 @@ def check_penalty(kind: str, kwargs: Mapping[str, Any]) -> None:
     """ValueError unless `kind` is ``none`` or registered and `kwargs` are among its hyperparameters."""
     if kind == NO_PENALTY:
         if kwargs:
-            raise ValueError(f"penalty_kwargs={dict(kwargs)!r} given without a penalty: set penalty to one of "
+            raise InvalidInputError(f"penalty_kwargs={dict(kwargs)!r} given without a penalty: set penalty to one of "
                              f"{tuple(PENALTIES)}")
         return
     if kind not in PENALTIES:
-        raise ValueError(f"penalty={kind!r}: must be one of {(NO_PENALTY, *PENALTIES)}")
+        raise InvalidInputError(f"penalty={kind!r}: must be one of {(NO_PENALTY, *PENALTIES)}")
     unknown = sorted(set(kwargs) - set(penalty_options(kind)))
     if unknown:
-        raise ValueError(f"penalty_kwargs {unknown} are not hyperparameters of the {kind!r} bonus; it takes "
+        raise InvalidInputError(f"penalty_kwargs {unknown} are not hyperparameters of the {kind!r} bonus; it takes "
                          f"{penalty_options(kind)}")
 
 

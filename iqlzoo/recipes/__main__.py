@@ -17,6 +17,7 @@ import time
 import torch
 from minari.storage.datasets_root_dir import get_dataset_path
 
+from iqlzoo.arguments import cli_positive_int, cli_seed
 from iqlzoo.data.equivalents import build_time, regenerated_equivalent
 from iqlzoo.data.minari import DatasetNotFoundError, build_command, is_local, load_dataset, local_dataset_ids
 from iqlzoo.recipes.registry import RECIPES, build
@@ -39,7 +40,8 @@ def not_built(dataset_id: str, error: DatasetNotFoundError) -> str:
             f"{equivalent}, with {build_command(equivalent)}.")
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m iqlzoo.recipes``."""
     parser = argparse.ArgumentParser(
         prog="python -m iqlzoo.recipes", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -47,11 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("list", help="the dataset ids iqlzoo can build, and which are built")
     p_build = sub.add_parser("build", help="build (or reuse) datasets, one after the other")
     p_build.add_argument("dataset_ids", nargs="+", metavar="dataset_id", choices=sorted(RECIPES))
-    p_build.add_argument("--steps", type=int, default=None, help="environment steps (default: the recipe's, 1M)")
+    p_build.add_argument("--steps", type=cli_positive_int, default=None,
+                         help="environment steps (default: the recipe's, 1M)")
     p_build.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
     p_build.add_argument("--quiet", action="store_true", help="no progress bar")
     p_build.add_argument(
-        "--threads", type=int, default=1,
+        "--threads", type=cli_positive_int, default=1,
         help="torch threads for the behaviour policy (default 1: it acts on one observation at a time, where more "
              "threads only spin; two builds side by side on 2 cores ran at ~400 steps/s each with 2, ~760 with 1)",
     )
@@ -61,9 +64,14 @@ def main(argv: list[str] | None = None) -> None:
     p_info.add_argument("--card", metavar="PATH", help="write a Markdown card of the dataset")
     p_check = sub.add_parser("expert-check", help="success rate of the AntMaze controller (JSON on stdout)")
     p_check.add_argument("mazes", nargs="*", help="AntMaze names (default: umaze, medium-play, large-play)")
-    p_check.add_argument("--episodes", type=int, default=100)
+    p_check.add_argument("--episodes", type=cli_positive_int, default=100)
     p_check.add_argument("--weights-dir", help="folder with ant-goal.{safetensors,json} (default: the shipped one)")
-    p_check.add_argument("--seed", type=int, default=0)
+    p_check.add_argument("--seed", type=cli_seed, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -72,8 +80,6 @@ def main(argv: list[str] | None = None) -> None:
             stands_in = f" [regenerates {recipe.official_id}]" if recipe.official_id else ""
             print(f"{dataset_id:36s} {'built' if dataset_id in local else 'not built':10s} {recipe.summary}{stands_in}")
     elif args.command == "build":
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1, got {args.threads}")
         threads = torch.get_num_threads()
         torch.set_num_threads(args.threads)
         try:
