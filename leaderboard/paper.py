@@ -27,7 +27,7 @@ from benchmarks import stats
 from benchmarks.store import build_label
 from benchmarks.suites import BUDGETS, MAIN_SUITES, task_of
 from leaderboard import plots
-from leaderboard.published import PUBLISHED
+from leaderboard.published import PUBLISHED, plus_minus
 from leaderboard.text import markdown_table, span, with_ci
 
 PAPER_BUDGET = BUDGETS["paper"]
@@ -62,8 +62,7 @@ def _published_cells(official_id: str, ours: float, upper: float) -> list[str]:
     found = PUBLISHED.get(official_id)
     if found is None:
         return ["n/a"] * 5
-    pm = ["n/a" if value is None else f"{value[0]:.1f} ± {value[1]:.1f}" for value in (found.corl_last,
-                                                                                     found.corl_best)]
+    pm = [plus_minus(found.corl_last), plus_minus(found.corl_best)]
     if found.iql_paper is None:
         return ["n/a", *pm, "n/a", "n/a"]
     below = "**yes**" if upper < found.iql_paper else "no"

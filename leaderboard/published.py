@@ -42,7 +42,8 @@ PUBLISHED: dict[str, Published] = {
 }
 
 
-def _pm(value: tuple[float, float] | None) -> str:
+def plus_minus(value: tuple[float, float] | None) -> str:
+    """"mean ± std" with one decimal, or "n/a"."""
     return "n/a" if value is None else f"{value[0]:.1f} ± {value[1]:.1f}"
 
 
@@ -53,5 +54,5 @@ def published_line(official_id: str) -> str | None:
         return None
     paper = "n/a" if found.iql_paper is None else f"{found.iql_paper:.1f}"
     return (f"Published on the official D4RL `{found.d4rl_name}` data (not ours, not our data): IQL paper {paper}; "
-            f"CORL IQL last {_pm(found.corl_last)}, best {_pm(found.corl_best)}; CORL BC last "
-            f"{_pm(found.corl_bc_last)} (mean ± std over seeds).")
+            f"CORL IQL last {plus_minus(found.corl_last)}, best {plus_minus(found.corl_best)}; CORL BC last "
+            f"{plus_minus(found.corl_bc_last)} (mean ± std over seeds).")

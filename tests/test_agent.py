@@ -120,16 +120,22 @@ def test_every_network_parameter_moves_after_one_update(pendulum_data, make_iql)
     assert_every_trainable_parameter_moves(make_iql(pendulum_data))
 
 
+class RecordActorLR(BaseCallback):
+    """Appends the actor's learning rate at every step to `seen`."""
+
+    def __init__(self, seen: list[float]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def _on_step(self) -> bool:
+        self.seen.append(float(self.model.optimizer.param_groups[0]["lr"]))
+        return True
+
+
 def test_actor_learning_rate_follows_cosine_schedule(pendulum_data, make_iql):
     model = make_iql(pendulum_data)
-    seen = []
-
-    class Record(BaseCallback):
-        def _on_step(self) -> bool:
-            seen.append(float(self.model.optimizer.param_groups[0]["lr"]))
-            return True
-
-    model.learn(4, callback=Record())
+    seen: list[float] = []
+    model.learn(4, callback=RecordActorLR(seen))
     lr = model.config.actor_lr
     assert seen == pytest.approx([lr * 0.5 * (1 + np.cos(np.pi * t / 4)) for t in range(4)])
     assert float(model.optimizer.param_groups[1]["lr"]) == pytest.approx(lr)  # critics are not annealed
@@ -140,15 +146,9 @@ def test_a_continued_learn_call_anneals_as_sb3_over_the_steps_so_far_and_its_own
     1 - num_timesteps / (N + N), so the second call starts at the schedule's midpoint (it is not learn(2N), whose
     first half anneals more slowly)."""
     model = make_iql(pendulum_data)
-    seen = []
-
-    class Record(BaseCallback):
-        def _on_step(self) -> bool:
-            seen.append(float(self.model.optimizer.param_groups[0]["lr"]))
-            return True
-
+    seen: list[float] = []
     model.learn(4)
-    model.learn(4, reset_num_timesteps=False, callback=Record())
+    model.learn(4, reset_num_timesteps=False, callback=RecordActorLR(seen))
     lr = model.config.actor_lr
     assert model.num_timesteps == 8
     assert seen == pytest.approx([lr * 0.5 * (1 + np.cos(np.pi * t / 8)) for t in range(4, 8)])
