@@ -11,7 +11,9 @@ that checkpoint. Older checkpoints, TensorBoard and W&B files are not carried::
 
 ``unpack`` never replaces a run that is further along in the target store (a newer checkpoint there wins), so
 running it twice, or after the run went on, loses nothing. ``pack`` replaces the folder's previous content: a run
-that finished since is dropped from it (its records belong in the results store, not here).
+that finished since is dropped from it (its records belong in the results store, not here) — unless ``pack
+--finished`` keeps finished runs too: their final checkpoint is what publishing their group needs
+(``benchmarks.publish`` picks the median seed, so it waits until every seed of a group has finished).
 """
 
 from __future__ import annotations
@@ -44,15 +46,17 @@ def _newest_checkpoint(run_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def pack(results: Path, out: Path, match: str = "") -> list[tuple[str, int]]:
+def pack(results: Path, out: Path, match: str = "", finished: bool = False) -> list[tuple[str, int, str]]:
     """Copy the unfinished runs of the store `results` whose id contains `match` into `out` (replacing what it held):
-    their records and newest checkpoint. Returns (run id, checkpoint step) of every run packed."""
-    packed: list[tuple[str, int]] = []
+    their records and newest checkpoint; with `finished`, the finished ones too (not diverged or failed ones).
+    Returns (run id, checkpoint step, state) of every run packed."""
+    packed: list[tuple[str, int, str]] = []
     staging = out.with_name(f".{out.name}.packing")
     shutil.rmtree(staging, ignore_errors=True)
     for run_dir in sorted((results / "runs").iterdir()) if (results / "runs").is_dir() else []:
-        checkpoint = _newest_checkpoint(run_dir)
-        if match not in run_dir.name or checkpoint is None or _state(run_dir) in FINAL_STATES:
+        checkpoint, state = _newest_checkpoint(run_dir), _state(run_dir)
+        wanted = state not in FINAL_STATES or (finished and state == "finished")
+        if match not in run_dir.name or checkpoint is None or not wanted:
             continue
         target = staging / "runs" / run_dir.name
         (target / CHECKPOINT_DIR).mkdir(parents=True)
@@ -60,20 +64,21 @@ def pack(results: Path, out: Path, match: str = "") -> list[tuple[str, int]]:
             if (run_dir / name).is_file():
                 shutil.copy2(run_dir / name, target / name)
         shutil.copy2(checkpoint, target / CHECKPOINT_DIR / checkpoint.name)
-        packed.append((run_dir.name, checkpoint_step(checkpoint) or 0))
+        packed.append((run_dir.name, checkpoint_step(checkpoint) or 0, str(state)))
     staging.mkdir(parents=True, exist_ok=True)
     lines = [
-        "# Resume state of unfinished benchmark runs",
+        "# Resume state of benchmark runs",
         "",
         "Written by `python -m benchmarks.carry pack`: each run's newest checkpoint (with optimizer state) and its "
-        "records, so that a later machine resumes the run instead of starting over. Put them back into the store "
+        "records, so that a later machine resumes the run instead of starting over (or, for a finished run, still "
+        "has its final weights to publish). Put them back into the store "
         "the run trains in, then rerun the run's `benchmarks.run` command (its provenance.json holds it):",
         "",
         f"    python -m benchmarks.carry unpack {out.as_posix()} --results <results store>",
         "",
-        "| run | checkpoint step |",
-        "|---|---|",
-        *(f"| `{run_id}` | {step:,} |" for run_id, step in packed),
+        "| run | checkpoint step | state |",
+        "|---|---|---|",
+        *(f"| `{run_id}` | {step:,} | {state} |" for run_id, step, state in packed),
     ]
     atomic_write_text(staging / MANIFEST, "\n".join(lines) + "\n")
     shutil.rmtree(out, ignore_errors=True)
@@ -112,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pack_parser.add_argument("--results", type=Path, required=True, help="the results store the runs train in")
     pack_parser.add_argument("--out", type=Path, required=True, help="the folder to write (its content is replaced)")
     pack_parser.add_argument("--match", default="", help="only runs whose id contains this text")
+    pack_parser.add_argument("--finished", action="store_true",
+                             help="keep finished runs too (final checkpoint and records), for publishing later")
     unpack_parser = commands.add_parser("unpack", help="put packed runs back into a store")
     unpack_parser.add_argument("folder", type=Path, help="a folder written by pack")
     unpack_parser.add_argument("--results", type=Path, required=True, help="the results store to resume them in")
@@ -119,10 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pack":
         if not (args.results / "runs").is_dir():
             parser.error(f"--results {args.results}: no runs/ folder there; pass the store the runs train in")
-        packed = pack(args.results, args.out, args.match)
-        for run_id, step in packed:
-            print(f"packed {run_id} at step {step:,}")
-        print(f"{len(packed)} unfinished runs in {args.out}")
+        packed = pack(args.results, args.out, args.match, args.finished)
+        for run_id, step, state in packed:
+            print(f"packed {run_id} at step {step:,} ({state})")
+        print(f"{len(packed)} runs in {args.out}")
         return 0
     if not (args.folder / "runs").is_dir():
         parser.error(f"{args.folder}: no runs/ folder there; pass a folder written by `benchmarks.carry pack`")

@@ -31,12 +31,12 @@ def test_pack_keeps_the_newest_checkpoint_of_unfinished_matching_runs(tmp_path: 
     make_run(store, "IQL.umaze.seed0.antmaze-quick.c", "running", (10_000,))
     out = tmp_path / "resume"
     (out / "runs" / "stale").mkdir(parents=True)  # what an earlier pack held is replaced
-    assert pack(store, out, "antmaze-paper") == [("IQL.umaze.seed0.antmaze-paper.a", 100_000)]
+    assert pack(store, out, "antmaze-paper") == [("IQL.umaze.seed0.antmaze-paper.a", 100_000, "running")]
     packed = out / "runs" / "IQL.umaze.seed0.antmaze-paper.a"
     assert sorted(p.name for p in packed.rglob("*")) == sorted(
         ["checkpoints", "step_0100000.zip", "evaluations.csv", "provenance.json", "status.json", "train_log.jsonl"])
     assert not (out / "runs" / "stale").exists()
-    assert "| `IQL.umaze.seed0.antmaze-paper.a` | 100,000 |" in (out / "README.md").read_text()
+    assert "| `IQL.umaze.seed0.antmaze-paper.a` | 100,000 | running |" in (out / "README.md").read_text()
 
     fresh = tmp_path / "fresh"
     assert unpack(out, fresh) == [("IQL.umaze.seed0.antmaze-paper.a", "restored at step 100,000")]
@@ -49,6 +49,23 @@ def test_pack_keeps_the_newest_checkpoint_of_unfinished_matching_runs(tmp_path: 
     (restored.parent / "evaluations.csv").write_text("step\n100\n150\n")
     assert unpack(out, fresh)[0][1] == "kept: the store is at step 150,000, the pack at 100,000"
     assert (restored.parent / "evaluations.csv").read_text() == "step\n100\n150\n"
+
+
+def test_pack_finished_keeps_final_weights_of_finished_runs_only(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    make_run(store, "IQL.umaze.seed0.antmaze-paper.a", "running", (50_000,))
+    make_run(store, "IQL.umaze.seed1.antmaze-paper.b", "finished", (950_000, 1_000_000))
+    make_run(store, "IQL.umaze.seed2.antmaze-paper.c", "diverged", (50_000,))
+    out = tmp_path / "resume"
+    assert pack(store, out, "antmaze-paper", finished=True) == [
+        ("IQL.umaze.seed0.antmaze-paper.a", 50_000, "running"),
+        ("IQL.umaze.seed1.antmaze-paper.b", 1_000_000, "finished"),
+    ]
+    fresh = tmp_path / "fresh"
+    unpack(out, fresh)
+    final = fresh / "runs" / "IQL.umaze.seed1.antmaze-paper.b"
+    assert (final / "checkpoints" / "latest.zip").read_bytes() == b"weights at 1000000"
+    assert json.loads((final / "status.json").read_text())["state"] == "finished"
 
 
 def test_cli_refuses_folders_that_are_not_stores_or_packs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
