@@ -48,8 +48,8 @@ def _newest_checkpoint(run_dir: Path) -> Path | None:
 
 def pack(results: Path, out: Path, match: str = "", finished: bool = False) -> list[tuple[str, int, str]]:
     """Copy the unfinished runs of the store `results` whose id contains `match` into `out` (replacing what it held):
-    their records and newest checkpoint; with `finished`, the finished ones too (not diverged or failed ones).
-    Returns (run id, checkpoint step, state) of every run packed."""
+    their records and newest checkpoint. Unfinished includes `failed` runs, which the harness retries; `finished`
+    adds the finished ones (never diverged ones). Returns (run id, checkpoint step, state) of every run packed."""
     packed: list[tuple[str, int, str]] = []
     staging = out.with_name(f".{out.name}.packing")
     shutil.rmtree(staging, ignore_errors=True)
