@@ -2,7 +2,7 @@
 
     python -m benchmarks.publish --suite SUITE [--agents NAME ...] [--datasets NAME ...] [--results results/]
         [--out zoo/] [--org iqlzoo] [--eval-episodes N] [--reps N] [--no-replay] [--leaderboard-url URL]
-        [--push] [--endpoint URL] [--private]
+        [--replace-longer] [--push] [--endpoint URL] [--private]
     python -m benchmarks.publish --push-only [--out zoo/] [--org iqlzoo] [--endpoint URL] [--private]
 
 For every (agent, dataset) cell of the suite with finished runs in the results store, the run of the **median** seed
@@ -381,12 +381,23 @@ def _same_weights(exported: IQL, trained: IQL) -> bool:
     return mine.keys() == theirs.keys() and all(torch.equal(mine[name], theirs[name]) for name in kept)
 
 
+def published_steps(folder: Path) -> int | None:
+    """The training budget (gradient steps) of the repo already published in ``folder``, or None when there is none
+    (or its ``results.json`` does not say)."""
+    try:
+        steps = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))["budget"]["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+
 def publish_cell(
     cell: Cell,
     store: ResultsStore,
     zoo: Path,
     org: str,
     *,
+    replace_longer: bool = False,
     eval_episodes: int | None = None,
     reps: int = 2000,
     replay: bool = True,
@@ -396,7 +407,10 @@ def publish_cell(
     log: Any = print,
 ) -> Published:
     """Write the repo of ``cell`` to ``zoo/org/{Agent}-{dataset}/`` (replacing an older one whole); the replay keeps
-    at most ``replay_frames`` frames."""
+    at most ``replay_frames`` frames.
+
+    The zoo holds one agent per (agent, dataset), the best-trained one: a repo published from a longer budget (e.g.
+    the 1M-step ``paper`` runs) is not replaced by one from a shorter budget (``quick``) unless ``replace_longer``."""
     name = repo_name(cell.agent, cell.dataset_id)
     repo_id = f"{org}/{name}"
     try:
@@ -404,6 +418,11 @@ def publish_cell(
     except HFValidationError as error:
         raise PublishError(f"{repo_id!r} is not a valid Hub repo id: {error}") from None
     chosen = choose_median(cell.finals)
+    existing = published_steps(zoo / org / name)
+    if existing is not None and existing > int(chosen["budget"]) and not replace_longer:
+        raise PublishError(f"{zoo / org / name} was published from runs of {existing:,} steps; these runs have "
+                           f"{int(chosen['budget']):,}. The zoo keeps the better-trained agent: pass --replace-longer "
+                           "to replace it anyway")
     metric = score_column(cell.finals)
     run_id, step = str(chosen["run_id"]), int(chosen["step"])
     log(f"{repo_id}: seed {chosen['seed']} of {len(cell.finals)} (median by final {metric} {chosen[metric]:.2f}), "
@@ -529,6 +548,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="re-evaluation episodes (default: 100 on AntMaze, 10 on locomotion and others)")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples of the CIs (default %(default)s)")
     parser.add_argument("--no-replay", action="store_true", help="do not render the replay GIF")
+    parser.add_argument("--replace-longer", action="store_true",
+                        help="replace repos published from a longer training budget (kept by default)")
     parser.add_argument("--leaderboard-url", default=LEADERBOARD_URL, help="leaderboard link on the cards")
     parser.add_argument("--push", action="store_true", help="upload the repos written to the Hub")
     parser.add_argument("--push-only", action="store_true", help="upload the repos already under --out/--org")
@@ -580,7 +601,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     published, failed = [], []
     for cell in cells:
         try:
-            published.append(publish_cell(cell, store, args.out, args.org, eval_episodes=args.eval_episodes,
+            published.append(publish_cell(cell, store, args.out, args.org, replace_longer=args.replace_longer,
+                                          eval_episodes=args.eval_episodes,
                                           reps=args.reps, replay=not args.no_replay, test_data=test_data,
                                           leaderboard_url=args.leaderboard_url))
         except (PublishError, CheckpointError, FileNotFoundError, ValueError) as error:

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -432,3 +433,22 @@ def test_cells_without_finished_runs_or_checkpoints_are_reported(store_root: Pat
         publish.final_checkpoint(store, run_of_seed(store_root, 0), 999)
     with pytest.raises(ValueError, match="no runs of agents"):
         publish.find_cells(store, frame, suite, ["BonusIQL"], None)
+
+
+def test_a_repo_from_a_longer_budget_is_kept_unless_replace_longer(store_root: Path, zoo: Path, tmp_path: Path,
+                                                                    capsys) -> None:
+    out = tmp_path / "zoo"
+    folder = out / REPO_ID
+    folder.parent.mkdir(parents=True)
+    shutil.copytree(zoo / REPO_ID, folder)
+    results = results_of(zoo)
+    results["budget"]["steps"] = STEPS * 25  # as if published from a paper-budget run
+    (folder / "results.json").write_text(json.dumps(results))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    args = ["--suite", "smoke", "--results", str(store_root), "--out", str(out), "--eval-episodes", "1", "--reps",
+            "50", "--no-replay"]
+    assert publish.main(args) == 1
+    assert "published from runs of 1,000 steps; these runs have 40" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert publish.main([*args, "--replace-longer"]) == 0
+    assert results_of(out)["budget"]["steps"] == STEPS
