@@ -28,8 +28,8 @@ from benchmarks.store import (
     atomic_write_text,
     build_label,
 )
-from benchmarks.suites import task_of
-from iqlzoo.agents.presets import DOMAIN_DEFAULTS
+from benchmarks.suites import BUDGETS, task_of
+from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, paper, plots
 from leaderboard.published import published_line
@@ -149,6 +149,27 @@ def findings_section(
         lines += [render_findings(claims, link=link)]
     lines += [*findings.method_notes(reps, seed), ""]
     lines += [f"Source: {REPORT}: Parts II-IV (statements quoted); the srank numbers from {SRANK_TABLE}.", ""]
+    return lines
+
+
+def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
+    """A warning, per domain, when finished runs of store suite `suite` (``<suite>-<budget>``) trained for another
+    number of steps than the budget now gives that domain (`benchmarks.suites.BUDGETS`): their rows describe a
+    budget the suite no longer runs."""
+    budget = next((b for name, b in BUDGETS.items() if suite.endswith("-" + name)), None)
+    if budget is None or final.empty:
+        return []
+    lines = []
+    domains = final["dataset_id"].map(lambda d: "antmaze" if infer_domain(d) == "antmaze" else "locomotion")
+    for domain in sorted(domains.unique()):
+        rows = final[domains == domain]
+        steps = budget.protocol(domain).steps
+        old = rows[rows["budget"] != steps]
+        if not old.empty:
+            used = " / ".join(f"{int(b):,}" for b in sorted(old["budget"].unique()))
+            lines += [f"**Superseded budget:** {old['run_id'].nunique()} of these {domain} runs trained for {used} "
+                      f"steps; the `{budget.name}` budget now gives {domain} {steps:,} steps "
+                      "(`benchmarks/suites.py`). Their rows stand until runs at the new budget replace them.", ""]
     return lines
 
 
@@ -347,6 +368,7 @@ class _Renderer:
         if suite_frame.empty:
             return [*lines, "No run of this suite has finished yet.", ""]
         final = stats.final_evaluations(suite_frame)
+        lines += superseded_budget_lines(suite, final)
         lines += ["### Per dataset (final evaluation of each run)", ""]
         for dataset_id in sorted(final["dataset_id"].unique()):
             lines += self.dataset_table(final, dataset_id)

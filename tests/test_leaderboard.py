@@ -263,3 +263,18 @@ def test_seeds_of_one_agent_in_different_precisions_are_flagged(tmp_path: Path) 
     umaze = markdown.split("#### `D4RL/antmaze/umaze-v1`", 1)[1].split("####", 1)[0]
     assert "**Mixed precision:** the seeds of IQL here trained in different precisions" in umaze
     assert markdown.count("**Mixed precision:**") == 1 and "| bf16, float32 |" in umaze
+
+
+def test_rows_of_a_budget_the_suite_no_longer_runs_are_flagged() -> None:
+    from benchmarks.suites import BUDGETS
+    from leaderboard.render import superseded_budget_lines
+
+    quick = BUDGETS["quick"]
+    old_steps = quick.protocol("antmaze").steps // 5
+    final = pd.DataFrame({"run_id": ["a", "b", "c"], "budget": [old_steps, old_steps, quick.protocol("x").steps],
+                          "dataset_id": ["iqlzoo/antmaze/umaze-v0"] * 2 + ["iqlzoo/halfcheetah/medium-v0"]})
+    lines = superseded_budget_lines("antmaze-quick", final)
+    assert len(lines) == 2 and f"2 of these antmaze runs trained for {old_steps:,} steps" in lines[0]
+    assert f"now gives antmaze {quick.protocol('antmaze').steps:,} steps" in lines[0]  # locomotion's: no line
+    assert superseded_budget_lines("antmaze-paper", final.assign(budget=1_000_000)) == []
+    assert superseded_budget_lines("smoke-custom", final) == []
