@@ -216,17 +216,26 @@ class _Renderer:
     def run_link(self, run_id: str, label: str) -> str:
         return _store_link(self.results_root, self.out_dir, label, f"runs/{run_id}/{EVALUATIONS_FILE}")
 
-    def card_link(self, agent: str, dataset_id: str, run_ids: Sequence[str]) -> str:
+    def card_link(self, agent: str, dataset_id: str, run_ids: Sequence[str], budget: int | None = None) -> str:
         """A link to the published zoo repo's model card of `agent` on `dataset_id` (``zoo/iqlzoo/{Agent}-{dataset}``)
-        when one exists and was published from one of `run_ids` (its ``results.json`` names the run); else "—"."""
+        when one exists and was published from one of `run_ids` (its ``results.json`` names the run), or from runs of
+        a longer budget than these runs' `budget` steps (the zoo ships the better-trained agent; the link says so);
+        else "—"."""
         folder = self.zoo_root / DEFAULT_ORG / repo_name(agent, dataset_id)
         try:
-            selection = json.loads((folder / "results.json").read_text(encoding="utf-8")).get("selection") or {}
+            results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+            selection = results.get("selection") or {}
+            steps = (results.get("budget") or {}).get("steps")
         except (OSError, ValueError, AttributeError):
             return "—"
-        if selection.get("run_id") not in set(run_ids) or not (folder / "README.md").is_file():
+        if not (folder / "README.md").is_file():
             return "—"
-        return f"[card]({Path(os.path.relpath(folder / 'README.md', self.out_dir)).as_posix()})"
+        link = f"[card]({Path(os.path.relpath(folder / 'README.md', self.out_dir)).as_posix()})"
+        if selection.get("run_id") in set(run_ids):
+            return link
+        if isinstance(steps, int) and budget is not None and steps > budget:
+            return f"{link} (from {steps:,}-step runs)"
+        return "—"
 
     def add_plot(self, name: str, png: bytes, alt: str) -> str:
         self.plots[name] = png
@@ -265,7 +274,7 @@ class _Renderer:
                 ", ".join(sorted(runs["data_source"].unique())),
                 ", ".join(f"`{build_label(data_hash)}`" for data_hash in sorted(runs["dataset_hash"].unique())),
                 ", ".join(self.run_link(run.run_id, f"s{run.seed}") for run in runs.itertuples()),
-                self.card_link(agent, dataset_id, list(runs["run_id"])),
+                self.card_link(agent, dataset_id, list(runs["run_id"]), int(runs["budget"].max())),
             ]
             table_rows.append(cells)
         header = ["Agent", *(f"{_METRIC_LABELS[metric]}, mean [95% CI]" for metric in columns),

@@ -248,6 +248,12 @@ def test_rows_link_the_model_card_published_from_their_runs(tmp_path: Path) -> N
     assert links == ["../zoo/iqlzoo/IQL-antmaze-umaze-v1/README.md"]  # D2RLIQL's card describes other runs
     assert (out.parent / links[0]).is_file()
     assert re.search(r"\| D2RLIQL \|.*\| — \|", umaze)
+    # a card published from runs of a longer budget is linked, saying so (the zoo ships the better-trained agent)
+    (zoo / "iqlzoo" / "D2RLIQL-antmaze-umaze-v1" / "results.json").write_text(json.dumps(
+        {"selection": {"run_id": "a-run-not-in-this-store"}, "budget": {"steps": 10**9}}))
+    assert main(["--results", str(FIXTURE), "--out", str(out), "--reps", REPS, "--zoo", str(zoo)]) == 0
+    umaze = out.read_text().split("#### `D4RL/antmaze/umaze-v1`", 1)[1].split("####", 1)[0]
+    assert re.search(r"\| D2RLIQL \|.*\[card\]\([^)]+\) \(from 1,000,000,000-step runs\) \|", umaze)
 
 
 def test_seeds_of_one_agent_in_different_precisions_are_flagged(tmp_path: Path) -> None:
