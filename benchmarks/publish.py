@@ -50,7 +50,7 @@ from huggingface_hub.utils import validate_repo_id
 from benchmarks import curves, stats
 from benchmarks.runner import CHECKPOINT_DIR, LATEST, checkpoint_name, dataset_fingerprint
 from benchmarks.store import DEFAULT_RESULTS, REPO_ROOT, TEST_DATA_MARKER, ResultsStore, build_label
-from benchmarks.suites import SUITES, task_of
+from benchmarks.suites import budget_of_store_suite, task_of
 from benchmarks.zoo_card import RepoFile, check_card, human_size, render_zoo_card
 from iqlzoo.agents.base import library_versions
 from iqlzoo.agents.iql import IQL
@@ -121,14 +121,6 @@ def store_suite(frame: pd.DataFrame, suite: str) -> str:
     if not matches:
         raise ValueError(f"the results store has no runs of suite {suite!r}; its suites: {stored}")
     raise ValueError(f"suite {suite!r} was run under several budgets {matches}: pass one of them as --suite")
-
-
-def budget_name(suite: str) -> str:
-    """The budget part of a store suite (``antmaze-quick`` -> ``quick``)."""
-    for name in sorted(SUITES, key=len, reverse=True):
-        if suite.startswith(name + "-"):
-            return suite[len(name) + 1 :]
-    return suite
 
 
 def dataset_matches(dataset_id: str, names: Sequence[str]) -> bool:
@@ -293,7 +285,7 @@ def results_document(
         },
         "suite": cell.suite,
         "budget": {
-            "name": budget_name(cell.suite),
+            "name": budget_of_store_suite(cell.suite),
             "steps": int(chosen["budget"]),
             "eval_every": protocol.get("eval_every"),
             "eval_episodes": int(protocol.get("eval_episodes", chosen["n_episodes"])),

@@ -400,3 +400,11 @@ def plan(
         if labels.setdefault(cell.label, cell) != cell:
             raise ValueError(f"suite {suite_name!r}: label {cell.label!r} names two configurations")
     return Plan(suite, budget, chosen, seed_tuple, tuple(cells))
+
+
+def budget_of_store_suite(suite: str) -> str:
+    """The budget part of a store suite (``antmaze-quick`` -> ``quick``; `Plan.store_suite` joins suite and budget)."""
+    for name in sorted(SUITES, key=len, reverse=True):
+        if suite.startswith(name + "-"):
+            return suite[len(name) + 1 :]
+    return suite

@@ -28,7 +28,7 @@ from benchmarks.store import (
     atomic_write_text,
     build_label,
 )
-from benchmarks.suites import BUDGETS, task_of
+from benchmarks.suites import BUDGETS, budget_of_store_suite, task_of
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, paper, plots
@@ -156,7 +156,7 @@ def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
     """A warning, per domain, when finished runs of store suite `suite` (``<suite>-<budget>``) trained for another
     number of steps than the budget now gives that domain (`benchmarks.suites.BUDGETS`): their rows describe a
     budget the suite no longer runs."""
-    budget = next((b for name, b in BUDGETS.items() if suite.endswith("-" + name)), None)
+    budget = BUDGETS.get(budget_of_store_suite(suite))
     if budget is None or final.empty:
         return []
     lines = []

@@ -28,7 +28,7 @@ from safetensors import safe_open
 from benchmarks import publish, runner
 from benchmarks.run import main as run_main
 from benchmarks.store import EvalRecord, ResultsStore
-from benchmarks.suites import PENDULUM_TOY, Protocol, RunSpec
+from benchmarks.suites import PENDULUM_TOY, Protocol, RunSpec, budget_of_store_suite
 from benchmarks.zoo_card import TAGS, RepoFile, check_card, render_zoo_card
 from iqlzoo import IQL, evaluate
 from iqlzoo.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
@@ -113,7 +113,7 @@ def test_repo_names_and_dataset_filters() -> None:
     assert publish.store_suite(frame, "antmaze-paper") == "antmaze-paper"
     with pytest.raises(ValueError, match="several budgets"):
         publish.store_suite(frame, "antmaze")
-    assert publish.budget_name("seed-findings-quick") == "quick"
+    assert budget_of_store_suite("seed-findings-quick") == "quick"
 
 
 def test_published_weights_are_the_median_seeds_final_checkpoint(store_root: Path, zoo: Path) -> None:
