@@ -14,6 +14,14 @@ running it twice, or after the run went on, loses nothing. ``pack`` replaces the
 that finished since is dropped from it (its records belong in the results store, not here) — unless ``pack
 --finished`` keeps finished runs too: their final checkpoint is what publishing their group needs
 (``benchmarks.publish`` picks the median seed, so it waits until every seed of a group has finished).
+
+``record`` moves a finished cell (an agent on a dataset in a suite) from a training store into the committed one:
+the records of its runs (no checkpoints), and out of it every run of the same cell that the store does not hold — the
+runs a rerun supersedes (an older budget or precision; git history keeps them). A cell is recorded only once every
+one of its runs in the training store has ended, so the committed store never mixes a half-finished group with the
+one it replaces::
+
+    python -m benchmarks.carry record --results /work/runs/am-quick-store --into results --dry-run
 """
 
 from __future__ import annotations
@@ -110,6 +118,57 @@ def unpack(folder: Path, results: Path) -> list[tuple[str, str]]:
     return done
 
 
+Cell = tuple[str, str, str]
+
+
+def _cell(run_dir: Path) -> Cell | None:
+    """(label, dataset id, suite) of a run, from its provenance; None when that cannot be read."""
+    try:
+        run = json.loads((run_dir / PROVENANCE_FILE).read_text(encoding="utf-8"))["run"]
+        return str(run.get("label") or run["agent"]), str(run["dataset_id"]), str(run["suite"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cells(results: Path) -> dict[Cell, list[Path]]:
+    cells: dict[Cell, list[Path]] = {}
+    for run_dir in sorted((results / "runs").iterdir()) if (results / "runs").is_dir() else []:
+        cell = _cell(run_dir)
+        if cell is not None:
+            cells.setdefault(cell, []).append(run_dir)
+    return cells
+
+
+def record(results: Path, into: Path, match: str = "", dry_run: bool = False) -> dict[str, list[str]]:
+    """Copy the records of every ended cell of the store `results` (with a run whose id contains `match`) into the
+    store `into`, and remove from `into` the runs of those cells that `results` does not hold. Returns the run ids
+    ``recorded``, ``removed`` and ``waiting`` (runs of cells not ended yet, with their state); `dry_run` changes
+    nothing."""
+    done: dict[str, list[str]] = {"recorded": [], "removed": [], "waiting": []}
+    committed = _cells(into)
+    for cell, runs in _cells(results).items():
+        if not any(match in run_dir.name for run_dir in runs):
+            continue
+        states = {run_dir.name: _state(run_dir) for run_dir in runs}
+        if any(state not in FINAL_STATES for state in states.values()):
+            done["waiting"] += [f"{run_id} ({state})" for run_id, state in states.items()]
+            continue
+        for run_dir in runs:
+            done["recorded"].append(run_dir.name)
+            if not dry_run:
+                target = into / "runs" / run_dir.name
+                target.mkdir(parents=True, exist_ok=True)
+                for name in RECORDS:
+                    if (run_dir / name).is_file():
+                        shutil.copy2(run_dir / name, target / name)
+        for old in committed.get(cell, []):
+            if old.name not in states:
+                done["removed"].append(old.name)
+                if not dry_run:
+                    shutil.rmtree(old)
+    return done
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.carry", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,7 +181,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     unpack_parser = commands.add_parser("unpack", help="put packed runs back into a store")
     unpack_parser.add_argument("folder", type=Path, help="a folder written by pack")
     unpack_parser.add_argument("--results", type=Path, required=True, help="the results store to resume them in")
+    record_parser = commands.add_parser(
+        "record", help="copy the records of ended cells into the committed store, removing the runs they supersede")
+    record_parser.add_argument("--results", type=Path, required=True, help="the results store the runs trained in")
+    record_parser.add_argument("--into", type=Path, required=True, help="the committed store (e.g. results)")
+    record_parser.add_argument("--match", default="", help="only cells with a run whose id contains this text")
+    record_parser.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
     args = parser.parse_args(argv)
+    if args.command == "record":
+        for store in (args.results, args.into):
+            if not (store / "runs").is_dir():
+                parser.error(f"{store}: no runs/ folder there; pass results stores (folders holding runs/)")
+        if args.results.resolve() == args.into.resolve():
+            parser.error("--results and --into are the same store; --into is the committed one (e.g. results)")
+        done = record(args.results, args.into, args.match, args.dry_run)
+        for what in ("recorded", "removed", "waiting"):
+            for run_id in done[what]:
+                print(f"{what}: {run_id}")
+        print(f"{len(done['recorded'])} runs recorded, {len(done['removed'])} removed, {len(done['waiting'])} "
+              "waiting (their cell has not ended)" + (" — dry run: nothing was changed" if args.dry_run else ""))
+        return 0
     if args.command == "pack":
         if not (args.results / "runs").is_dir():
             parser.error(f"--results {args.results}: no runs/ folder there; pass the store the runs train in")

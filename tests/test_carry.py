@@ -4,11 +4,12 @@ replacing a run that went further."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from benchmarks.carry import main, pack, unpack
+from benchmarks.carry import main, pack, record, unpack
 
 
 def make_run(root: Path, run_id: str, state: str, steps: tuple[int, ...]) -> Path:
@@ -75,3 +76,57 @@ def test_cli_refuses_folders_that_are_not_stores_or_packs(tmp_path: Path, capsys
     with pytest.raises(SystemExit) as exit_info:
         main(["unpack", str(tmp_path), "--results", str(tmp_path / "s")])
     assert exit_info.value.code == 2 and "written by `benchmarks.carry pack`" in capsys.readouterr().err
+
+
+def make_cell_run(root: Path, run_id: str, state: str, label: str, suite: str, budget: int) -> Path:
+    run = make_run(root, run_id, state, (budget,))
+    provenance = {"run": {"agent": label.split("-")[0], "label": label, "dataset_id": "iqlzoo/antmaze/umaze-v0",
+                          "suite": suite, "protocol": {"steps": budget}}}
+    (run / "provenance.json").write_text(json.dumps(provenance))
+    return run
+
+
+def test_record_replaces_a_cell_only_once_its_rerun_has_ended(tmp_path: Path) -> None:
+    committed, store = tmp_path / "results", tmp_path / "store"
+    for seed in range(3):  # the bf16 100k-step runs of two cells
+        make_cell_run(committed, f"IQL.umaze.seed{seed}.antmaze-quick.old{seed}", "finished", "IQL", "antmaze-quick",
+                      100_000)
+        make_cell_run(committed, f"IQL-expectile0.5.umaze.seed{seed}.seed-findings-quick.old{seed}", "finished",
+                      "IQL-expectile0.5", "seed-findings-quick", 100_000)
+    for run_dir in (committed / "runs").iterdir():
+        shutil.rmtree(run_dir / "checkpoints")  # the committed store holds records only
+    # the reruns: IQL has ended (one seed diverged), IQL-expectile0.5 still trains one seed
+    for seed, state in enumerate(("finished", "diverged", "finished")):
+        make_cell_run(store, f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}", state, "IQL", "antmaze-quick", 500_000)
+    for seed, state in enumerate(("finished", "running", "finished")):
+        make_cell_run(store, f"IQL-expectile0.5.umaze.seed{seed}.seed-findings-quick.new{seed}", state,
+                      "IQL-expectile0.5", "seed-findings-quick", 500_000)
+
+    before = sorted(p.name for p in (committed / "runs").iterdir())
+    planned = record(store, committed, dry_run=True)
+    assert sorted(p.name for p in (committed / "runs").iterdir()) == before  # a dry run changes nothing
+
+    done = record(store, committed)
+    assert done == planned
+    assert done["recorded"] == [f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}" for seed in range(3)]
+    assert done["removed"] == [f"IQL.umaze.seed{seed}.antmaze-quick.old{seed}" for seed in range(3)]
+    assert len(done["waiting"]) == 3 and "IQL-expectile0.5.umaze.seed1.seed-findings-quick.new1 (running)" in \
+        done["waiting"]
+    kept = sorted(p.name for p in (committed / "runs").iterdir())
+    assert kept == sorted([f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}" for seed in range(3)]
+                          + [f"IQL-expectile0.5.umaze.seed{seed}.seed-findings-quick.old{seed}" for seed in range(3)])
+    recorded = committed / "runs" / "IQL.umaze.seed1.antmaze-quick.new1"
+    assert sorted(p.name for p in recorded.iterdir()) == [
+        "evaluations.csv", "provenance.json", "status.json", "train_log.jsonl"]  # no checkpoint, no TensorBoard
+    assert json.loads((recorded / "status.json").read_text())["state"] == "diverged"
+
+    # recording again is a no-op; --match limits the cells looked at
+    assert record(store, committed, match="seed-findings")["recorded"] == []
+    assert record(store, committed)["removed"] == []
+
+
+def test_record_cli_refuses_one_store_as_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["record", "--results", str(tmp_path), "--into", str(tmp_path)])
+    assert exit_info.value.code == 2 and "the same store" in capsys.readouterr().err
