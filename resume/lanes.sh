@@ -1,0 +1,62 @@
+#!/bin/bash
+# The training queue of docs/compute.md as two lanes, one per core: `resume/lanes.sh 1` and `resume/lanes.sh 2`,
+# started in the background from the main checkout at the start of a session, e.g.
+#     nohup setsid resume/lanes.sh 1 > /work/lane1.log 2>&1 &
+#     nohup setsid resume/lanes.sh 2 > /work/lane2.log 2>&1 &
+# Each lane runs its groups in order. `benchmarks.run` skips the runs of a group that have ended and resumes the
+# others from their newest checkpoint, so a lane restarted in a later session goes on where it stopped. Every group
+# trains from a worktree pinned at the commit its runs recorded (made here if missing); a dataset this machine lacks is
+# built first (--build-missing, ~11 min per AntMaze maze). Put back packed checkpoints first (docs/compute.md, "How a session resumes").
+set -u
+LANE=${1:?usage: resume/lanes.sh 1|2}
+WORK=${WORK:-/work}
+MAIN=$(cd "$(dirname "$0")/.." && pwd)
+PY="$MAIN/.venv/bin/python"
+
+worktree() {  # worktree DIR COMMIT
+  [ -d "$1" ] || git -C "$MAIN" worktree add --detach "$1" "$2"
+}
+
+group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
+  local dir=$1 suite=$2 budget=$3 agent=$4 data=$5
+  shift 5
+  echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget) in $dir"
+  (cd "$dir" && "$PY" -m benchmarks.run --suite "$suite" --budget "$budget" --agents "$agent" --datasets "$data" \
+      --data regenerated --seeds 3 --group-seeds on --workers 1 --offline --build-missing --no-leaderboard "$@")
+}
+
+QUICK=$WORK/wt-quick HC=$WORK/wt-hc PAPER=$WORK/wt-paper
+AM_STORE=(--out "$WORK/runs/am-quick-store")
+HC_STORE=(--out "$WORK/runs/hc-store")
+
+case $LANE in
+  1)  # AntMaze at the quick budget (500k steps): issue 18's grid, in the ledger's order
+    worktree "$QUICK" 5b2df87
+    group "$QUICK" antmaze quick IQL umaze "${AM_STORE[@]}"
+    for agent in BC D2RLIQL DistributionalIQL BonusIQL; do
+      group "$QUICK" antmaze quick $agent umaze "${AM_STORE[@]}"
+    done
+    for agent in IQL D2RLIQL BC; do group "$QUICK" antmaze quick $agent medium-play "${AM_STORE[@]}"; done
+    for agent in IQL D2RLIQL BC; do group "$QUICK" antmaze quick $agent large-play "${AM_STORE[@]}"; done
+    group "$QUICK" seed-findings quick IQL-1Q umaze "${AM_STORE[@]}"
+    group "$QUICK" seed-findings quick IQL-expectile0.7 umaze "${AM_STORE[@]}"
+    group "$QUICK" seed-findings quick IQL-expectile0.5 medium-play "${AM_STORE[@]}"
+    group "$QUICK" seed-findings quick IQL-expectile0.7 medium-play "${AM_STORE[@]}"
+    ;;
+  2)  # issue 18's comparison cell, the HalfCheetah float32 reruns (issue 20), then the paper protocol (issue 19)
+    worktree "$QUICK" 5b2df87
+    worktree "$HC" c524d6e
+    worktree "$PAPER" cc01a5d
+    group "$QUICK" seed-findings quick IQL-expectile0.5 umaze "${AM_STORE[@]}"
+    for agent in BonusIQL DistributionalIQL; do
+      for data in medium medium-expert expert; do group "$HC" halfcheetah quick $agent $data "${HC_STORE[@]}"; done
+    done
+    group "$PAPER" antmaze paper IQL medium-play
+    group "$PAPER" antmaze paper IQL large-play
+    group "$PAPER" antmaze paper D2RLIQL large-play
+    group "$PAPER" antmaze paper IQL large-diverse
+    for data in medium medium-expert; do group "$PAPER" halfcheetah paper IQL $data; done
+    ;;
+  *) echo "no lane $LANE: pass 1 or 2" >&2; exit 2 ;;
+esac
+echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: queue done"
