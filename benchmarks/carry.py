@@ -48,6 +48,13 @@ def _state(run_dir: Path) -> str | None:
         return None
 
 
+def _copy_records(source: Path, target: Path) -> None:
+    """Copy the run records (`RECORDS`) that `source` holds into the existing folder `target`."""
+    for name in RECORDS:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+
+
 def _newest_checkpoint(run_dir: Path) -> Path | None:
     found = [(checkpoint_step(path), path) for path in (run_dir / CHECKPOINT_DIR).glob("step_*.zip")]
     found = [(step, path) for step, path in found if step is not None]
@@ -68,9 +75,7 @@ def pack(results: Path, out: Path, match: str = "", finished: bool = False) -> l
             continue
         target = staging / "runs" / run_dir.name
         (target / CHECKPOINT_DIR).mkdir(parents=True)
-        for name in RECORDS:
-            if (run_dir / name).is_file():
-                shutil.copy2(run_dir / name, target / name)
+        _copy_records(run_dir, target)
         shutil.copy2(checkpoint, target / CHECKPOINT_DIR / checkpoint.name)
         packed.append((run_dir.name, checkpoint_step(checkpoint) or 0, str(state)))
     staging.mkdir(parents=True, exist_ok=True)
@@ -109,9 +114,7 @@ def unpack(folder: Path, results: Path) -> list[tuple[str, str]]:
             done.append((packed.name, f"kept: the store is at step {have:,}, the pack at {step:,}"))
             continue
         (target / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
-        for name in RECORDS:
-            if (packed / name).is_file():
-                shutil.copy2(packed / name, target / name)
+        _copy_records(packed, target)
         shutil.copy2(checkpoint, target / CHECKPOINT_DIR / checkpoint.name)
         atomic_link(target / CHECKPOINT_DIR / checkpoint.name, target / CHECKPOINT_DIR / "latest.zip")
         done.append((packed.name, f"restored at step {step:,}"))
@@ -158,9 +161,7 @@ def record(results: Path, into: Path, match: str = "", dry_run: bool = False) ->
             if not dry_run:
                 target = into / "runs" / run_dir.name
                 target.mkdir(parents=True, exist_ok=True)
-                for name in RECORDS:
-                    if (run_dir / name).is_file():
-                        shutil.copy2(run_dir / name, target / name)
+                _copy_records(run_dir, target)
         for old in committed.get(cell, []):
             if old.name not in states:
                 done["removed"].append(old.name)
