@@ -68,3 +68,23 @@ def test_iqlzoo_losses_equal_the_reference_on_one_batch(antmaze_data):
     assert abs(ours["value_loss"].item() - theirs["v_loss"]) < 1e-5 * max(1.0, theirs["v_loss"])
     assert abs(ours["critic_loss"].item() - theirs["q_loss"]) < 1e-5 * max(1.0, theirs["q_loss"])
     assert abs(ours["actor_loss"].item() - theirs["pi_loss"]) < 1e-4 * max(1.0, abs(theirs["pi_loss"]))
+
+
+def test_reference_cli_passes_an_expectile_ablation_through(monkeypatch, tmp_path):
+    import benchmarks.reference_iql as reference
+
+    seen = []
+    monkeypatch.setattr(reference, "train_seed", lambda *args, **kwargs: seen.append((args, kwargs)))
+    assert reference.main(["--dataset", ANTMAZE_TINY_ID, "--seeds", "4", "--expectile", "0.5", "--out",
+                           str(tmp_path)]) == 0
+    (args, kwargs), = seen
+    assert args[1] == 4 and kwargs["expectile"] == 0.5 and kwargs["temperature"] is None
+
+
+def test_reference_refuses_an_expectile_outside_the_unit_interval(tmp_path):
+    import pytest
+
+    from benchmarks.reference_iql import train_seed
+
+    with pytest.raises(ValueError, match="expectile must lie in"):
+        train_seed(ANTMAZE_TINY_ID, 0, 10, 10, 1, tmp_path, expectile=1.0)
