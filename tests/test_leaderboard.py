@@ -51,6 +51,9 @@ def test_regenerating_from_the_fixture_is_byte_identical(tmp_path: Path) -> None
     assert "Locomotion agents train on raw observations" in observations
     docs = re.search(r"\]\(([^)]+docs/antmaze/README\.md)\)", observations).group(1)
     assert (tmp_path / "a" / docs).resolve().is_file()  # the evidence link resolves from where the file goes
+    data = next(line for line in markdown.splitlines() if line.startswith("Data: "))
+    evidence = re.findall(r"\]\(([^)]+\.md)\)", data)
+    assert len(evidence) == 2 and all((tmp_path / "a" / link).resolve().is_file() for link in evidence)
     assert "Paper protocol" not in markdown and "paper protocol" not in markdown  # no run at the paper's budget
 
 
