@@ -31,14 +31,13 @@ AM_STORE=(--out "$WORK/runs/am-quick-store")
 HC_STORE=(--out "$WORK/runs/hc-store")
 
 case $LANE in
-  1)  # AntMaze at the quick budget (500k steps): issue 18's grid. The expectile 0.9 vs 0.5 pair on medium-play comes
-      # right after umaze's IQL and BC: on umaze (no stitching) 0.5 beat 0.9 by ~20 points, and medium-play is where
-      # the paper says a high expectile matters (docs/antmaze/README.md, section 5)
+  1)  # AntMaze at the quick budget (500k steps): issue 18's grid. IQL medium-play comes right after umaze, beside
+      # IQL-expectile0.5 medium-play on lane 2: on umaze (no stitching) 0.5 beat 0.9 by ~20 points, and medium-play is
+      # where the paper says a high expectile matters (docs/antmaze/README.md, section 5)
     worktree "$QUICK" 5b2df87
     group "$QUICK" antmaze quick IQL umaze "${AM_STORE[@]}"
     group "$QUICK" antmaze quick BC umaze "${AM_STORE[@]}"
     group "$QUICK" antmaze quick IQL medium-play "${AM_STORE[@]}"
-    group "$QUICK" seed-findings quick IQL-expectile0.5 medium-play "${AM_STORE[@]}"
     for agent in D2RLIQL DistributionalIQL BonusIQL; do
       group "$QUICK" antmaze quick $agent umaze "${AM_STORE[@]}"
     done
@@ -48,11 +47,14 @@ case $LANE in
     group "$QUICK" seed-findings quick IQL-expectile0.7 umaze "${AM_STORE[@]}"
     group "$QUICK" seed-findings quick IQL-expectile0.7 medium-play "${AM_STORE[@]}"
     ;;
-  2)  # issue 18's comparison cell, the HalfCheetah float32 reruns (issue 20), then the paper protocol (issue 19)
+  2)  # issue 18's comparison cells (umaze, then medium-play), the HalfCheetah float32 reruns (issue 20), then the
+      # paper protocol (issue 19)
     worktree "$QUICK" 5b2df87
     worktree "$HC" c524d6e
     worktree "$PAPER" cc01a5d
     group "$QUICK" seed-findings quick IQL-expectile0.5 umaze "${AM_STORE[@]}"
+    group "$HC" halfcheetah quick BonusIQL medium-expert "${HC_STORE[@]}"
+    group "$QUICK" seed-findings quick IQL-expectile0.5 medium-play "${AM_STORE[@]}"
     for agent in BonusIQL DistributionalIQL; do
       for data in medium medium-expert expert; do group "$HC" halfcheetah quick $agent $data "${HC_STORE[@]}"; done
     done
