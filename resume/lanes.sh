@@ -53,7 +53,6 @@ case $LANE in
     worktree "$HC" c524d6e
     worktree "$PAPER" cc01a5d
     group "$QUICK" seed-findings quick IQL-expectile0.5 umaze "${AM_STORE[@]}"
-    group "$HC" halfcheetah quick BonusIQL medium-expert "${HC_STORE[@]}"
     group "$QUICK" seed-findings quick IQL-expectile0.5 medium-play "${AM_STORE[@]}"
     for agent in BonusIQL DistributionalIQL; do
       for data in medium medium-expert expert; do group "$HC" halfcheetah quick $agent $data "${HC_STORE[@]}"; done
