@@ -1,9 +1,10 @@
-"""``python -m benchmarks.carry`` — carry unfinished runs from one machine to the next through git.
+"""``python -m benchmarks.carry`` — carry unfinished runs from one machine to another; record finished ones.
 
 A 1M-step seed group trains for longer than a session lasts, and a fresh machine keeps no run checkpoint (they are
-git-ignored). ``pack`` copies what a run needs to resume — its newest checkpoint (with optimizer state) and its
-records (evaluations, provenance, status, training log) — of every unfinished run of a store into a folder to
-commit; ``unpack`` puts them back into a store, after which the same ``benchmarks.run`` command resumes each run from
+git-ignored, and stay out of git history: ``resume/*/`` is ignored too). ``pack`` copies what a run needs to
+resume — its newest checkpoint (with optimizer state) and its records (evaluations, provenance, status, training
+log) — of every unfinished run of a store into a folder to copy by any channel (a shared disk, rsync); ``unpack``
+puts them back into a store, after which the same ``benchmarks.run`` command resumes each run from
 that checkpoint. Older checkpoints, TensorBoard and W&B files are not carried::
 
     python -m benchmarks.carry pack --results /work/wt/results --match antmaze-paper --out resume/antmaze-paper
