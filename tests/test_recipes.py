@@ -23,6 +23,7 @@ from iqlzoo.recipes.behaviour import BehaviourPolicy, ant_goal
 from iqlzoo.recipes.common import MissingBehaviourPolicyError
 from iqlzoo.recipes.maze_planner import MazePlanner, UnreachableGoalError, WaypointController
 from iqlzoo.recipes.registry import RECIPES
+from iqlzoo.recipes.report import cell_centre, demonstrates_task
 from iqlzoo.recipes.writer import read_recipe
 
 # 6x6 hand-made maze: a corridor from (1, 1) round to (4, 1), and an unreachable pocket at (1, 5).
@@ -257,12 +258,34 @@ def test_datasets_cli_builds_with_steps_and_reports_maze_statistics(ant_weights,
     report = json.loads(capsys.readouterr().out)
     assert report["transitions"] == 800 and 0.0 <= report["share_steps_within_0.45_of_goal"] <= 1.0
     assert 0.0 <= report["share_episodes_reaching_goal"] <= 1.0 and report["build"]["seconds"] > 0
+    demos = report["episodes_demonstrating_evaluation_task"]
+    assert 0 <= demos <= report["episodes"]
+    assert report["share_episodes_demonstrating_evaluation_task"] == pytest.approx(demos / report["episodes"])
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
     text = card.read_text()
     assert "# iqlzoo/antmaze/umaze-diverse-v0" in text and "build time" in text and "positions.png" in text
     datasets_main(["expert-check", "umaze", "--episodes", "2", "--weights-dir", str(ant_weights)])
     checked = json.loads(capsys.readouterr().out)
     assert checked["umaze"]["episodes"] == 2 and 0.0 <= checked["umaze"]["success_rate"] <= 1.0
+
+
+def test_cell_centres_match_gymnasium_robotics_and_demonstrations_need_start_then_goal():
+    import gymnasium as gym
+
+    env = gym.make("AntMaze_Medium-v5")
+    maze = env.unwrapped.maze
+    for cell in [(1, 1), (6, 6), (3, 4)]:
+        expected = maze.cell_rowcol_to_xy(np.array(cell))
+        np.testing.assert_allclose(cell_centre(maze.maze_map, cell, maze.maze_size_scaling), expected)
+    env.close()
+    start, goal = np.array([-10.0, 10.0]), np.array([10.0, -10.0])
+    line = np.linspace(start, goal, 50)
+    assert demonstrates_task(line, start, goal, 4.0)
+    assert not demonstrates_task(line[::-1], start, goal, 4.0)               # goal first, then start: not the task
+    assert not demonstrates_task(line[:40], start, goal, 4.0)                # never reaches the goal cell
+    assert not demonstrates_task(line[10:], start, goal, 4.0)                # never in the start cell
+    assert demonstrates_task(np.array([[-8.1, 11.9], [0, 0], [11.9, -8.1]]), start, goal, 4.0)  # cell edges count
+    assert not demonstrates_task(np.array([[-7.9, 10.0], [10.0, -10.0]]), start, goal, 4.0)
 
 
 # --- official ids and their regenerations ---

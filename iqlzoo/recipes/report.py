@@ -4,6 +4,7 @@ the visited (x, y) positions over the maze walls, and a Markdown card.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,55 @@ def _is_goal_dataset(dataset: MinariDataset) -> bool:
     return isinstance(space, gym.spaces.Dict) and {"achieved_goal", "desired_goal"} <= set(space.spaces)
 
 
+def cell_centre(maze_map: list[list[Any]], cell: tuple[int, int], size: float) -> np.ndarray:
+    """The (x, y) centre of ``cell`` = (row i, column j) in gymnasium-robotics' maze frame (origin at the maze's
+    centre, y up): x = (j + 1/2)·size − width·size/2, y = height·size/2 − (i + 1/2)·size."""
+    height, width = len(maze_map), len(maze_map[0])
+    i, j = cell
+    return np.array([(j + 0.5) * size - width * size / 2, height * size / 2 - (i + 0.5) * size])
+
+
+def evaluation_cells(dataset: MinariDataset) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Centres of the evaluation environment's start (``r``) and goal (``g``) cells and the cell size, or None when
+    the dataset records no evaluation maze with exactly one of each (e.g. a map with ``c`` cells)."""
+    spec = dataset.storage.metadata.get("eval_env_spec")
+    if isinstance(spec, str):
+        spec = json.loads(spec)
+    kwargs = spec.get("kwargs", {}) if isinstance(spec, dict) else getattr(spec, "kwargs", {}) or {}
+    maze_map = kwargs.get("maze_map")
+    if not maze_map:
+        return None
+    cells = {tag: [(i, j) for i, row in enumerate(maze_map) for j, c in enumerate(row) if c == tag] for tag in "rg"}
+    if len(cells["r"]) != 1 or len(cells["g"]) != 1:
+        return None
+    size = maze_layout(dataset)[1]
+    return cell_centre(maze_map, cells["r"][0], size), cell_centre(maze_map, cells["g"][0], size), size
+
+
+def demonstrates_task(path: np.ndarray, start: np.ndarray, goal: np.ndarray, size: float) -> bool:
+    """Whether a path of (x, y) positions is in the start cell at some step and in the goal cell at a later one
+    (a cell: |x − x_c| ≤ size/2 and |y − y_c| ≤ size/2) — a demonstration of the evaluation task, part of which
+    behaviour cloning can copy without stitching trajectories together."""
+    in_start = np.nonzero(np.max(np.abs(path - start), axis=1) <= size / 2)[0]
+    in_goal = np.nonzero(np.max(np.abs(path - goal), axis=1) <= size / 2)[0]
+    return bool(len(in_start) and len(in_goal) and in_goal[-1] > in_start[0])
+
+
 def dataset_report(dataset: MinariDataset) -> dict[str, Any]:
     """Statistics of ``dataset`` (JSON-serialisable).
 
     Always: transitions, episodes, terminations and truncations, the return distribution, the reference scores and
     the behaviour's normalised score 100·(mean return − ref_min)/(ref_max − ref_min). For goal datasets (AntMaze):
-    the share of steps that end within 0.45 and 0.5 of the episode's goal, and the share of episodes that get
-    within 0.45 of their goal. For iqlzoo builds: the recipe hash and the build record (time, measured references).
+    the share of steps that end within 0.45 and 0.5 of the episode's goal, the share of episodes that get within
+    0.45 of their goal, and — when the evaluation maze has one start and one goal cell — how many episodes
+    demonstrate the evaluation task (:func:`demonstrates_task`): few of them means an agent must stitch pieces of
+    trajectories to solve it, which is what the ``-play``/``-diverse`` mazes are meant to test. For iqlzoo builds:
+    the recipe hash and the build record (time, measured references).
     """
     returns, lengths, terminations, truncations = [], [], 0, 0
     near = dict.fromkeys(GOAL_RADII, 0)
-    reached = 0
+    reached = demonstrations = 0
+    task = evaluation_cells(dataset) if _is_goal_dataset(dataset) else None
     for episode in dataset.iterate_episodes():
         rewards = np.asarray(episode.rewards, dtype=np.float64)
         returns.append(float(rewards.sum()))
@@ -45,6 +84,8 @@ def dataset_report(dataset: MinariDataset) -> dict[str, Any]:
             for radius in GOAL_RADII:
                 near[radius] += int(np.sum(distance <= radius))
             reached += bool(np.any(distance <= GOAL_RADII[0]))
+            if task is not None:
+                demonstrations += demonstrates_task(episode.observations["achieved_goal"], *task)
     values = np.asarray(returns)
     steps = int(np.sum(lengths))
     meta = dataset.storage.metadata
@@ -72,6 +113,9 @@ def dataset_report(dataset: MinariDataset) -> dict[str, Any]:
         for radius in GOAL_RADII:
             report[f"share_steps_within_{radius}_of_goal"] = near[radius] / steps
         report["share_episodes_reaching_goal"] = reached / len(values)
+        if task is not None:
+            report["episodes_demonstrating_evaluation_task"] = demonstrations
+            report["share_episodes_demonstrating_evaluation_task"] = demonstrations / len(values)
     record = read_recipe(dataset.spec.dataset_id)
     if record is not None:
         report["recipe_hash"] = record["hash"]
