@@ -36,7 +36,7 @@ def next_steps(saved: Path) -> str:
         "  the benchmark harness, in seconds:  python -m benchmarks.run --suite smoke   (from the repository root)\n"
         "  a real dataset, then a benchmark:   python -m iqlzoo.recipes build iqlzoo/antmaze/umaze-v0   (~9-12 min)\n"
         "                                      python -m benchmarks.run --suite antmaze --datasets umaze --agents IQL "
-        "--seeds 1   (100k updates)\n"
+        "--seeds 1   (500k updates, 1-2 h)\n"
         "  the results so far:                 leaderboard/README.md (`python -m leaderboard` regenerates it)"
     )
 
