@@ -285,5 +285,6 @@ def test_rows_of_a_budget_the_suite_no_longer_runs_are_flagged() -> None:
     lines = superseded_budget_lines("antmaze-quick", final)
     assert len(lines) == 2 and f"2 of these antmaze runs trained for {old_steps:,} steps" in lines[0]
     assert f"now gives antmaze {quick.protocol('antmaze').steps:,} steps" in lines[0]  # locomotion's: no line
+    assert "Only umaze, medium-play and large-play are rerun" in lines[0]
     assert superseded_budget_lines("antmaze-paper", final.assign(budget=1_000_000)) == []
     assert superseded_budget_lines("smoke-custom", final) == []
