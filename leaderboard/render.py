@@ -179,7 +179,7 @@ def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
             lines += [f"**Superseded budget:** {old['run_id'].nunique()} of these {domain} runs trained for {used} "
                       f"steps; the `{budget.name}` budget now gives {domain} {steps:,} steps "
                       "(`benchmarks/suites.py`). Their rows stand until runs at the new budget replace them."
-                      + (QUICK_ANTMAZE_SCOPE if (budget.name, domain) == ("quick", "antmaze") else ""), ""]
+                      + (QUICK_ANTMAZE_SCOPE if (suite, domain) == ("antmaze-quick", "antmaze") else ""), ""]
     return lines
 
 
