@@ -23,7 +23,7 @@ from iqlzoo.recipes.behaviour import BehaviourPolicy, ant_goal
 from iqlzoo.recipes.common import MissingBehaviourPolicyError
 from iqlzoo.recipes.maze_planner import MazePlanner, UnreachableGoalError, WaypointController
 from iqlzoo.recipes.registry import RECIPES
-from iqlzoo.recipes.report import cell_centre, demonstrates_task
+from iqlzoo.recipes.report import demonstrates_task
 from iqlzoo.recipes.writer import read_recipe
 
 # 6x6 hand-made maze: a corridor from (1, 1) round to (4, 1), and an unreachable pocket at (1, 5).
@@ -276,7 +276,7 @@ def test_cell_centres_match_gymnasium_robotics_and_demonstrations_need_start_the
     maze = env.unwrapped.maze
     for cell in [(1, 1), (6, 6), (3, 4)]:
         expected = maze.cell_rowcol_to_xy(np.array(cell))
-        np.testing.assert_allclose(cell_centre(maze.maze_map, cell, maze.maze_size_scaling), expected)
+        np.testing.assert_allclose(MazePlanner(maze.maze_map, maze.maze_size_scaling).cell_center(cell), expected)
     env.close()
     start, goal = np.array([-10.0, 10.0]), np.array([10.0, -10.0])
     line = np.linspace(start, goal, 50)

@@ -4,7 +4,6 @@ the visited (x, y) positions over the maze walls, and a Markdown card.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 from minari import MinariDataset
 
+from iqlzoo.recipes.maze_planner import MazePlanner
 from iqlzoo.recipes.writer import read_recipe
 
 GOAL_RADII = (0.45, 0.5)
@@ -23,29 +23,19 @@ def _is_goal_dataset(dataset: MinariDataset) -> bool:
     return isinstance(space, gym.spaces.Dict) and {"achieved_goal", "desired_goal"} <= set(space.spaces)
 
 
-def cell_centre(maze_map: list[list[Any]], cell: tuple[int, int], size: float) -> np.ndarray:
-    """The (x, y) centre of ``cell`` = (row i, column j) in gymnasium-robotics' maze frame (origin at the maze's
-    centre, y up): x = (j + 1/2)·size − width·size/2, y = height·size/2 − (i + 1/2)·size."""
-    height, width = len(maze_map), len(maze_map[0])
-    i, j = cell
-    return np.array([(j + 0.5) * size - width * size / 2, height * size / 2 - (i + 0.5) * size])
-
-
 def evaluation_cells(dataset: MinariDataset) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Centres of the evaluation environment's start (``r``) and goal (``g``) cells and the cell size, or None when
     the dataset records no evaluation maze with exactly one of each (e.g. a map with ``c`` cells)."""
-    spec = dataset.storage.metadata.get("eval_env_spec")
-    if isinstance(spec, str):
-        spec = json.loads(spec)
-    kwargs = spec.get("kwargs", {}) if isinstance(spec, dict) else getattr(spec, "kwargs", {}) or {}
-    maze_map = kwargs.get("maze_map")
+    spec = getattr(dataset, "_eval_env_spec", None)
+    maze_map = (spec.kwargs or {}).get("maze_map") if spec is not None else None
     if not maze_map:
         return None
     cells = {tag: [(i, j) for i, row in enumerate(maze_map) for j, c in enumerate(row) if c == tag] for tag in "rg"}
     if len(cells["r"]) != 1 or len(cells["g"]) != 1:
         return None
     size = maze_layout(dataset)[1]
-    return cell_centre(maze_map, cells["r"][0], size), cell_centre(maze_map, cells["g"][0], size), size
+    planner = MazePlanner(maze_map, cell_size=size)
+    return planner.cell_center(cells["r"][0]), planner.cell_center(cells["g"][0]), size
 
 
 def demonstrates_task(path: np.ndarray, start: np.ndarray, goal: np.ndarray, size: float) -> bool:
