@@ -123,10 +123,14 @@ def render_findings(
     return "\n".join(lines) + "\n"
 
 
+def _relative(target: Path, out_dir: Path) -> str:
+    """`target` as a POSIX path relative to `out_dir`, the folder the markdown goes to (what its links need)."""
+    return Path(os.path.relpath(target, out_dir)).as_posix()
+
+
 def _store_link(results_root: Path, out_dir: Path, label: str, path: str) -> str:
     """A markdown link to `path` (relative to the results store), relative to the folder the markdown goes to."""
-    target = Path(results_root) / path
-    return f"[{label}]({Path(os.path.relpath(target, out_dir)).as_posix()})"
+    return f"[{label}]({_relative(Path(results_root) / path, out_dir)})"
 
 
 FINDINGS_TITLE = "Seed findings: the source report beside our measurements"
@@ -240,7 +244,7 @@ class _Renderer:
             return "—"
         if not (folder / "README.md").is_file():
             return "—"
-        link = f"[card]({Path(os.path.relpath(folder / 'README.md', self.out_dir)).as_posix()})"
+        link = f"[card]({_relative(folder / 'README.md', self.out_dir)})"
         if selection.get("run_id") in set(run_ids):
             return link
         if isinstance(steps, int) and budget is not None and steps > budget:
@@ -471,7 +475,7 @@ def _legend(reps: int, seed: int, out_dir: Path) -> list[str]:
 def _observations_sentence(out_dir: Path) -> str:
     """Which observations each domain's agents train on by default (`iqlzoo.agents.presets`), and why (linking the
     measurement from `out_dir`)."""
-    evidence = Path(os.path.relpath(REPO_ROOT / "docs" / "antmaze" / "README.md", out_dir)).as_posix()
+    evidence = _relative(REPO_ROOT / "docs" / "antmaze" / "README.md", out_dir)
 
     def kind(domain: str) -> str:
         return "standardised" if DOMAIN_DEFAULTS[domain]["normalize_observations"] else "raw"
@@ -488,7 +492,7 @@ def _data_sentence(out_dir: Path) -> str:
     measurements from `out_dir`)."""
 
     def link(*parts: str) -> str:
-        return Path(os.path.relpath(REPO_ROOT.joinpath(*parts), out_dir)).as_posix()
+        return _relative(REPO_ROOT.joinpath(*parts), out_dir)
 
     return ("Data: a *regenerated* dataset is iqlzoo's local rebuild of the D4RL/Minari dataset of the same name "
             f"([docs/datasets]({link('docs', 'datasets', 'README.md')})), with its own behaviour policy. It is not "
