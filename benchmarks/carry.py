@@ -1,9 +1,9 @@
 """``python -m benchmarks.carry`` — carry unfinished runs from one machine to another; record finished ones.
 
 A 1M-step seed group trains for longer than a session lasts, and a fresh machine keeps no run checkpoint (they are
-git-ignored, and stay out of git history: ``resume/*/`` is ignored too). ``pack`` copies what a run needs to
-resume — its newest checkpoint (with optimizer state) and its records (evaluations, provenance, status, training
-log) — of every unfinished run of a store into a folder to copy by any channel (a shared disk, rsync); ``unpack``
+git-ignored; the groups still training at a session's end are packed into ``resume/`` and committed). ``pack``
+copies what a run needs to resume — its newest checkpoint (with optimizer state) and its records (evaluations,
+provenance, status, training log) — of every unfinished run of a store into a folder to commit or copy; ``unpack``
 puts them back into a store, after which the same ``benchmarks.run`` command resumes each run from
 that checkpoint. Older checkpoints, TensorBoard and W&B files are not carried::
 

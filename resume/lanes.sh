@@ -6,8 +6,8 @@
 # Each lane runs its groups in order. `benchmarks.run` skips the runs of a group that have ended and resumes the
 # others from their newest checkpoint, so a lane restarted in a later session goes on where it stopped. Every group
 # trains from a worktree pinned at the commit its runs recorded (made here if missing); a dataset this machine lacks is
-# built first (--build-missing, ~11 min per AntMaze maze). Checkpoints live only on this machine: a fresh one starts
-# every unfinished group from its first step (docs/compute.md, "How a session resumes").
+# built first (--build-missing, ~11 min per AntMaze maze). On a fresh machine, unpack the committed resume/<store>/
+# packs of the groups that were training first (docs/compute.md, "How a session resumes").
 set -u
 LANE=${1:?usage: resume/lanes.sh 1|2}
 WORK=${WORK:-/work}
