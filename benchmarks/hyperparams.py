@@ -17,6 +17,10 @@ CORL's per-dataset configs::
         settings: {field: value}
         dataset_settings: {short name: {field: value}}
         finding: str                  # what the cell tests (seed-findings)
+    scope:                            # optional: what a budget trains when --datasets does not narrow it
+      BUDGET:                         # a budget of benchmarks.suites.BUDGETS
+        why: str                      # the reason, shown with the budget's results
+        cells: {LABEL: [short name, ...]}   # the (cell, dataset) pairs it runs; a cell not named runs nothing
 
 A run of cell c on dataset d uses, field by field, the last of
 ``settings < dataset_settings[d] < c.settings < c.dataset_settings[d]`` (then ``--params`` from the command line).
@@ -40,7 +44,8 @@ from iqlzoo.errors import IqlzooError
 #: Where the suites' files live (the repository's ``hyperparams/``).
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
 
-_TOP_KEYS = {"summary", "budget", "open", "test_data", "datasets", "settings", "dataset_settings", "cells"}
+_TOP_KEYS = {"summary", "budget", "open", "test_data", "datasets", "settings", "dataset_settings", "cells", "scope"}
+_SCOPE_KEYS = {"why", "cells"}
 _CELL_KEYS = {"agent", "datasets", "settings", "dataset_settings", "finding"}
 _NUMBER_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
@@ -130,7 +135,30 @@ def load_suite_file(path: Path) -> dict[str, Any]:
                                        f"datasets ({sorted(datasets)})")
         _settings(cell.get("settings"), f"{where}: cells.{label}.settings")
         _dataset_settings(cell.get("dataset_settings"), datasets, f"{where}: cells.{label}.dataset_settings")
+    _scope(data.get("scope"), data["cells"], datasets, f"{where}: scope")
     return data
+
+
+def _scope(scope: Any, cells: Mapping[str, Any], datasets: Mapping[str, Any], where: str) -> None:
+    """Check a file's ``scope``: per budget a ``why`` and the datasets of some of the file's cells, each one of that
+    cell's datasets. (Whether each budget exists is checked by `benchmarks.suites.load_suite`.)"""
+    if scope is None:
+        return
+    for budget, entry in _mapping(scope, where).items():
+        _mapping(entry, f"{where}.{budget}", required=("why", "cells"), allowed=_SCOPE_KEYS)
+        if not isinstance(entry["why"], str) or not entry["why"].strip():
+            raise HyperparamsError(f"{where}.{budget}.why must say, in a sentence, why the budget runs only these cells")
+        for label, chosen in _mapping(entry["cells"], f"{where}.{budget}.cells").items():
+            if label not in cells:
+                raise HyperparamsError(f"{where}.{budget}.cells names {label!r}, which is not a cell of this file "
+                                       f"({sorted(cells)})")
+            own = cells[label].get("datasets", list(datasets))
+            if not isinstance(chosen, list) or not chosen:
+                raise HyperparamsError(f"{where}.{budget}.cells.{label} must be a non-empty list of short names")
+            outside = [short for short in chosen if short not in own]
+            if outside:
+                raise HyperparamsError(f"{where}.{budget}.cells.{label} names {outside}, which the cell does not run "
+                                       f"(its datasets: {own})")
 
 
 def cell_settings(data: Mapping[str, Any], label: str, short: str) -> dict[str, Any]:

@@ -406,7 +406,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
     parser.add_argument("--agents", nargs="+", help="agent names (or seed-findings labels); default: the suite's")
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
-                        help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...)")
+                        help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...); naming "
+                        "them also runs the cells that the budget's scope (the suite file's `scope`) leaves out there")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=cli_positive_int, help="seeds 0..N-1 (default: the budget's)")
     seeds.add_argument("--seed", type=cli_seed, nargs="+", metavar="N",
@@ -528,7 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {"steps": args.steps, "eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
                  "checkpoint_every": args.checkpoint_every}
     try:
-        grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides, chosen_seeds=args.seed)
+        grid = plan(args.suite, args.agents, args.seeds, args.budget, overrides, chosen_seeds=args.seed,
+                    scoped=args.datasets is None)
         params = parse_params(args.params)
         track = tracking.resolve_trackers(args.track)
         tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets,
@@ -552,6 +554,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"suite {grid.suite.name}: {grid.suite.summary}")
     console.print(f"budget {grid.budget.name}: {grid.budget.summary}"
                   + (f"; overridden: {dict(grid.protocol_overrides)}" if grid.protocol_overrides else ""), markup=False)
+    scope = grid.suite.scope_text(grid.budget.name)
+    if scope:
+        console.print(scope, markup=False)
+    outside = grid.outside_scope(tasks)
+    if outside:
+        pairs = ", ".join(f"{label} on {task}" for label, task in outside)
+        console.print(f"[yellow]note[/]: --datasets asks for runs outside the `{grid.budget.name}` scope ({escape(pairs)});"
+                      " they train as asked, beside the default grid's runs")
     console.print(f"tracking: train_log.jsonl{''.join(f', {name}' for name in track)}")
     datasets: dict[str, tuple[str, str]] = {}
     unavailable: list[DatasetUnavailableError] = []

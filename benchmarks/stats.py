@@ -162,8 +162,8 @@ def score_matrices(frame: pd.DataFrame, suite: str, metric: str = "normalized_sc
     for agent in agents:
         if not set(tasks) <= task_sets[agent]:
             ran = len(task_sets[agent] & set(tasks))
-            notes.append(f"{agent}: ran {ran} of these {len(tasks)} datasets and is left out of the aggregates until "
-                         "it runs the others.")
+            done = f"ran {ran} of these {len(tasks)} datasets" if ran else "ran none of these datasets"
+            notes.append(f"{agent}: {done} and is left out of the aggregates until it runs them all.")
             continue
         extra = sorted(task_sets[agent] - set(tasks))
         if extra:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from benchmarks.hyperparams import (
     suite_file,
 )
 from iqlzoo import AGENTS
+from iqlzoo.agents.presets import infer_domain
 from iqlzoo.data.equivalents import OFFICIAL, official_equivalent
 
 
@@ -154,6 +155,25 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What a suite trains at one budget when the command line does not name datasets: `pairs` maps each cell label
+    to the datasets (official ids) it runs there (a cell of the suite not in it runs nothing); `why` says why the
+    budget runs less than the whole grid (its cost, measured)."""
+
+    why: str
+    pairs: Mapping[str, tuple[str, ...]]
+
+    def text(self, short: Mapping[str, str]) -> str:
+        """"IQL, BC on umaze, medium-play; BonusIQL on umaze": the pairs grouped by dataset list, datasets by their
+        short names (`short`: id -> short name)."""
+        by_datasets: dict[tuple[str, ...], list[str]] = {}
+        for label, tasks in self.pairs.items():
+            by_datasets.setdefault(tasks, []).append(label)
+        return "; ".join(f"{', '.join(labels)} on {', '.join(short.get(task, task) for task in tasks)}"
+                         for tasks, labels in by_datasets.items())
+
+
+@dataclass(frozen=True)
 class Suite:
     """Datasets and agent configurations, read from ``hyperparams/<name>.yml``. `--agents` selects cells by label
     or agent name; in an `open` suite a registered agent with no cell of its own runs with `base_settings`.
@@ -171,6 +191,34 @@ class Suite:
     """The hyperparameter file the suite was read from."""
     names: Mapping[str, str] = field(default_factory=dict)
     """The file's short dataset names -> Minari ids (``--datasets`` takes either)."""
+    scopes: Mapping[str, Scope] = field(default_factory=dict)
+    """Budget name -> what the suite trains at that budget (the file's ``scope``); a budget not here runs every
+    cell on every dataset."""
+
+    def scoped(self, cells: Sequence[Cell], budget: str) -> list[Cell]:
+        """`cells` narrowed to the datasets the scope of `budget` gives them; the suite's cells that it does not name
+        are dropped. Cells that are not the file's own (an `open` suite's other agents) and budgets without a scope
+        are left as they are."""
+        scope = self.scopes.get(budget)
+        if scope is None:
+            return list(cells)
+        narrowed = []
+        for cell in cells:
+            if cell not in self.cells:
+                narrowed.append(cell)
+                continue
+            tasks = tuple(task for task in cell.datasets if task in scope.pairs.get(cell.label, ()))
+            if tasks:
+                narrowed.append(replace(cell, datasets=tasks, settings={task: cell.settings[task] for task in tasks}))
+        return narrowed
+
+    def scope_text(self, budget: str) -> str:
+        """"At the `quick` budget the suite trains only IQL on umaze; ...: <why>", or "" without a scope."""
+        scope = self.scopes.get(budget)
+        if scope is None:
+            return ""
+        short = {task: name for name, task in self.names.items()}
+        return f"At the `{budget}` budget the `{self.name}` suite trains only {scope.text(short)}: {scope.why}"
 
     @property
     def default_agents(self) -> tuple[str, ...]:
@@ -215,8 +263,15 @@ def load_suite(name: str, directory: Path = HYPERPARAMS_DIR) -> Suite:
             check_settings(agent, shorts[short], settings[shorts[short]], f"{path}: cells.{label} on {short}")
         cells.append(Cell(label, agent, datasets, settings, entry.get("finding"), dict(entry.get("settings") or {})))
     base = {dataset_id: cell_settings(data, "", short) for short, dataset_id in shorts.items()}
+    scopes = {}
+    for budget, entry in (data.get("scope") or {}).items():
+        if budget not in BUDGETS:
+            raise HyperparamsError(f"{path}: scope.{budget} is not a budget; budgets: {sorted(BUDGETS)}")
+        pairs = {label: tuple(shorts[short] for short in chosen) for label, chosen in entry["cells"].items()}
+        scopes[budget] = Scope(" ".join(str(entry["why"]).split()), pairs)
     return Suite(name, str(data["summary"]), tuple(shorts.values()), data["budget"], tuple(cells),
-                 bool(data.get("open", False)), base, bool(data.get("test_data", False)), str(path), dict(shorts))
+                 bool(data.get("open", False)), base, bool(data.get("test_data", False)), str(path), dict(shorts),
+                 scopes)
 
 
 def load_suites(directory: Path = HYPERPARAMS_DIR) -> dict[str, Suite]:
@@ -350,6 +405,14 @@ class Plan:
         budget, so a run shared by two suites is trained once and found by both."""
         return self.store_suite_of(home_suite(self.suite.name, cell, task))
 
+    def outside_scope(self, tasks: Sequence[str]) -> list[tuple[str, str]]:
+        """The (cell label, dataset) pairs of this plan on `tasks` that the budget's scope leaves out (runs the
+        command line asked for by name; the suite's default grid does not train them)."""
+        inside = {(cell.label, task) for cell in self.suite.scoped(self.cells, self.budget.name)
+                  for task in cell.datasets}
+        return [(cell.label, task) for cell in self.cells for task in cell.datasets
+                if task in tasks and (cell.label, task) not in inside]
+
     def protocol(self, domain: str) -> Protocol:
         """The budget's protocol for `domain` with the command line's overrides applied."""
         base = asdict(self.budget.protocol(domain))
@@ -363,11 +426,14 @@ def plan(
     budget_name: str | None = None,
     overrides: Mapping[str, int | None] | None = None,
     chosen_seeds: Sequence[int] | None = None,
+    scoped: bool = True,
 ) -> Plan:
     """Choose the cells of a suite; an agent name that iqlzoo does not know is an error before anything runs.
 
     `overrides` may set `steps`, `eval_every`, `eval_episodes` and `checkpoint_every`; None values are ignored.
-    Seeds are 0..`seeds`-1 (default: the budget's), or exactly `chosen_seeds` (``--seed``); not both.
+    Seeds are 0..`seeds`-1 (default: the budget's), or exactly `chosen_seeds` (``--seed``); not both. With `scoped`
+    the cells are narrowed to the budget's scope (`Suite.scoped`); without it (the command line named datasets),
+    every chosen cell keeps all its datasets and `Plan.outside_scope` says which pairs the scope leaves out.
     """
     if suite_name not in SUITES:
         raise ValueError(f"unknown suite {suite_name!r}; known: {sorted(SUITES)}")
@@ -399,6 +465,8 @@ def plan(
     for cell in cells:
         if labels.setdefault(cell.label, cell) != cell:
             raise ValueError(f"suite {suite_name!r}: label {cell.label!r} names two configurations")
+    if scoped:
+        cells = suite.scoped(cells, budget.name)
     return Plan(suite, budget, chosen, seed_tuple, tuple(cells))
 
 
@@ -408,3 +476,11 @@ def budget_of_store_suite(suite: str) -> str:
         if suite.startswith(name + "-"):
             return suite[len(name) + 1 :]
     return suite
+
+
+def current_steps(store_suite: str, dataset_id: str) -> int | None:
+    """The gradient steps that the budget of store suite `store_suite` (``antmaze-quick``) gives a run on
+    `dataset_id` today, or None when the store suite names no budget (protocol overrides, e.g. ``smoke-steps40``).
+    A stored run that trained for another number of steps belongs to a budget the suite no longer runs."""
+    budget = BUDGETS.get(budget_of_store_suite(store_suite))
+    return None if budget is None else budget.protocol(infer_domain(dataset_id)).steps

@@ -16,7 +16,9 @@ What "ours" is:
 
 - Final score: the normalised score (D4RL x100) of a run's final evaluation (its largest stored step); mean over
   seeds with a 95% percentile-bootstrap CI (`stats.mean_over_seeds`). Runs that ended `diverged` or `failed` are left
-  out of every score and srank (their last records predate the failure) and counted on their own.
+  out of every score and srank (their last records predate the failure) and counted on their own. Only runs that
+  trained for the steps their store suite's budget gives today are compared; runs of a superseded budget (the 100k-step
+  AntMaze `quick` runs once `quick` gave AntMaze 500k) are counted on their own (`leaderboard.budgets`).
 - Twin vs single Q: the runs that ended `diverged` out of the runs that ended (`finished` or `diverged`), for IQL-1Q
   and for IQL on each dataset, beside the final score of the runs that did not diverge.
 - Expectile: the final score of IQL-expectile0.5, IQL-expectile0.7 and IQL (expectile 0.9, the AntMaze preset) on
@@ -54,6 +56,7 @@ from benchmarks.suites import (
     home_suite,
     task_of,
 )
+from leaderboard.budgets import superseded, superseded_note
 from leaderboard.report_claims import SRANK_CLAIMS, STATEMENTS
 from leaderboard.text import span, with_ci
 
@@ -288,7 +291,9 @@ def method_notes(reps: int, seed: int) -> list[str]:
         "",
         "- *Final score*: D4RL normalised score x100 of each run's final evaluation (its largest stored step), mean "
         f"over seeds with a 95% percentile-bootstrap CI (rliable, {reps} resamples, seed {seed}). Runs that ended "
-        "`diverged` or `failed` (status.json) are left out of scores and sranks and counted on their own.",
+        "`diverged` or `failed` (status.json) are left out of scores and sranks and counted on their own. Only runs "
+        "trained for the steps their budget gives today are compared: runs of a superseded budget are counted on "
+        "their own, not set against runs trained for longer.",
         "- *Twin vs single Q*: runs that ended `diverged` out of the runs that ended (`finished` or `diverged`).",
         f"- *Expectile*: 0.5 and 0.7 are the IQL-expectile cells, {ANTMAZE_EXPECTILE:g} the IQL cell (AntMaze preset); "
         '"rise" means each mean is above the one of the next lower expectile.',
@@ -310,9 +315,11 @@ class _Suite:
 
     def __init__(self, frame: pd.DataFrame, records: RunRecords, suite: str | None, reps: int, seed: int) -> None:
         if suite:
-            self.runs_table = suite_runs(records, suite)
+            table = suite_runs(records, suite)
         else:
-            self.runs_table = records.runs.assign(task=records.runs["dataset_id"].map(task_of)).iloc[:0]
+            table = records.runs.assign(task=records.runs["dataset_id"].map(task_of)).iloc[:0]
+        old = superseded(table)
+        self.runs_table, self.superseded_table = table[~old], table[old]
         ids = set(self.runs_table["run_id"])
         self.frame = frame[frame["run_id"].isin(ids)]
         self.final = stats.final_evaluations(self.frame).set_index("run_id", drop=False)
@@ -320,8 +327,17 @@ class _Suite:
         self.evaluated = set(self.frame["run_id"])
         self.reps, self.seed = reps, seed
 
+    def with_superseded(self, measured: str | None, labels: Iterable[str], dataset_id: str) -> str | None:
+        """`measured` followed by a count of the superseded runs of `labels` on `dataset_id` that it leaves out
+        (`leaderboard.budgets`); when only superseded runs exist, says so instead of "not measured"."""
+        rows = self.superseded_table
+        note = superseded_note(rows[rows["agent"].isin(list(labels)) & (rows["task"] == dataset_id)])
+        if not note:
+            return measured
+        return f"{measured} {note}" if measured else f"Not measured at the current budget yet: {note}"
+
     def runs(self, label: str, dataset_id: str) -> pd.DataFrame:
-        """The runs of `label` on `dataset_id`, sorted by seed."""
+        """The runs of `label` on `dataset_id` at the store suite's current budget, sorted by seed."""
         table = self.runs_table
         rows = table[(table["agent"] == label) & (table["task"] == dataset_id)]
         return rows.sort_values(["seed", "run_id"], ignore_index=True)
@@ -438,7 +454,7 @@ def twin_q_claims(suite: _Suite) -> list[Claim]:
             {
                 "claim": f"{_CELLS[SINGLE_Q].finding} Dataset `{dataset}`.",
                 "report": STATEMENTS["twin_q"],
-                "measured": measured,
+                "measured": suite.with_superseded(measured, groups, dataset),
                 "records": suite.records(groups),
             }
         )
@@ -468,7 +484,7 @@ def expectile_claims(suite: _Suite) -> list[Claim]:
             {
                 "claim": f"{finding} Dataset `{dataset}`.",
                 "report": STATEMENTS["expectile"],
-                "measured": measured,
+                "measured": suite.with_superseded(measured, groups, dataset),
                 "records": suite.records(groups),
             }
         )
@@ -511,7 +527,7 @@ def srank_claims(suite: _Suite) -> list[Claim]:
             {
                 "claim": f"{claim['claim']} (ours: IQL / D2RLIQL on `{dataset}`)",
                 "report": claim["report"],
-                "measured": measured,
+                "measured": suite.with_superseded(measured, groups, dataset),
                 "records": records,
             }
         )
@@ -532,7 +548,7 @@ def convergence_claim(suite: _Suite) -> Claim:
     return {
         "claim": f"{_CELLS[D2RL].finding} Dataset `{CONVERGENCE_DATASET}`.",
         "report": STATEMENTS["d2rl_convergence"],
-        "measured": measured,
+        "measured": suite.with_superseded(measured, groups, CONVERGENCE_DATASET),
         "records": suite.records(groups),
     }
 
@@ -573,7 +589,7 @@ def distributional_claims(suite: _Suite) -> list[Claim]:
             {
                 "claim": f"{_CELLS[DISTRIBUTIONAL].finding} Dataset `{dataset}`.",
                 "report": STATEMENTS["distributional"],
-                "measured": measured,
+                "measured": suite.with_superseded(measured, groups, dataset),
                 "records": suite.records(groups),
             }
         )

@@ -28,10 +28,11 @@ from benchmarks.store import (
     atomic_write_text,
     build_label,
 )
-from benchmarks.suites import BUDGETS, budget_of_store_suite, task_of
+from benchmarks.suites import BUDGETS, SUITES, budget_of_store_suite, task_of
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, paper, plots
+from leaderboard.budgets import superseded, superseded_note
 from leaderboard.published import published_line
 from leaderboard.report_claims import REPORT, SRANK_TABLE
 from leaderboard.text import markdown_table, span, with_ci
@@ -156,13 +157,13 @@ def findings_section(
     return lines
 
 
-QUICK_ANTMAZE_SCOPE = (
-    " Only umaze, medium-play and large-play are rerun at the `quick` budget, DistributionalIQL and BonusIQL on umaze"
-    " alone: the whole grid would cost ~150 core-hours ([docs/antmaze](../docs/antmaze/README.md), section 4). The"
-    " bf16-era runs of the other cells left the store (git history keeps them); the other mazes are measured at 1M"
-    " steps in the paper section."
-)
-"""What the AntMaze `quick` grid reruns (issue 18's budget choice), said where the superseded runs are flagged."""
+def scope_lines(suite: str) -> list[str]:
+    """The scope of store suite `suite` (``antmaze-quick``): which cells its suite trains at that budget and why
+    (`benchmarks.suites.Suite.scope_text`, from the suite file's ``scope``), or nothing when it trains them all."""
+    budget = budget_of_store_suite(suite)
+    name = suite[: -len(budget) - 1] if suite.endswith(f"-{budget}") else suite
+    text = SUITES[name].scope_text(budget) if name in SUITES else ""
+    return [f"**Scope:** {text}.", ""] if text else []
 
 
 def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
@@ -182,8 +183,9 @@ def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
             used = " / ".join(f"{int(b):,}" for b in sorted(old["budget"].unique()))
             lines += [f"**Superseded budget:** {old['run_id'].nunique()} of these {domain} runs trained for {used} "
                       f"steps; the `{budget.name}` budget now gives {domain} {steps:,} steps "
-                      "(`benchmarks/suites.py`). Their rows stand until runs at the new budget replace them."
-                      + (QUICK_ANTMAZE_SCOPE if (suite, domain) == ("antmaze-quick", "antmaze") else ""), ""]
+                      "(`benchmarks/suites.py`). Their rows stand until runs at the new budget replace them; the "
+                      "aggregates and comparisons below leave them out, as runs of different budgets are not "
+                      "compared.", ""]
     return lines
 
 
@@ -303,9 +305,15 @@ class _Renderer:
     def aggregate_section(self, suite: str, metric: str) -> list[str]:
         """Aggregate metrics, performance profiles, probability of improvement and sample efficiency."""
         label = _METRIC_LABELS[metric]
-        matrices = stats.score_matrices(self.frame, suite, metric)
         lines = [f"### Aggregate: {label.lower()}", ""]
-        notes = [*(f"- {note}" for note in matrices.notes), ""] if matrices.notes else []
+        left_out = superseded_note(stats.final_evaluations(self.frame[self.frame["suite"] == suite]))
+        current = current_runs(self.frame, suite)
+        if current.empty:
+            return [*lines, "No run at the suite's current budget has been evaluated yet, so there is nothing to "
+                    "aggregate.", "", *([f"- {left_out}", ""] if left_out else [])]
+        matrices = stats.score_matrices(current, suite, metric)
+        found = [*([left_out] if left_out else []), *matrices.notes]
+        notes = [*(f"- {note}" for note in found), ""] if found else []
         if not matrices.scores:
             return [*lines, "No dataset has this score for every agent, so there is nothing to aggregate.", "", *notes]
         runs = ", ".join(f"{agent} {len(seeds)}" for agent, seeds in matrices.seeds.items())
@@ -391,7 +399,7 @@ class _Renderer:
         if suite_frame.empty:
             return [*lines, "No run of this suite has finished yet.", ""]
         final = stats.final_evaluations(suite_frame)
-        lines += superseded_budget_lines(suite, final)
+        lines += [*scope_lines(suite), *superseded_budget_lines(suite, final)]
         lines += ["### Per dataset (final evaluation of each run)", ""]
         for dataset_id in sorted(final["dataset_id"].unique()):
             lines += self.dataset_table(final, dataset_id)
@@ -411,11 +419,22 @@ class _Renderer:
         return lines
 
 
+def current_runs(frame: pd.DataFrame, suite: str) -> pd.DataFrame:
+    """The evaluation records of store suite `suite` whose runs trained for the steps its budget gives today
+    (`leaderboard.budgets.superseded`): what the aggregates compare. The suite's other runs keep their rows in the
+    per-dataset tables."""
+    rows = frame[frame["suite"] == suite]
+    return rows[~superseded(rows)]
+
+
 def success_repeats_score(frame: pd.DataFrame, suite: str) -> bool:
     """Whether the success-rate aggregates of `suite` would repeat its normalised-score ones: both metrics keep the
     same runs on the same datasets, and each of those runs' evaluations has a normalised score equal to 100 x its
     success rate (to 1e-6), as on AntMaze (reward 1 at the goal, reference returns 0 and 1). Runs without a success
     rate (locomotion in a mixed suite) only matter when they change which runs the score aggregates keep."""
+    frame = current_runs(frame, suite)
+    if frame.empty:
+        return False
     score = stats.score_matrices(frame, suite, "normalized_score")
     success = stats.score_matrices(frame, suite, "success_rate")
     if (score.tasks, score.run_ids) != (success.tasks, success.run_ids) or not score.tasks:

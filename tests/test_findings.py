@@ -21,7 +21,8 @@ from leaderboard import findings
 from leaderboard.render import FINDINGS_TITLE, build_leaderboard
 from leaderboard.report_claims import SRANK_CLAIMS
 
-SUITE = "seed-findings-quick"
+#: A store suite named by its protocol (no named budget), so that no run here is of a superseded budget
+SUITE = "seed-findings-steps100"
 BUDGET = 100
 STEPS = (25, 50, 75, 100)
 REPS = 200
@@ -46,10 +47,11 @@ class Records:
         sranks: dict[int, tuple[float, float, float, float]] | None = None,
         suite: str = SUITE,
         dataset_hash: str = "test",
+        budget: int = BUDGET,
     ) -> str:
         """A run with normalised `scores` by step, its `state`, and srank rows step -> (policy features, policy
         weights, q features, q weights), trained on the build `dataset_hash` of `dataset`."""
-        run_id = f"{label}.{dataset.replace('/', '-')}.seed{seed}.{suite}"
+        run_id = f"{label}.{dataset.replace('/', '-')}.seed{seed}.{suite}.{budget}"
         self.runs.append(
             {
                 "run_id": run_id,
@@ -57,7 +59,7 @@ class Records:
                 "agent": label,
                 "dataset_id": dataset,
                 "seed": seed,
-                "budget": BUDGET,
+                "budget": budget,
                 "state": state,
             }
         )
@@ -71,7 +73,7 @@ class Records:
                 dataset_hash=dataset_hash,
                 data_source="official",
                 suite=suite,
-                budget=BUDGET,
+                budget=budget,
                 seed=seed,
                 step=step,
                 return_mean=score,
@@ -267,8 +269,8 @@ def test_distributional_reports_instability_over_the_second_half_of_training() -
 def test_every_claim_is_listed_unmeasured_without_seed_findings_records() -> None:
     built = Records()
     built.finals("IQL-1Q", UMAZE, [80.0, 90.0])  # another suite's runs of a cell it does not share measure nothing
-    built.runs = [{**run, "suite": "antmaze-quick"} for run in built.runs]
-    built.evaluations = [{**row, "suite": "antmaze-quick"} for row in built.evaluations]
+    built.runs = [{**run, "suite": "antmaze-steps100"} for run in built.runs]
+    built.evaluations = [{**row, "suite": "antmaze-steps100"} for row in built.evaluations]
     assert findings.findings_suites(built.records()) == []
     for suite in (None, SUITE):
         claims = built.claims(suite)
@@ -294,7 +296,7 @@ def test_leaderboard_has_the_findings_section_measured_or_not(tmp_path: Path) ->
 
 def test_run_records_come_from_status_provenance_and_training_logs(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path)
-    finished = "IQL.umaze.seed0.seed-findings-quick.aaaaaaaa"
+    finished = "IQL.umaze.seed0.seed-findings-steps100.aaaaaaaa"
     store.append(
         EvalRecord(finished, "IQL", "h", UMAZE, "d", "official", SUITE, BUDGET, 0, 100, 1.0, 0.0, 50.0, 0.5, 10, 1.0)
     )
@@ -310,10 +312,10 @@ def test_run_records_come_from_status_provenance_and_training_logs(tmp_path: Pat
     store.write_provenance(spec.run_id, {"run": spec.to_json()})  # diverged before its first evaluation
     store.set_status(spec.run_id, "diverged", "diverged at step 10")
     store.set_status("no-identity", "pending")  # neither evaluations nor provenance: skipped
-    other = "IQL.umaze.seed0.antmaze-quick.bbbbbbbb"
+    other = "IQL.umaze.seed0.antmaze-steps100.bbbbbbbb"
     store.append(
         EvalRecord(
-            other, "IQL", "h", UMAZE, "d", "official", "antmaze-quick", BUDGET, 0, 100, 1.0, 0.0, 50.0, 0.5, 10, 1.0
+            other, "IQL", "h", UMAZE, "d", "official", "antmaze-steps100", BUDGET, 0, 100, 1.0, 0.0, 50.0, 0.5, 10, 1.0
         )
     )
     (store.run_dir(other) / findings.TRAIN_LOG).write_text(json.dumps(log[-1]) + "\n")
@@ -380,12 +382,35 @@ def test_findings_use_regenerated_data_and_the_main_suites_shared_runs() -> None
     regenerated = "iqlzoo/antmaze/umaze-v0"
     built.add("IQL-1Q", regenerated, 0, {BUDGET: 40.0})
     for seed, score in enumerate([70.0, 80.0]):  # trained by `--suite antmaze`, reused by the finding
-        built.add("IQL", regenerated, seed, {BUDGET: score}, suite="antmaze-quick")
+        built.add("IQL", regenerated, seed, {BUDGET: score}, suite="antmaze-steps100")
     built.add("IQL", regenerated, 2, {BUDGET: 10.0}, suite="antmaze-paper")  # another budget: not this suite's
-    built.add("IQL-1Q", regenerated, 1, {BUDGET: 99.0}, suite="antmaze-quick")  # not a shared cell
+    built.add("IQL-1Q", regenerated, 1, {BUDGET: 99.0}, suite="antmaze-steps100")  # not a shared cell
     measured = str(claim_for(built.claims(), "Twin", UMAZE)["measured"])
     assert measured.startswith("IQL-1Q diverged in 0/1 ended runs; IQL diverged in 0/2 ended runs.")
     assert f"IQL {mean_ci([70.0, 80.0])} (2 seeds)" in measured
+
+
+def test_runs_of_a_superseded_budget_are_counted_not_compared() -> None:
+    """`quick` gives AntMaze more steps than IQL-1Q's old runs trained for: they must not be set against IQL's runs
+    of the current budget, only counted; reruns at the current budget are compared."""
+    from benchmarks.suites import BUDGETS
+
+    now = BUDGETS["quick"].protocol("antmaze").steps
+    old = now // 5
+    built = Records()
+    for seed, score in enumerate([70.0, 80.0, 75.0]):
+        built.add("IQL", UMAZE, seed, {now: score}, suite="antmaze-quick", budget=now)
+        built.add("IQL-1Q", UMAZE, seed, {old: 20.0}, suite="seed-findings-quick", budget=old)
+    measured = str(claim_for(built.claims("seed-findings-quick"), "Twin", UMAZE)["measured"])
+    assert measured == (f"Not measured at the current budget yet: 3 superseded runs (IQL-1Q 3; trained for {old:,} "
+                        f"steps, where the budget now gives {now:,}) are left out: runs of different budgets are not "
+                        "compared.")
+    for seed in range(3):
+        built.add("IQL-1Q", UMAZE, seed, {now: 40.0}, suite="seed-findings-quick", budget=now)
+    measured = str(claim_for(built.claims("seed-findings-quick"), "Twin", UMAZE)["measured"])
+    assert "IQL-1Q 40.0 [40.0, 40.0] (3 seeds)" in measured and f"IQL {mean_ci([70.0, 80.0, 75.0])} (3 seeds)" in measured
+    assert measured.endswith(f"3 superseded runs (IQL-1Q 3; trained for {old:,} steps, where the budget now gives "
+                             f"{now:,}) are left out: runs of different budgets are not compared.")
 
 
 def test_regenerated_ids_match_the_dataset_registry() -> None:

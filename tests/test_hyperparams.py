@@ -70,6 +70,10 @@ def test_editing_a_file_changes_the_runs(tmp_path: Path, monkeypatch: pytest.Mon
     (("budget: quick", "budget: huge"), r"budget 'huge' is not one of"),
     (("budget: quick", "budget: !!python/object/apply:os.system [echo]"), r"is not valid YAML"),
     (("cells:", "cellz:"), r"missing \['cells'\]"),
+    (("BonusIQL: [umaze]", "BonusIQL: [umaze, mars]"), r"scope.quick.cells.BonusIQL names \['mars'\], which the cell"),
+    (("BonusIQL: [umaze]", "SAC: [umaze]"), r"scope.quick.cells names 'SAC', which is not a cell"),
+    (("  quick:\n    why:", "  huge:\n    why:"), r"scope.huge is not a budget"),
+    (("    why: >-", "    reason: >-"), r"scope.quick: missing \['why'\]"),
 ])
 def test_a_bad_file_is_a_clear_error_before_anything_runs(tmp_path: Path, edit: tuple[str, str],
                                                            message: str) -> None:
@@ -92,3 +96,22 @@ def test_one_chosen_seed_beside_the_others(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         main(["--suite", "smoke", "--seed", "-1"])
     assert "expected a seed (an integer >= 0), got -1" in capsys.readouterr().err
+
+
+def test_a_budget_scope_narrows_the_default_grid_and_naming_datasets_lifts_it() -> None:
+    antmaze = suites.SUITES["antmaze"]
+    scope = antmaze.scopes["quick"]
+    quick = suites.plan("antmaze", seeds=1)
+    pairs = {(cell.label, task) for cell in quick.cells for task in cell.datasets}
+    assert pairs == {(label, task) for label, tasks in scope.pairs.items() for task in tasks}
+    assert len(expand(quick, _resolved(antmaze))) == len(pairs) == 11
+    assert ("BonusIQL", suites.ANTMAZE["umaze"]) in pairs and ("BonusIQL", suites.ANTMAZE["medium-play"]) not in pairs
+    everything = suites.plan("antmaze", seeds=1, budget_name="paper")  # no scope at 1M: the whole grid
+    assert sum(len(cell.datasets) for cell in everything.cells) == len(antmaze.cells) * len(antmaze.datasets)
+    named = suites.plan("antmaze", agents=["BonusIQL"], seeds=1, scoped=False)  # --datasets given
+    assert named.outside_scope([suites.ANTMAZE["medium-play"]]) == [("BonusIQL", suites.ANTMAZE["medium-play"])]
+    assert named.outside_scope([suites.ANTMAZE["umaze"]]) == []
+    text = antmaze.scope_text("quick")
+    assert text.startswith("At the `quick` budget the `antmaze` suite trains only IQL, D2RLIQL, BC on umaze, "
+                           "medium-play, large-play; DistributionalIQL, BonusIQL on umaze: the whole grid")
+    assert antmaze.scope_text("paper") == "" and suites.SUITES["seed-findings"].scope_text("quick") == ""

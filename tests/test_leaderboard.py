@@ -259,6 +259,35 @@ def test_rows_link_the_model_card_published_from_their_runs(tmp_path: Path) -> N
     assert re.search(r"\| D2RLIQL \|.*\[card\]\([^)]+\) \(from 1,000,000,000-step runs\) \|", umaze)
 
 
+def test_aggregates_compare_only_runs_of_the_budget_the_suite_gives_now(tmp_path: Path) -> None:
+    """D2RLIQL's runs trained for fewer steps than `quick` gives now: they keep their rows per dataset, flagged, but
+    are neither aggregated nor set against IQL's and DistributionalIQL's runs of the current budget."""
+    from benchmarks.suites import BUDGETS
+
+    store_root = tmp_path / "results"
+    shutil.copytree(FIXTURE, store_root)
+    quick = BUDGETS["quick"]
+    for csv in store_root.glob("runs/*/evaluations.csv"):
+        header, *rows = [line.split(",") for line in csv.read_text().splitlines()]
+        suite, budget = header.index("suite"), header.index("budget")
+        for row in rows:
+            row[suite] = "antmaze-quick"
+            if not csv.parent.name.startswith("D2RLIQL-"):
+                row[budget] = str(quick.protocol("antmaze" if "antmaze" in csv.parent.name else "locomotion").steps)
+        csv.write_text("".join(",".join(row) + "\n" for row in [header, *rows]))
+    out = tmp_path / "board" / "README.md"
+    assert main(["--results", str(store_root), "--out", str(out), "--reps", REPS]) == 0
+    section = out.read_text().split("## Suite `antmaze-quick`", 1)[1]
+    tables, aggregates = section.split("### Aggregate: normalised score", 1)
+    assert "**Superseded budget:** 6 of these antmaze runs trained for 1,000 steps" in tables
+    assert re.search(r"\| D2RLIQL \| ", tables)  # still listed per dataset
+    aggregates = aggregates.split("## ", 1)[0]
+    assert "9 superseded runs (D2RLIQL 9; trained for 1,000 steps, where the budget now gives 50,000 / 500,000)" \
+        in aggregates
+    assert "| IQL | " in aggregates and "| DistributionalIQL | " in aggregates
+    assert "| D2RLIQL | " not in aggregates  # neither in the aggregate table nor in P(X > IQL)
+
+
 def test_seeds_of_one_agent_in_different_precisions_are_flagged(tmp_path: Path) -> None:
     store_root = tmp_path / "results"
     shutil.copytree(FIXTURE, store_root)
@@ -285,6 +314,9 @@ def test_rows_of_a_budget_the_suite_no_longer_runs_are_flagged() -> None:
     lines = superseded_budget_lines("antmaze-quick", final)
     assert len(lines) == 2 and f"2 of these antmaze runs trained for {old_steps:,} steps" in lines[0]
     assert f"now gives antmaze {quick.protocol('antmaze').steps:,} steps" in lines[0]  # locomotion's: no line
-    assert "Only umaze, medium-play and large-play are rerun" in lines[0]
+    from leaderboard.render import scope_lines
+
+    assert scope_lines("antmaze-quick")[0].startswith("**Scope:** At the `quick` budget the `antmaze` suite trains only")
+    assert scope_lines("antmaze-paper") == scope_lines("halfcheetah-quick") == scope_lines("smoke-steps40") == []
     assert superseded_budget_lines("antmaze-paper", final.assign(budget=1_000_000)) == []
     assert superseded_budget_lines("smoke-custom", final) == []

@@ -61,7 +61,7 @@ def test_unequal_seeds_and_missing_datasets_are_left_out_and_said(frame: pd.Data
     # 2 agents x 2 datasets beat 3 agents x 1: DistributionalIQL, which skipped umaze, is left out, not umaze
     assert matrices.tasks == ("D4RL/antmaze/medium-play-v1", "D4RL/antmaze/umaze-v1")
     assert set(matrices.scores) == {"IQL", "D2RLIQL"}
-    assert ("DistributionalIQL: ran 1 of these 2 datasets and is left out of the aggregates until it runs the others."
+    assert ("DistributionalIQL: ran 1 of these 2 datasets and is left out of the aggregates until it runs them all."
             in matrices.notes)
     assert matrices.seeds["D2RLIQL"] == (0, 1)  # its seed 2 skipped umaze
     umaze_only_for_iql = frame[~gone & ~((frame["agent"] == "D2RLIQL") & (frame["dataset_id"] == UMAZE))]
