@@ -115,3 +115,14 @@ def test_a_budget_scope_narrows_the_default_grid_and_naming_datasets_lifts_it() 
     assert text.startswith("At the `quick` budget the `antmaze` suite trains only IQL, D2RLIQL, BC on umaze, "
                            "medium-play, large-play; DistributionalIQL, BonusIQL on umaze: the whole grid")
     assert antmaze.scope_text("paper") == "" and suites.SUITES["seed-findings"].scope_text("quick") == ""
+
+
+def test_naming_a_dataset_outside_the_scope_trains_it_and_says_so(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # the test session's Minari store has no regenerated medium-play, so nothing trains: only the plan is printed
+    main(["--suite", "antmaze", "--agents", "BonusIQL", "--datasets", "medium-play", "--data", "regenerated",
+          "--offline", "--out", str(tmp_path / "store"), "--no-leaderboard"])
+    out = capsys.readouterr().out
+    assert "At the `quick` budget the `antmaze` suite trains only" in out
+    assert "--datasets asks for runs outside the `quick` scope (BonusIQL on D4RL/antmaze/medium-play-v1)" in out
+    assert "iqlzoo/antmaze/medium-play-v0 is not built" in out
