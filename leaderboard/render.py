@@ -168,24 +168,22 @@ def scope_lines(suite: str) -> list[str]:
 
 def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
     """A warning, per domain, when finished runs of store suite `suite` (``<suite>-<budget>``) trained for another
-    number of steps than the budget now gives that domain (`benchmarks.suites.BUDGETS`): their rows describe a
+    number of steps than the budget now gives that domain (`leaderboard.budgets.superseded`): their rows describe a
     budget the suite no longer runs."""
-    budget = BUDGETS.get(budget_of_store_suite(suite))
-    if budget is None or final.empty:
+    old = final[superseded(final.assign(suite=suite))]
+    if old.empty:
         return []
+    budget = BUDGETS[budget_of_store_suite(suite)]
+    domains = old["dataset_id"].map(lambda d: "antmaze" if infer_domain(d) == "antmaze" else "locomotion")
     lines = []
-    domains = final["dataset_id"].map(lambda d: "antmaze" if infer_domain(d) == "antmaze" else "locomotion")
     for domain in sorted(domains.unique()):
-        rows = final[domains == domain]
-        steps = budget.protocol(domain).steps
-        old = rows[rows["budget"] != steps]
-        if not old.empty:
-            used = " / ".join(f"{int(b):,}" for b in sorted(old["budget"].unique()))
-            lines += [f"**Superseded budget:** {old['run_id'].nunique()} of these {domain} runs trained for {used} "
-                      f"steps; the `{budget.name}` budget now gives {domain} {steps:,} steps "
-                      "(`benchmarks/suites.py`). Their rows stand until runs at the new budget replace them; the "
-                      "aggregates and comparisons below leave them out, as runs of different budgets are not "
-                      "compared.", ""]
+        rows = old[domains == domain]
+        used = " / ".join(f"{int(b):,}" for b in sorted(rows["budget"].unique()))
+        lines += [f"**Superseded budget:** {rows['run_id'].nunique()} of these {domain} runs trained for {used} "
+                  f"steps; the `{budget.name}` budget now gives {domain} {budget.protocol(domain).steps:,} steps "
+                  "(`benchmarks/suites.py`). Their rows stand until runs at the new budget replace them; the "
+                  "aggregates and comparisons below leave them out, as runs of different budgets are not "
+                  "compared.", ""]
     return lines
 
 
