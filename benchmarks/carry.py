@@ -23,6 +23,12 @@ one of its runs in the training store has ended, so the committed store never mi
 one it replaces::
 
     python -m benchmarks.carry record --results /work/runs/am-quick-store --into results --dry-run
+
+``restore`` is ``record`` backwards, for a fresh machine: it copies the records of the committed runs that ended at
+the budget and settings their suite gives now into a training store, so the lanes skip them instead of training them
+again. A run of a superseded budget or precision is not copied: its cell's rerun is what ``record`` replaces it with::
+
+    python -m benchmarks.carry restore --from results --results /work/runs/am-quick-store --match antmaze-quick
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from pathlib import Path
 
 from benchmarks.runner import CHECKPOINT_DIR, FINAL_STATES, TRAIN_LOG, checkpoint_step, completed_steps
 from benchmarks.store import EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, atomic_write_text
+from benchmarks.suites import BUDGETS, SUITES, RunSpec, budget_of_store_suite, task_of
+from iqlzoo.agents.presets import infer_domain
 from iqlzoo.atomic import atomic_link
 
 RECORDS: tuple[str, ...] = (EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, TRAIN_LOG)
@@ -171,6 +179,60 @@ def record(results: Path, into: Path, match: str = "", dry_run: bool = False) ->
     return done
 
 
+def planned_today(run: dict) -> bool:
+    """Whether today's suite files plan the run described by `run` (a provenance ``run`` entry): some cell of its
+    suite (or of ``seed-findings``, whose plain cells reuse a main suite's runs) with its label and agent gives its
+    dataset the same configuration under the budget's protocol, so that the run id comes out the same. A run of a
+    superseded budget, precision or setting does not."""
+    store_suite, label, dataset_id = run["suite"], run["label"], run["dataset_id"]
+    budget = BUDGETS.get(budget_of_store_suite(store_suite))
+    if budget is None:
+        return False
+    suite_name = store_suite[: -len(budget.name) - 1]
+    task = task_of(dataset_id)
+    protocol = budget.protocol(infer_domain(dataset_id))
+    for name in dict.fromkeys([suite_name, "seed-findings"]):
+        for cell in SUITES[name].cells if name in SUITES else ():
+            if (cell.label, cell.agent) != (label, run["agent"]) or task not in cell.datasets:
+                continue
+            config = {**budget.agent_config, **cell.config(task)}
+            spec = RunSpec(store_suite, label, cell.agent, config, dataset_id, str(run.get("data_source", "")),
+                           int(run["seed"]), protocol)
+            if spec.run_id == run["run_id"]:
+                return True
+    return False
+
+
+def restore(source: Path, results: Path, match: str = "", dry_run: bool = False) -> dict[str, list[str]]:
+    """Copy the records of the ended runs of the committed store `source` (id containing `match`) into the training
+    store `results`, so that rerunning their groups skips them. Only runs that today's suites plan (`planned_today`)
+    are copied (a superseded run would keep ``record`` from removing it once its cell is rerun); a run the target
+    already holds is left alone. Returns the run ids ``restored``, ``present``, ``superseded`` and ``unfinished``."""
+    done: dict[str, list[str]] = {"restored": [], "present": [], "superseded": [], "unfinished": []}
+    for run_dir in sorted((source / "runs").iterdir()) if (source / "runs").is_dir() else []:
+        if match not in run_dir.name:
+            continue
+        if _state(run_dir) not in FINAL_STATES:
+            done["unfinished"].append(run_dir.name)
+            continue
+        try:
+            planned = planned_today(json.loads((run_dir / PROVENANCE_FILE).read_text(encoding="utf-8"))["run"])
+        except (OSError, ValueError, KeyError, TypeError):
+            planned = False
+        if not planned:
+            done["superseded"].append(run_dir.name)
+            continue
+        target = results / "runs" / run_dir.name
+        if target.exists():
+            done["present"].append(run_dir.name)
+            continue
+        done["restored"].append(run_dir.name)
+        if not dry_run:
+            target.mkdir(parents=True, exist_ok=True)  # both lanes may restore into one store at once
+            _copy_records(run_dir, target)
+    return done
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.carry", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -189,7 +251,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     record_parser.add_argument("--into", type=Path, required=True, help="the committed store (e.g. results)")
     record_parser.add_argument("--match", default="", help="only cells with a run whose id contains this text")
     record_parser.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+    restore_parser = commands.add_parser(
+        "restore", help="copy the records of committed runs that ended at today's budget into a training store")
+    restore_parser.add_argument("--from", dest="source", type=Path, required=True,
+                                help="the committed store (e.g. results)")
+    restore_parser.add_argument("--results", type=Path, required=True, help="the training store to copy them into")
+    restore_parser.add_argument("--match", default="", help="only runs whose id contains this text")
+    restore_parser.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
     args = parser.parse_args(argv)
+    if args.command == "restore":
+        if not (args.source / "runs").is_dir():
+            parser.error(f"--from {args.source}: no runs/ folder there; pass the committed store (e.g. results)")
+        if args.source.resolve() == args.results.resolve():
+            parser.error("--from and --results are the same store; --results is the training store to fill")
+        done = restore(args.source, args.results, args.match, args.dry_run)
+        for run_id in done["restored"]:
+            print(f"restored: {run_id}")
+        print(f"{len(done['restored'])} runs restored, {len(done['present'])} already there, "
+              f"{len(done['superseded'])} of a superseded budget and {len(done['unfinished'])} unfinished left out"
+              + (" — dry run: nothing was changed" if args.dry_run else ""))
+        return 0
     if args.command == "record":
         for store in (args.results, args.into):
             if not (store / "runs").is_dir():

@@ -147,7 +147,8 @@ def _scope(scope: Any, cells: Mapping[str, Any], datasets: Mapping[str, Any], wh
     for budget, entry in _mapping(scope, where).items():
         _mapping(entry, f"{where}.{budget}", required=("why", "cells"), allowed=_SCOPE_KEYS)
         if not isinstance(entry["why"], str) or not entry["why"].strip():
-            raise HyperparamsError(f"{where}.{budget}.why must say, in a sentence, why the budget runs only these cells")
+            raise HyperparamsError(
+                f"{where}.{budget}.why must say, in a sentence, why the budget runs only these cells")
         for label, chosen in _mapping(entry["cells"], f"{where}.{budget}.cells").items():
             if label not in cells:
                 raise HyperparamsError(f"{where}.{budget}.cells names {label!r}, which is not a cell of this file "

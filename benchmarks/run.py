@@ -406,8 +406,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
     parser.add_argument("--agents", nargs="+", help="agent names (or seed-findings labels); default: the suite's")
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
-                        help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...); naming "
-                        "them also runs the cells that the budget's scope (the suite file's `scope`) leaves out there")
+                        help="only these of the suite's datasets: full ids or short names (umaze, medium-play, ...); "
+                        "naming them also runs the cells that the budget's scope (the suite file's `scope`) leaves "
+                        "out there")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=cli_positive_int, help="seeds 0..N-1 (default: the budget's)")
     seeds.add_argument("--seed", type=cli_seed, nargs="+", metavar="N",
@@ -560,8 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     outside = grid.outside_scope(tasks)
     if outside:
         pairs = ", ".join(f"{label} on {task}" for label, task in outside)
-        console.print(f"[yellow]note[/]: --datasets asks for runs outside the `{grid.budget.name}` scope ({escape(pairs)});"
-                      " they train as asked, beside the default grid's runs")
+        console.print(f"[yellow]note[/]: --datasets asks for runs outside the `{grid.budget.name}` scope "
+                      f"({escape(pairs)}); they train as asked, beside the default grid's runs")
     console.print(f"tracking: train_log.jsonl{''.join(f', {name}' for name in track)}")
     datasets: dict[str, tuple[str, str]] = {}
     unavailable: list[DatasetUnavailableError] = []

@@ -6,8 +6,10 @@
 # Each lane runs its groups in order. `benchmarks.run` skips the runs of a group that have ended and resumes the
 # others from their newest checkpoint, so a lane restarted in a later session goes on where it stopped. Every group
 # trains from a worktree pinned at the commit its runs recorded (made here if missing); a dataset this machine lacks is
-# built first (--build-missing, ~11 min per AntMaze maze). On a fresh machine, unpack the committed resume/<store>/
-# packs of the groups that were training first (docs/compute.md, "How a session resumes").
+# built first (--build-missing, ~11 min per AntMaze maze). Each lane first copies into its stores the committed records
+# of the runs that already ended at today's budget (`benchmarks.carry restore`), so a fresh machine skips them instead of
+# training them again. On a fresh machine, unpack the committed resume/<store>/ packs of the groups that were training
+# first (docs/compute.md, "How a session resumes").
 set -u
 LANE=${1:?usage: resume/lanes.sh 1|2}
 WORK=${WORK:-/work}
@@ -16,6 +18,14 @@ PY="$MAIN/.venv/bin/python"
 
 worktree() {  # worktree DIR COMMIT
   [ -d "$1" ] || git -C "$MAIN" worktree add --detach "$1" "$2"
+}
+
+restore() {  # restore STORE MATCH...: the committed records of runs that ended at today's budget, into STORE
+  local store=$1
+  shift
+  for match in "$@"; do
+    "$PY" -m benchmarks.carry restore --from "$MAIN/results" --results "$store" --match "$match" | tail -n 1
+  done
 }
 
 group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
@@ -35,6 +45,7 @@ case $LANE in
       # IQL-expectile0.5 medium-play on lane 2: on umaze (no stitching) 0.5 beat 0.9 by ~20 points, and medium-play is
       # where the paper says a high expectile matters (docs/antmaze/README.md, section 5)
     worktree "$QUICK" 5b2df87
+    restore "$WORK/runs/am-quick-store" antmaze-quick seed-findings-quick
     group "$QUICK" antmaze quick IQL umaze "${AM_STORE[@]}"
     group "$QUICK" antmaze quick BC umaze "${AM_STORE[@]}"
     group "$QUICK" antmaze quick IQL medium-play "${AM_STORE[@]}"
@@ -55,6 +66,8 @@ case $LANE in
     worktree "$QUICK" 5b2df87
     worktree "$HC" c524d6e
     worktree "$PAPER" cc01a5d
+    restore "$WORK/runs/am-quick-store" seed-findings-quick
+    restore "$WORK/runs/hc-store" halfcheetah-quick
     group "$QUICK" seed-findings quick IQL-expectile0.5 umaze "${AM_STORE[@]}"
     group "$QUICK" seed-findings quick IQL-expectile0.5 medium-play "${AM_STORE[@]}"
     for agent in BonusIQL DistributionalIQL; do

@@ -3,13 +3,17 @@ replacing a run that went further."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from benchmarks.carry import main, pack, record, unpack
+from benchmarks.carry import main, pack, record, restore, unpack
+from benchmarks.run import expand
+from benchmarks.store import ResultsStore
+from benchmarks.suites import RunSpec, plan
 
 
 def make_run(root: Path, run_id: str, state: str, steps: tuple[int, ...]) -> Path:
@@ -130,3 +134,41 @@ def test_record_cli_refuses_one_store_as_both(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit) as exit_info:
         main(["record", "--results", str(tmp_path), "--into", str(tmp_path)])
     assert exit_info.value.code == 2 and "the same store" in capsys.readouterr().err
+
+
+def write_committed(root: Path, spec: RunSpec, state: str) -> None:
+    run = root / "runs" / spec.run_id
+    run.mkdir(parents=True)
+    status = {"state": state, "attempts": 1, "error": None, "updated_at": "2026-12-03T00:00:00+00:00"}
+    (run / "status.json").write_text(json.dumps(status))
+    (run / "provenance.json").write_text(json.dumps({"run": spec.to_json()}))
+    (run / "evaluations.csv").write_text("step\n500000\n")
+
+
+def test_restore_gives_a_fresh_store_the_runs_that_ended_at_todays_budget(tmp_path: Path) -> None:
+    committed, store = tmp_path / "results", tmp_path / "store"
+    grid = plan("antmaze", agents=["IQL"], budget_name="quick", seeds=3)
+    umaze = {"D4RL/antmaze/umaze-v1": ("iqlzoo/antmaze/umaze-v0", "regenerated")}
+    today = expand(grid, umaze)
+    assert len(today) == 3
+    for spec, state in zip(today, ("finished", "diverged", "running")):
+        write_committed(committed, spec, state)
+    old = today[0]  # the same cell at the old budget, and in bf16: neither is what the suite trains now
+    fewer_steps = RunSpec(old.suite, old.label, old.agent, old.config, old.dataset_id, old.data_source, old.seed,
+                          dataclasses.replace(old.protocol, steps=100_000))
+    bf16 = RunSpec(old.suite, old.label, old.agent, {**old.config, "bf16": True}, old.dataset_id, old.data_source,
+                   old.seed, old.protocol)
+    for spec in (fewer_steps, bf16):
+        write_committed(committed, spec, "finished")
+
+    assert restore(committed, store, dry_run=True)["restored"] == [today[0].run_id, today[1].run_id]
+    assert not store.exists()  # a dry run changes nothing
+    done = restore(committed, store)
+    assert done["restored"] == [today[0].run_id, today[1].run_id]
+    assert sorted(done["superseded"]) == sorted([fewer_steps.run_id, bf16.run_id])
+    assert done["unfinished"] == [today[2].run_id]
+    # what benchmarks.run reads to skip a run: the restored ones have ended, the running one trains again
+    states = {spec.run_id: ResultsStore(store).read_status(spec.run_id) for spec in today}
+    assert [states[spec.run_id].state for spec in today[:2]] == ["finished", "diverged"]
+    assert states[today[2].run_id] is None
+    assert restore(committed, store)["present"] == [today[0].run_id, today[1].run_id]  # again: nothing to do

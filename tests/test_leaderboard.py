@@ -316,7 +316,8 @@ def test_rows_of_a_budget_the_suite_no_longer_runs_are_flagged() -> None:
     assert f"now gives antmaze {quick.protocol('antmaze').steps:,} steps" in lines[0]  # locomotion's: no line
     from leaderboard.render import scope_lines
 
-    assert scope_lines("antmaze-quick")[0].startswith("**Scope:** At the `quick` budget the `antmaze` suite trains only")
+    first = scope_lines("antmaze-quick")[0]
+    assert first.startswith("**Scope:** At the `quick` budget the `antmaze` suite trains only")
     assert scope_lines("antmaze-paper") == scope_lines("halfcheetah-quick") == scope_lines("smoke-steps40") == []
     assert superseded_budget_lines("antmaze-paper", final.assign(budget=1_000_000)) == []
     assert superseded_budget_lines("smoke-custom", final) == []
