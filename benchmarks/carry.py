@@ -42,7 +42,7 @@ from pathlib import Path
 
 from benchmarks.runner import CHECKPOINT_DIR, FINAL_STATES, TRAIN_LOG, checkpoint_step, completed_steps
 from benchmarks.store import EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, atomic_write_text
-from benchmarks.suites import BUDGETS, SUITES, RunSpec, budget_of_store_suite, task_of
+from benchmarks.suites import BUDGETS, SUITES, RunSpec, split_store_suite, task_of
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.atomic import atomic_link
 
@@ -185,10 +185,10 @@ def planned_today(run: dict) -> bool:
     dataset the same configuration under the budget's protocol, so that the run id comes out the same. A run of a
     superseded budget, precision or setting does not."""
     store_suite, label, dataset_id = run["suite"], run["label"], run["dataset_id"]
-    budget = BUDGETS.get(budget_of_store_suite(store_suite))
+    suite_name, budget_name = split_store_suite(store_suite)
+    budget = BUDGETS.get(budget_name)
     if budget is None:
         return False
-    suite_name = store_suite[: -len(budget.name) - 1]
     task = task_of(dataset_id)
     protocol = budget.protocol(infer_domain(dataset_id))
     for name in dict.fromkeys([suite_name, "seed-findings"]):

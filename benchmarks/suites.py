@@ -86,9 +86,14 @@ class Budget:
     """Settings every run of this budget passes to its agent (a cell's own configuration wins); they are part of the
     run's configuration, hence of its config hash and run id."""
 
+    @staticmethod
+    def domain_key(domain: str) -> str:
+        """The budget's name for `domain`'s numbers: ``antmaze``, or ``locomotion`` for anything else."""
+        return "antmaze" if domain == "antmaze" else "locomotion"
+
     def protocol(self, domain: str) -> Protocol:
         """The protocol of a run on a dataset of `domain` (anything but `antmaze` uses the locomotion numbers)."""
-        key = "antmaze" if domain == "antmaze" else "locomotion"
+        key = self.domain_key(domain)
         return Protocol(self.steps[key], self.eval_every[key], self.eval_episodes[key], self.checkpoint_every)
 
     def steps_text(self) -> str:
@@ -470,12 +475,18 @@ def plan(
     return Plan(suite, budget, chosen, seed_tuple, tuple(cells))
 
 
-def budget_of_store_suite(suite: str) -> str:
-    """The budget part of a store suite (``antmaze-quick`` -> ``quick``; `Plan.store_suite` joins suite and budget)."""
+def split_store_suite(suite: str) -> tuple[str, str]:
+    """A store suite's suite and budget parts (``antmaze-quick`` -> ``("antmaze", "quick")``; `Plan.store_suite` joins
+    them); ``("", suite)`` when it starts with no known suite's name."""
     for name in sorted(SUITES, key=len, reverse=True):
         if suite.startswith(name + "-"):
-            return suite[len(name) + 1 :]
-    return suite
+            return name, suite[len(name) + 1 :]
+    return "", suite
+
+
+def budget_of_store_suite(suite: str) -> str:
+    """The budget part of a store suite (``antmaze-quick`` -> ``quick``), see `split_store_suite`."""
+    return split_store_suite(suite)[1]
 
 
 def current_steps(store_suite: str, dataset_id: str) -> int | None:

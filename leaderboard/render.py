@@ -28,7 +28,7 @@ from benchmarks.store import (
     atomic_write_text,
     build_label,
 )
-from benchmarks.suites import BUDGETS, SUITES, budget_of_store_suite, task_of
+from benchmarks.suites import BUDGETS, SUITES, Budget, budget_of_store_suite, split_store_suite, task_of
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, paper, plots
@@ -160,8 +160,7 @@ def findings_section(
 def scope_lines(suite: str) -> list[str]:
     """The scope of store suite `suite` (``antmaze-quick``): which cells its suite trains at that budget and why
     (`benchmarks.suites.Suite.scope_text`, from the suite file's ``scope``), or nothing when it trains them all."""
-    budget = budget_of_store_suite(suite)
-    name = suite[: -len(budget) - 1] if suite.endswith(f"-{budget}") else suite
+    name, budget = split_store_suite(suite)
     text = SUITES[name].scope_text(budget) if name in SUITES else ""
     return [f"**Scope:** {text}.", ""] if text else []
 
@@ -174,7 +173,7 @@ def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
     if old.empty:
         return []
     budget = BUDGETS[budget_of_store_suite(suite)]
-    domains = old["dataset_id"].map(lambda d: "antmaze" if infer_domain(d) == "antmaze" else "locomotion")
+    domains = old["dataset_id"].map(lambda d: Budget.domain_key(infer_domain(d)))
     lines = []
     for domain in sorted(domains.unique()):
         rows = old[domains == domain]
