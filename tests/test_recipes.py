@@ -4,6 +4,8 @@ official-id fallback and the datasets CLI. Behaviour policies are untrained SB3 
 import functools
 import json
 import logging
+import threading
+import time
 from pathlib import Path
 
 import minari
@@ -17,7 +19,7 @@ from stable_baselines3 import SAC
 from iqlzoo.data import DatasetNotFoundError
 from iqlzoo.data.equivalents import regenerated_equivalent
 from iqlzoo.data.minari import load_dataset, local_dataset_ids, resolve_dataset
-from iqlzoo.recipes import antmaze, halfcheetah
+from iqlzoo.recipes import antmaze, halfcheetah, registry
 from iqlzoo.recipes.__main__ import main as datasets_main
 from iqlzoo.recipes.behaviour import BehaviourPolicy, ant_goal
 from iqlzoo.recipes.common import MissingBehaviourPolicyError
@@ -326,3 +328,25 @@ def test_resolve_dataset_falls_back_to_the_regeneration(cheetah_medium, tmp_path
     )
     data, source = resolve_dataset("mujoco/halfcheetah/simple-v0", download=False)
     assert source == "official" and data.spec.dataset_id == "mujoco/halfcheetah/simple-v0"
+
+
+def test_a_dataset_asked_for_twice_at_once_is_built_once(tmp_path, monkeypatch):
+    """Two lanes that both lack a dataset: the second waits on the first's build lock instead of building alongside."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    dataset_id = "iqlzoo/toy/pendulum-mixed-v0"
+    calls: list[str] = []
+
+    def fake_build(force: bool = False, steps: int | None = None, progress: bool = False) -> str:
+        calls.append(dataset_id)
+        return "built"
+
+    monkeypatch.setitem(registry.RECIPES, dataset_id, registry.Recipe("fake", fake_build))
+    results: list[str] = []
+    with registry.build_lock(dataset_id):  # another process is building it
+        waiter = threading.Thread(target=lambda: results.append(registry.build(dataset_id)))
+        waiter.start()
+        time.sleep(0.5)
+        assert calls == [] and waiter.is_alive()  # waits for the lock rather than building beside it
+    waiter.join(timeout=10)
+    assert calls == [dataset_id] and results == ["built"]
+    assert (tmp_path / ".iqlzoo-build-iqlzoo--toy--pendulum-mixed-v0.lock").exists()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from minari import MinariDataset
+from minari.storage import get_dataset_path
 
 from iqlzoo.data.equivalents import official_equivalent
 from iqlzoo.recipes import antmaze, halfcheetah
@@ -74,8 +78,25 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+@contextmanager
+def build_lock(dataset_id: str) -> Iterator[None]:
+    """Hold the local store's build lock of ``dataset_id`` (an flock on a file beside the datasets) until the block
+    ends, waiting while another process holds it. Two processes asked for one missing dataset (two benchmark lanes)
+    thus build it once: the second waits, then finds the first's build and reuses it. The operating system releases
+    the lock when its holder dies, so it never goes stale."""
+    root = get_dataset_path()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".iqlzoo-build-{dataset_id.replace('/', '--')}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build(dataset_id: str, force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
-    """Build ``dataset_id`` by its recipe, or raise a KeyError listing the known ids."""
+    """Build ``dataset_id`` by its recipe (under its `build_lock`), or raise a KeyError listing the known ids."""
     if dataset_id not in RECIPES:
         raise KeyError(f"no recipe for {dataset_id!r}; known: {sorted(RECIPES)}")
-    return RECIPES[dataset_id].build(force=force, steps=steps, progress=progress)
+    with build_lock(dataset_id):
+        return RECIPES[dataset_id].build(force=force, steps=steps, progress=progress)
