@@ -349,4 +349,4 @@ def test_a_dataset_asked_for_twice_at_once_is_built_once(tmp_path, monkeypatch):
         assert calls == [] and waiter.is_alive()  # waits for the lock rather than building beside it
     waiter.join(timeout=10)
     assert calls == [dataset_id] and results == ["built"]
-    assert (tmp_path / ".iqlzoo-build-iqlzoo--toy--pendulum-mixed-v0.lock").exists()
+    assert (tmp_path / ".iqlzoo-lock-iqlzoo--toy--pendulum-mixed-v0.lock").exists()

@@ -86,7 +86,7 @@ def build_lock(dataset_id: str) -> Iterator[None]:
     the lock when its holder dies, so it never goes stale."""
     root = get_dataset_path()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".iqlzoo-build-{dataset_id.replace('/', '--')}.lock", "a") as handle:
+    with open(root / f".iqlzoo-lock-{dataset_id.replace('/', '--')}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
