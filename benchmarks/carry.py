@@ -34,16 +34,17 @@ again. A run of a superseded budget or precision is not copied: its cell's rerun
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.run import expand
 from benchmarks.runner import CHECKPOINT_DIR, FINAL_STATES, TRAIN_LOG, checkpoint_step, completed_steps
 from benchmarks.store import EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, atomic_write_text
-from benchmarks.suites import BUDGETS, SUITES, RunSpec, split_store_suite, task_of
-from iqlzoo.agents.presets import infer_domain
+from benchmarks.suites import BUDGETS, SUITES, budget_of_store_suite, plan, task_of
 from iqlzoo.atomic import atomic_link
 
 RECORDS: tuple[str, ...] = (EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, TRAIN_LOG)
@@ -133,12 +134,22 @@ def unpack(folder: Path, results: Path) -> list[tuple[str, str]]:
 Cell = tuple[str, str, str]
 
 
-def _cell(run_dir: Path) -> Cell | None:
-    """(label, dataset id, suite) of a run, from its provenance; None when that cannot be read."""
+def _run_entry(run_dir: Path) -> dict | None:
+    """The ``run`` entry of a run's provenance; None when that cannot be read."""
     try:
         run = json.loads((run_dir / PROVENANCE_FILE).read_text(encoding="utf-8"))["run"]
-        return str(run.get("label") or run["agent"]), str(run["dataset_id"]), str(run["suite"])
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return run if isinstance(run, dict) else None
+
+
+def _cell(run_dir: Path) -> Cell | None:
+    """(label, dataset id, suite) of a run, from its provenance; None when that cannot be read."""
+    run = _run_entry(run_dir)
+    try:
+        return None if run is None else (str(run.get("label") or run["agent"]), str(run["dataset_id"]),
+                                         str(run["suite"]))
+    except KeyError:
         return None
 
 
@@ -179,28 +190,25 @@ def record(results: Path, into: Path, match: str = "", dry_run: bool = False) ->
     return done
 
 
-def planned_today(run: dict) -> bool:
-    """Whether today's suite files plan the run described by `run` (a provenance ``run`` entry): some cell of its
-    suite (or of ``seed-findings``, whose plain cells reuse a main suite's runs) with its label and agent gives its
-    dataset the same configuration under the budget's protocol, so that the run id comes out the same. A run of a
-    superseded budget, precision or setting does not."""
-    store_suite, label, dataset_id = run["suite"], run["label"], run["dataset_id"]
-    suite_name, budget_name = split_store_suite(store_suite)
-    budget = BUDGETS.get(budget_name)
-    if budget is None:
-        return False
+@functools.cache
+def _planned_ids(budget_name: str, dataset_id: str, data_source: str, seed: int) -> frozenset[str]:
+    """The run ids that today's suite files give `seed` on `dataset_id` under budget `budget_name`, over every suite
+    (unscoped), as ``benchmarks.run`` expands them: a seed-findings cell that reuses a main suite's run yields that
+    run's id."""
     task = task_of(dataset_id)
-    protocol = budget.protocol(infer_domain(dataset_id))
-    for name in dict.fromkeys([suite_name, "seed-findings"]):
-        for cell in SUITES[name].cells if name in SUITES else ():
-            if (cell.label, cell.agent) != (label, run["agent"]) or task not in cell.datasets:
-                continue
-            config = {**budget.agent_config, **cell.config(task)}
-            spec = RunSpec(store_suite, label, cell.agent, config, dataset_id, str(run.get("data_source", "")),
-                           int(run["seed"]), protocol)
-            if spec.run_id == run["run_id"]:
-                return True
-    return False
+    return frozenset(spec.run_id for name in SUITES
+                     for spec in expand(plan(name, budget_name=budget_name, chosen_seeds=[seed], scoped=False),
+                                        {task: (dataset_id, data_source)}))
+
+
+def planned_today(run: dict) -> bool:
+    """Whether today's suite files plan the run described by `run` (a provenance ``run`` entry): expanding its budget's
+    grid on its dataset and seed gives its run id. A run of a superseded budget, precision or setting does not."""
+    budget_name = budget_of_store_suite(run["suite"])
+    if budget_name not in BUDGETS:
+        return False
+    return run["run_id"] in _planned_ids(budget_name, run["dataset_id"], str(run.get("data_source", "")),
+                                         int(run["seed"]))
 
 
 def restore(source: Path, results: Path, match: str = "", dry_run: bool = False) -> dict[str, list[str]]:
@@ -215,9 +223,10 @@ def restore(source: Path, results: Path, match: str = "", dry_run: bool = False)
         if _state(run_dir) not in FINAL_STATES:
             done["unfinished"].append(run_dir.name)
             continue
+        run = _run_entry(run_dir)
         try:
-            planned = planned_today(json.loads((run_dir / PROVENANCE_FILE).read_text(encoding="utf-8"))["run"])
-        except (OSError, ValueError, KeyError, TypeError):
+            planned = run is not None and planned_today(run)
+        except (KeyError, TypeError, ValueError):
             planned = False
         if not planned:
             done["superseded"].append(run_dir.name)
