@@ -24,7 +24,6 @@ other exception. Everything here runs inside a worker (a local process or a Ray 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import math
@@ -48,7 +47,7 @@ from benchmarks import tracking
 from benchmarks.store import EvalRecord, ResultsStore, atomic_write_text, collect_provenance
 from benchmarks.suites import RunSpec, agent_class
 from iqlzoo.agents.base import TrainingDivergedError
-from iqlzoo.atomic import atomic_link
+from iqlzoo.atomic import atomic_link, file_lock
 from iqlzoo.checkpoint import CheckpointError
 from iqlzoo.data.minari import from_minari
 from iqlzoo.data.transitions import TransitionDataset
@@ -155,19 +154,8 @@ def _exclusive(run_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
 
     The operating system releases the lock when its holder dies, even by SIGKILL, so a lock never goes stale.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_s
-    with open(run_dir / LOCK_FILE, "a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(0.2)
-        yield True
+    with file_lock(run_dir / LOCK_FILE, wait_s=wait_s) as owned:
+        yield owned
 
 
 class _TrainLog(KVWriter):

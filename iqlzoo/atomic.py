@@ -13,6 +13,7 @@ its writer is gone (same host, process no longer running) or, for writers on oth
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -215,3 +216,32 @@ def atomic_write_folder(path: str | os.PathLike, files: Mapping[str, bytes]) -> 
             shutil.rmtree(old, ignore_errors=True)
     remove_stale_temporaries(path.parent, path.name)
     return path
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, wait_s: float | None = None, poll_s: float = 0.2) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) while the block runs.
+
+    ``wait_s=None`` waits for as long as another process holds the lock and yields True; a number waits at most that
+    many seconds and yields False if the lock is still held then (the block runs without it and must not write). The
+    operating system releases the lock when its holder exits or dies, even by SIGKILL, so a lock never goes stale.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        if wait_s is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(poll_s)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

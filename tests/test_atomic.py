@@ -16,7 +16,7 @@ from huggingface_hub import ModelCard
 from benchmarks.reference_iql import save_curve, save_resume_state
 from benchmarks.runner import _link_latest
 from benchmarks.store import atomic_write_text
-from iqlzoo.atomic import HOST_TAG, STALE_AFTER_S
+from iqlzoo.atomic import HOST_TAG, STALE_AFTER_S, file_lock
 from iqlzoo.checkpoint import Checkpoint, save_checkpoint
 from iqlzoo.hub import write_model_card
 
@@ -154,3 +154,25 @@ def test_the_reference_iql_files_round_trip(tmp_path):
                                                                                   "2,0.75"]
     state = torch.load(save_resume_state(tmp_path / "seed0.pt", {"w": torch.ones(2)}, curve), weights_only=True)
     assert torch.equal(state["agent"]["w"], torch.ones(2)) and state["curve"] == json.dumps(curve)
+
+
+def test_a_file_lock_excludes_a_second_holder_until_released_and_a_dead_holder_leaves_none(tmp_path):
+    lock = tmp_path / "sub" / "x.lock"
+    with file_lock(lock) as first:
+        assert first
+        with file_lock(lock, wait_s=0.3) as second:  # another open file description: flock conflicts
+            assert not second
+    with file_lock(lock, wait_s=0.0) as again:
+        assert again
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import time\nfrom iqlzoo.atomic import file_lock\n"
+         f"with file_lock({str(lock)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with file_lock(lock, wait_s=0.3) as while_alive:
+        assert not while_alive
+    holder.kill()
+    holder.wait()
+    with file_lock(lock, wait_s=5.0) as after_kill:
+        assert after_kill

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Protocol
 from minari import MinariDataset
 from minari.storage import get_dataset_path
 
+from iqlzoo.atomic import file_lock
 from iqlzoo.data.equivalents import official_equivalent
 from iqlzoo.recipes import antmaze, halfcheetah
 from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
@@ -84,14 +84,8 @@ def build_lock(dataset_id: str) -> Iterator[None]:
     ends, waiting while another process holds it. Two processes asked for one missing dataset (two benchmark lanes)
     thus build it once: the second waits, then finds the first's build and reuses it. The operating system releases
     the lock when its holder dies, so it never goes stale."""
-    root = get_dataset_path()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".iqlzoo-lock-{dataset_id.replace('/', '--')}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(get_dataset_path() / f".iqlzoo-lock-{dataset_id.replace('/', '--')}.lock"):
+        yield
 
 
 def build(dataset_id: str, force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
