@@ -50,7 +50,7 @@ from huggingface_hub.utils import validate_repo_id
 from benchmarks import curves, stats
 from benchmarks.runner import CHECKPOINT_DIR, LATEST, checkpoint_name, dataset_fingerprint
 from benchmarks.store import DEFAULT_RESULTS, REPO_ROOT, TEST_DATA_MARKER, ResultsStore, build_label
-from benchmarks.suites import budget_of_store_suite, task_of
+from benchmarks.suites import budget_of_store_suite, short_name, task_of
 from benchmarks.zoo_card import RepoFile, check_card, human_size, render_zoo_card
 from iqlzoo.agents.base import library_versions
 from iqlzoo.agents.iql import IQL
@@ -127,7 +127,7 @@ def dataset_matches(dataset_id: str, names: Sequence[str]) -> bool:
     """Whether a ``--datasets`` name picks ``dataset_id``: the full id, the official id it regenerates, the
     repo's dataset part (``antmaze-umaze-v0``) or the short name (``umaze``: last component without its version)."""
     keys = {dataset_id, task_of(dataset_id), repo_name("", dataset_id)[1:]}
-    keys |= {key.rsplit("/", 1)[-1].rsplit("-v", 1)[0] for key in (dataset_id, task_of(dataset_id))}
+    keys |= {short_name(dataset_id), short_name(task_of(dataset_id))}
     return any(name in keys for name in names)
 
 

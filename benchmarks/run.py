@@ -56,7 +56,7 @@ from benchmarks.store import (
     atomic_write_text,
     build_label,
 )
-from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan
+from benchmarks.suites import BUDGETS, SUITES, Plan, RunSpec, plan, short_name
 from iqlzoo.agents.config import IQLConfig
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.arguments import cli_non_negative_float, cli_positive_int, cli_seed, resolve_device
@@ -486,7 +486,7 @@ def select_tasks(tasks: Sequence[str], names: Sequence[str] | None,
     ValueError listing the suite's names."""
     if names is None:
         return list(tasks)
-    short = {task: {task.rsplit("/", 1)[-1].rsplit("-v", 1)[0]} for task in tasks}
+    short = {task: {short_name(task)} for task in tasks}
     for alias, task in (aliases or {}).items():
         short.setdefault(task, set()).add(alias)
     unknown = [name for name in names if not any(name == task or name in short[task] for task in tasks)]

@@ -311,6 +311,12 @@ def task_of(dataset_id: str) -> str:
     return official_equivalent(dataset_id) or dataset_id
 
 
+def short_name(dataset_id: str) -> str:
+    """A dataset id's last component without its version: ``umaze`` for ``D4RL/antmaze/umaze-v1`` (and for
+    ``iqlzoo/antmaze/umaze-v0``), ``medium-expert`` for ``mujoco/halfcheetah/medium-expert-v0``."""
+    return dataset_id.rsplit("/", 1)[-1].rsplit("-v", 1)[0]
+
+
 #: Suites whose plain agent runs other suites reuse (see `home_suite`).
 MAIN_SUITES: tuple[str, ...] = ("antmaze", "halfcheetah")
 

@@ -20,7 +20,7 @@ from minari.data_collector.episode_buffer import EpisodeBuffer
 
 from benchmarks import run, runner
 from benchmarks.backends import task_specs
-from benchmarks.suites import plan
+from benchmarks.suites import plan, short_name
 from iqlzoo import IQL, evaluate
 from iqlzoo.data.equivalents import ANTMAZE_NAMES
 from iqlzoo.recipes.__main__ import main as datasets_main
@@ -170,7 +170,7 @@ def test_suite_with_nothing_built_ends_with_one_build_summary(no_network, own_st
     assert not board.exists() and "leaderboard: not regenerated, no run record changed" in out
     # the default budget's scope (hyperparams/antmaze.yml) decides which mazes the default grid needs
     scoped = dict.fromkeys(task for cell in plan("antmaze").cells for task in cell.datasets)
-    names = [task.split("/")[-1].rsplit("-v", 1)[0] for task in scoped]
+    names = [short_name(task) for task in scoped]
     assert 0 < len(names) < len(ANTMAZE_NAMES) and set(names) <= set(ANTMAZE_NAMES)
     ids = " ".join(f"iqlzoo/antmaze/{name}-v0" for name in names)
     summary = out[out.index(f"{len(names)} datasets are not built"):]
