@@ -14,14 +14,19 @@ import pandas as pd
 from benchmarks.suites import current_steps
 
 
+def steps_now(runs: pd.DataFrame) -> list[int | None]:
+    """For each row of `runs` (columns ``suite``, ``dataset_id``), the steps its store suite's budget gives that
+    dataset today (`current_steps`; None for store suites without a named budget)."""
+    return [current_steps(suite, dataset) for suite, dataset in zip(runs["suite"], runs["dataset_id"])]
+
+
 def superseded(runs: pd.DataFrame) -> pd.Series:
     """For each row of `runs` (columns ``suite``, ``dataset_id``, ``budget``: a run's store suite, dataset and
     trained steps), whether its budget differs from the steps its store suite's budget gives that dataset today.
     Store suites without a named budget (protocol overrides) have nothing superseded."""
     if runs.empty:
         return pd.Series(False, index=runs.index, dtype=bool)
-    now = [current_steps(suite, dataset) for suite, dataset in zip(runs["suite"], runs["dataset_id"])]
-    flags = [steps is not None and int(budget) != steps for steps, budget in zip(now, runs["budget"])]
+    flags = [steps is not None and int(budget) != steps for steps, budget in zip(steps_now(runs), runs["budget"])]
     return pd.Series(flags, index=runs.index, dtype=bool)
 
 
@@ -33,7 +38,7 @@ def superseded_note(runs: pd.DataFrame) -> str:
     if old.empty:
         return ""
     used = " / ".join(f"{int(steps):,}" for steps in sorted(old["budget"].unique()))
-    now = sorted({current_steps(suite, dataset) for suite, dataset in zip(old["suite"], old["dataset_id"])})
+    now = sorted({steps for steps in steps_now(old) if steps is not None})
     agents = ", ".join(f"{agent} {len(group)}" for agent, group in old.groupby("agent", sort=True))
     count = len(old)
     return (

@@ -45,7 +45,7 @@ case $LANE in
       # IQL-expectile0.5 medium-play on lane 2: on umaze (no stitching) 0.5 beat 0.9 by ~20 points, and medium-play is
       # where the paper says a high expectile matters (docs/antmaze/README.md, section 5)
     worktree "$QUICK" 5b2df87
-    restore "$WORK/runs/am-quick-store" antmaze-quick seed-findings-quick
+    restore "$WORK/runs/am-quick-store" antmaze-quick  # lane 2 restores the store's seed-findings-quick runs
     group "$QUICK" antmaze quick IQL umaze "${AM_STORE[@]}"
     group "$QUICK" antmaze quick BC umaze "${AM_STORE[@]}"
     group "$QUICK" antmaze quick IQL medium-play "${AM_STORE[@]}"
