@@ -68,6 +68,7 @@ case $LANE in
     worktree "$PAPER" cc01a5d
     restore "$WORK/runs/am-quick-store" seed-findings-quick
     restore "$WORK/runs/hc-store" halfcheetah-quick
+    restore "$PAPER/results" antmaze-paper halfcheetah-paper  # the 1M groups train into the paper worktree's store
     group "$QUICK" seed-findings quick IQL-expectile0.5 umaze "${AM_STORE[@]}"
     group "$QUICK" seed-findings quick IQL-expectile0.5 medium-play "${AM_STORE[@]}"
     for agent in BonusIQL DistributionalIQL; do
