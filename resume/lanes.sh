@@ -10,17 +10,22 @@
 # of the runs that already ended at today's budget (`benchmarks.carry restore`), so a fresh machine skips them instead of
 # training them again. On a fresh machine, unpack the committed resume/<store>/ packs of the groups that were training
 # first (docs/compute.md, "How a session resumes").
+# LANES_DRY_RUN=1 prints each step (worktree, restore, group) instead of doing it: tests/test_lanes.py checks that
+# every group is a cell its suite plans, so a typo cannot idle a core for a night.
 set -u
 LANE=${1:?usage: resume/lanes.sh 1|2}
 WORK=${WORK:-/work}
+DRY=${LANES_DRY_RUN:-0}
 MAIN=$(cd "$(dirname "$0")/.." && pwd)
 PY="$MAIN/.venv/bin/python"
 
 worktree() {  # worktree DIR COMMIT
+  if [ "$DRY" = 1 ]; then echo "worktree $*"; return; fi
   [ -d "$1" ] || git -C "$MAIN" worktree add --detach "$1" "$2"
 }
 
 restore() {  # restore STORE MATCH...: the committed records of runs that ended at today's budget, into STORE
+  if [ "$DRY" = 1 ]; then echo "restore $*"; return; fi
   local store=$1
   shift
   for match in "$@"; do
@@ -29,6 +34,7 @@ restore() {  # restore STORE MATCH...: the committed records of runs that ended 
 }
 
 group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
+  if [ "$DRY" = 1 ]; then echo "group $*"; return; fi
   local dir=$1 suite=$2 budget=$3 agent=$4 data=$5
   shift 5
   echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget) in $dir"
@@ -82,4 +88,4 @@ case $LANE in
     ;;
   *) echo "no lane $LANE: pass 1 or 2" >&2; exit 2 ;;
 esac
-echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: queue done"
+[ "$DRY" = 1 ] || echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: queue done"

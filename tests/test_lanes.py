@@ -1,0 +1,79 @@
+"""The training lanes (`resume/lanes.sh`) queue only what the suites plan, and the whole `quick` AntMaze grid.
+
+A lane runs for a night unattended: a misspelt agent or dataset would fail its group after the previous one finished and
+leave the core idle, a missing cell would leave the grid unfinished without anyone noticing. The script's dry run
+(``LANES_DRY_RUN=1``) prints each step instead of doing it; these tests read that.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmarks.run import select_tasks
+from benchmarks.store import REPO_ROOT
+from benchmarks.suites import BUDGETS, SUITES, plan, split_store_suite
+
+LANES = REPO_ROOT / "resume" / "lanes.sh"
+
+
+def dry_run(lane: int, work: Path) -> list[list[str]]:
+    """The steps lane `lane` would take, each split into words."""
+    done = subprocess.run(
+        ["bash", str(LANES), str(lane)], env={**os.environ, "LANES_DRY_RUN": "1", "WORK": str(work)},
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line.split() for line in done.stdout.splitlines()]
+
+
+def planned_tasks(suite: str, budget: str, agent: str, data: str) -> list[str]:
+    """The suite datasets that `benchmarks.run --suite suite --budget budget --agents agent --datasets data` trains
+    (raises ValueError, as the command would, for an agent or dataset the suite does not have)."""
+    cells = plan(suite, agents=[agent], budget_name=budget, scoped=False).cells
+    tasks = list(dict.fromkeys(task for cell in cells for task in cell.datasets))
+    return select_tasks(tasks, [data], SUITES[suite].names)
+
+
+@pytest.mark.parametrize("lane", [1, 2])
+def test_every_step_of_a_lane_is_one_its_suite_plans_inside_the_budgets_scope(lane, tmp_path):
+    steps = dry_run(lane, tmp_path)
+    worktrees = {words[1] for words in steps if words[0] == "worktree"}
+    groups = [words[1:] for words in steps if words[0] == "group"]
+    assert groups and {words[0] for words in steps} <= {"worktree", "restore", "group"}
+    for directory, suite, budget, agent, data, *_ in groups:
+        assert directory in worktrees, f"{agent} {data} trains in {directory}, a worktree the lane does not make"
+        tasks = planned_tasks(suite, budget, agent, data)
+        assert len(tasks) == 1
+        assert not plan(suite, agents=[agent], budget_name=budget, scoped=False).outside_scope(tasks)
+    for words in steps:
+        if words[0] == "restore":
+            for store_suite in words[2:]:
+                suite, budget = split_store_suite(store_suite)
+                assert suite in SUITES and budget in BUDGETS, store_suite
+
+
+def test_the_lanes_queue_the_whole_quick_antmaze_grid(tmp_path):
+    queued = {
+        (agent, task)
+        for lane in (1, 2)
+        for words in dry_run(lane, tmp_path)
+        if words[0] == "group" and words[2:4] == ["antmaze", "quick"]
+        for agent, task in [(words[4], planned_tasks("antmaze", "quick", words[4], words[5])[0])]
+    }
+    grid = {(cell.label, task) for cell in plan("antmaze", budget_name="quick").cells for task in cell.datasets}
+    assert grid and grid <= queued, f"not queued: {sorted(grid - queued)}"
+
+
+def test_the_worktree_commits_are_on_main(tmp_path):
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], capture_output=True, text=True,
+                             cwd=REPO_ROOT)
+    if shallow.returncode != 0 or shallow.stdout.strip() != "false":
+        pytest.skip("needs a full git clone")
+    commits = {words[2] for lane in (1, 2) for words in dry_run(lane, tmp_path) if words[0] == "worktree"}
+    for commit in commits:
+        found = subprocess.run(["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=REPO_ROOT)
+        assert found.returncode == 0, f"worktree commit {commit} is not an ancestor of HEAD"
