@@ -534,8 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     scoped=args.datasets is None)
         params = parse_params(args.params)
         track = tracking.resolve_trackers(args.track)
-        tasks = select_tasks(list(dict.fromkeys(task for cell in grid.cells for task in cell.datasets)), args.datasets,
-                             grid.suite.names)
+        tasks = select_tasks(grid.tasks, args.datasets, grid.suite.names)
         if args.backend == "local":
             resolve_device(args.device)  # --device cuda without a GPU: one error here, not one per run
     except ValueError as error:

@@ -411,6 +411,11 @@ class Plan:
                    if key in self.protocol_overrides]
         return "-".join([suite_name, *(changed or [self.budget.name])])
 
+    @property
+    def tasks(self) -> list[str]:
+        """The datasets of this plan's cells, each once, in cell order."""
+        return list(dict.fromkeys(task for cell in self.cells for task in cell.datasets))
+
     def run_suite(self, cell: Cell, task: str) -> str:
         """The store suite a run of `cell` on `task` belongs to: its home suite's (`home_suite`) under this plan's
         budget, so a run shared by two suites is trained once and found by both."""

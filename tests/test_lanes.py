@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.run import select_tasks
 from benchmarks.store import REPO_ROOT
-from benchmarks.suites import BUDGETS, SUITES, plan, split_store_suite
+from benchmarks.suites import BUDGETS, SUITES, Plan, plan, split_store_suite
 
 LANES = REPO_ROOT / "resume" / "lanes.sh"
 
@@ -30,12 +30,12 @@ def dry_run(lane: int, work: Path) -> list[list[str]]:
     return [line.split() for line in done.stdout.splitlines()]
 
 
-def planned_tasks(suite: str, budget: str, agent: str, data: str) -> list[str]:
-    """The suite datasets that `benchmarks.run --suite suite --budget budget --agents agent --datasets data` trains
-    (raises ValueError, as the command would, for an agent or dataset the suite does not have)."""
-    cells = plan(suite, agents=[agent], budget_name=budget, scoped=False).cells
-    tasks = list(dict.fromkeys(task for cell in cells for task in cell.datasets))
-    return select_tasks(tasks, [data], SUITES[suite].names)
+def planned(suite: str, budget: str, agent: str, data: str) -> tuple[Plan, list[str]]:
+    """The plan and the suite datasets of `benchmarks.run --suite suite --budget budget --agents agent --datasets
+    data`, chosen as that command chooses them (a ValueError, as the command gives, for an agent or dataset the suite
+    does not have)."""
+    grid = plan(suite, agents=[agent], budget_name=budget, scoped=False)
+    return grid, select_tasks(grid.tasks, [data], grid.suite.names)
 
 
 @pytest.mark.parametrize("lane", [1, 2])
@@ -46,9 +46,9 @@ def test_every_step_of_a_lane_is_one_its_suite_plans_inside_the_budgets_scope(la
     assert groups and {words[0] for words in steps} <= {"worktree", "restore", "group"}
     for directory, suite, budget, agent, data, *_ in groups:
         assert directory in worktrees, f"{agent} {data} trains in {directory}, a worktree the lane does not make"
-        tasks = planned_tasks(suite, budget, agent, data)
+        grid, tasks = planned(suite, budget, agent, data)
         assert len(tasks) == 1
-        assert not plan(suite, agents=[agent], budget_name=budget, scoped=False).outside_scope(tasks)
+        assert not grid.outside_scope(tasks)
     for words in steps:
         if words[0] == "restore":
             for store_suite in words[2:]:
@@ -62,7 +62,7 @@ def test_the_lanes_queue_the_whole_quick_antmaze_grid(tmp_path):
         for lane in (1, 2)
         for words in dry_run(lane, tmp_path)
         if words[0] == "group" and words[2:4] == ["antmaze", "quick"]
-        for agent, task in [(words[4], planned_tasks("antmaze", "quick", words[4], words[5])[0])]
+        for agent, task in [(words[4], planned("antmaze", "quick", words[4], words[5])[1][0])]
     }
     grid = {(cell.label, task) for cell in plan("antmaze", budget_name="quick").cells for task in cell.datasets}
     assert grid and grid <= queued, f"not queued: {sorted(grid - queued)}"
