@@ -65,24 +65,63 @@ def _copy_records(source: Path, target: Path) -> None:
             shutil.copy2(source / name, target / name)
 
 
+def _checkpoints(run_dir: Path) -> dict[int, Path]:
+    """A run's ``step_*.zip`` checkpoints by step."""
+    found = {checkpoint_step(path): path for path in (run_dir / CHECKPOINT_DIR).glob("step_*.zip")}
+    return {step: path for step, path in found.items() if step is not None}
+
+
 def _newest_checkpoint(run_dir: Path) -> Path | None:
-    found = [(checkpoint_step(path), path) for path in (run_dir / CHECKPOINT_DIR).glob("step_*.zip")]
-    found = [(step, path) for step, path in found if step is not None]
-    return max(found)[1] if found else None
+    found = _checkpoints(run_dir)
+    return found[max(found)] if found else None
+
+
+def _group_key(run_dir: Path) -> str:
+    """Equal for the runs of one seed group (their run entries differ only in seed and run id); a run whose
+    provenance cannot be read is a group of its own."""
+    run = _run_entry(run_dir)
+    if run is None:
+        return run_dir.name
+    return json.dumps({**run, "seed": None, "run_id": None}, sort_keys=True, default=str)
+
+
+def _shared_checkpoints(run_dirs: Sequence[Path]) -> dict[Path, Path]:
+    """The checkpoint to pack of each run: for the runs of one seed group, the newest step all of them hold.
+
+    A group trains as one model only when its members resume at the same step (``benchmarks.runner.execute_group``
+    falls back to training them one after another, ~3x the wall time, otherwise); a pack taken while the group was
+    writing its checkpoints, or after a kill between two members' writes, would hold them at different steps. A
+    group without a step in common packs each run's newest checkpoint."""
+    groups: dict[str, list[Path]] = {}
+    for run_dir in run_dirs:
+        groups.setdefault(_group_key(run_dir), []).append(run_dir)
+    chosen: dict[Path, Path] = {}
+    for members in groups.values():
+        held = [_checkpoints(run_dir) for run_dir in members]
+        shared = set.intersection(*(set(steps) for steps in held))
+        for run_dir, steps in zip(members, held):
+            chosen[run_dir] = steps[max(shared)] if shared else steps[max(steps)]
+    return chosen
 
 
 def pack(results: Path, out: Path, match: str = "", finished: bool = False) -> list[tuple[str, int, str]]:
     """Copy the unfinished runs of the store `results` whose id contains `match` into `out` (replacing what it held):
-    their records and newest checkpoint. Unfinished includes `failed` runs, which the harness retries; `finished`
-    adds the finished ones (never diverged ones). Returns (run id, checkpoint step, state) of every run packed."""
+    their records and newest checkpoint — for the unfinished runs of one seed group, the newest step they all hold
+    (`_shared_checkpoints`). Unfinished includes `failed` runs, which the harness retries; `finished` adds the
+    finished ones (never diverged ones). Returns (run id, checkpoint step, state) of every run packed."""
     packed: list[tuple[str, int, str]] = []
     staging = out.with_name(f".{out.name}.packing")
     shutil.rmtree(staging, ignore_errors=True)
+    states: dict[Path, str | None] = {}
     for run_dir in sorted((results / "runs").iterdir()) if (results / "runs").is_dir() else []:
-        checkpoint, state = _newest_checkpoint(run_dir), _state(run_dir)
+        state = _state(run_dir)
         wanted = state not in FINAL_STATES or (finished and state == "finished")
-        if match not in run_dir.name or checkpoint is None or not wanted:
-            continue
+        if match in run_dir.name and wanted and _checkpoints(run_dir):
+            states[run_dir] = state
+    unfinished = _shared_checkpoints([run_dir for run_dir, state in states.items() if state not in FINAL_STATES])
+    for run_dir, state in states.items():
+        checkpoint = unfinished.get(run_dir) or _newest_checkpoint(run_dir)
+        assert checkpoint is not None
         target = staging / "runs" / run_dir.name
         (target / CHECKPOINT_DIR).mkdir(parents=True)
         _copy_records(run_dir, target)

@@ -56,6 +56,36 @@ def test_pack_keeps_the_newest_checkpoint_of_unfinished_matching_runs(tmp_path: 
     assert (restored.parent / "evaluations.csv").read_text() == "step\n100\n150\n"
 
 
+def test_pack_holds_a_seed_group_at_the_newest_step_all_its_unfinished_seeds_share(tmp_path: Path) -> None:
+    """Packed mid-write (seed 2 not yet at 30k), a group resumed from its newest checkpoints would stand at two steps
+    and train one seed after another; the pack takes the step all three hold."""
+    store = tmp_path / "store"
+    for seed, steps in ((0, (10_000, 20_000, 30_000)), (1, (10_000, 20_000, 30_000)), (2, (10_000, 20_000))):
+        run = make_run(store, f"IQL.umaze.seed{seed}.antmaze-quick.{seed}", "running", steps)
+        (run / "provenance.json").write_text(json.dumps({"run": {"agent": "IQL", "seed": seed, "run_id": run.name}}))
+    other = make_run(store, "BC.umaze.seed0.antmaze-quick.b", "running", (30_000,))  # another group: its own newest
+    (other / "provenance.json").write_text(json.dumps({"run": {"agent": "BC", "seed": 0, "run_id": other.name}}))
+    alone = make_run(store, "D2RLIQL.umaze.seed0.antmaze-quick.d", "running", (20_000,))  # no step shared with seed 1
+    (alone / "provenance.json").write_text(json.dumps({"run": {"agent": "D2RLIQL", "seed": 0}}))
+    alone1 = make_run(store, "D2RLIQL.umaze.seed1.antmaze-quick.e", "running", (30_000,))
+    (alone1 / "provenance.json").write_text(json.dumps({"run": {"agent": "D2RLIQL", "seed": 1}}))
+    make_run(store, "IQL.umaze.seed3.antmaze-quick.f", "finished", (50_000,))  # finished: never held back
+    (store / "runs" / "IQL.umaze.seed3.antmaze-quick.f" / "provenance.json").write_text(
+        json.dumps({"run": {"agent": "IQL", "seed": 3}}))
+    packed = dict((run_id, step) for run_id, step, _ in pack(store, tmp_path / "resume", finished=True))
+    assert packed == {
+        "BC.umaze.seed0.antmaze-quick.b": 30_000,
+        "D2RLIQL.umaze.seed0.antmaze-quick.d": 20_000,
+        "D2RLIQL.umaze.seed1.antmaze-quick.e": 30_000,
+        "IQL.umaze.seed0.antmaze-quick.0": 20_000,
+        "IQL.umaze.seed1.antmaze-quick.1": 20_000,
+        "IQL.umaze.seed2.antmaze-quick.2": 20_000,
+        "IQL.umaze.seed3.antmaze-quick.f": 50_000,
+    }
+    held = tmp_path / "resume" / "runs" / "IQL.umaze.seed0.antmaze-quick.0" / "checkpoints"
+    assert [path.name for path in held.iterdir()] == ["step_0020000.zip"]
+
+
 def test_pack_finished_keeps_final_weights_of_finished_runs_only(tmp_path: Path) -> None:
     store = tmp_path / "store"
     make_run(store, "IQL.umaze.seed0.antmaze-paper.a", "running", (50_000,))
