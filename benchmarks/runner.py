@@ -212,6 +212,11 @@ class _Run:
 
     def prepare(self, data: TransitionDataset | None = None, dataset_hash: str | None = None) -> Any:
         """Load the data (unless given), resume or create the agent, record provenance; returns the agent."""
+        self.load(data, dataset_hash)
+        return self.begin()
+
+    def load(self, data: TransitionDataset | None = None, dataset_hash: str | None = None) -> Any:
+        """`prepare`'s first half, which writes nothing: the data (unless given) and the resumed or new agent."""
         spec = self.spec
         self.data = data if data is not None else from_minari(spec.dataset_id, download=False)
         self.dataset_hash = dataset_hash or dataset_fingerprint(self.data)
@@ -219,27 +224,34 @@ class _Run:
             "MlpPolicy", self.data, seed=spec.seed, device=self.context.device, **dict(spec.config)
         )
         self.step = self.model.num_timesteps
+        return self.model
+
+    def begin(self) -> Any:
+        """`prepare`'s second half, once the agent is loaded: record the attempt, cut the records back to its step."""
+        spec = self.spec
         self._record_provenance()
         _truncate_train_log(self.run_dir / TRAIN_LOG, self.step)
         self.store.truncate(spec.run_id, self.step)
         self.report(Progress(spec.run_id, self.step, spec.protocol.steps))
         return self.model
 
-    def execute(self) -> None:
+    def execute(self, until: int | None = None) -> None:
+        """Train to the budget, or only to step `until` (below the budget: no final evaluation)."""
         spec, protocol = self.spec, self.spec.protocol
+        end = protocol.steps if until is None else min(until, protocol.steps)
         self.prepare()
         self.open_trackers()
         try:
             self.model.set_logger(Logger(None, self.log_outputs()))
-            if self.step < protocol.steps:
+            if self.step < end:
                 sranks = SrankCallback(every=protocol.checkpoint_every, seed=spec.seed)
-                self.model.learn(
+                self.model.learn(  # to the budget, stopped at `end`: schedules (the actor's cosine) span the budget
                     protocol.steps - self.step,
-                    callback=[_RunCallback(self), sranks],
+                    callback=[_RunCallback(self), sranks, _StopAt(end)],
                     log_interval=min(1000, protocol.eval_every),
                     reset_num_timesteps=False,
                 )
-            elif protocol.steps not in set(self.store.read_run(spec.run_id)["step"]):
+            elif end == protocol.steps and protocol.steps not in set(self.store.read_run(spec.run_id)["step"]):
                 self.evaluate(self.step)
         finally:
             self.close_trackers()
@@ -374,6 +386,17 @@ class _RunCallback(BaseCallback):
         return True
 
 
+class _StopAt(BaseCallback):
+    """Stops training once step `step` is done."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def _on_step(self) -> bool:
+        return self.num_timesteps < self.step
+
+
 def execute_run(spec: RunSpec, context: RunContext, report: Reporter = lambda progress: None) -> Outcome:
     """Train `spec` to its budget in this process, resuming from its latest checkpoint; never raises for a failed
     run (the `Outcome` and the store's status say what happened), only for interrupts (KeyboardInterrupt)."""
@@ -395,15 +418,20 @@ def _final_outcome(spec: RunSpec, store: ResultsStore) -> Outcome | None:
     return None
 
 
-def _execute_locked(spec: RunSpec, store: ResultsStore, context: RunContext, report: Reporter) -> Outcome:
-    """`execute_run` once the run's lock is held."""
+def _execute_locked(
+    spec: RunSpec, store: ResultsStore, context: RunContext, report: Reporter, until: int | None = None
+) -> Outcome:
+    """`execute_run` once the run's lock is held; with `until` below the budget, train only to that step and leave
+    the run ``running`` (a ``running`` outcome) unless it diverged or failed."""
     final = _final_outcome(spec, store)
     if final is not None:
         return final
     store.set_status(spec.run_id, "running")
     run = _Run(spec, store, context, report)
     try:
-        run.execute()
+        run.execute(until)
+        if until is not None and until < spec.protocol.steps:
+            return Outcome(spec.run_id, "running", run.model.num_timesteps, None, run.score)
     except TrainingDivergedError as error:
         store.set_status(spec.run_id, "diverged", str(error))
         return Outcome(spec.run_id, "diverged", error.step, str(error), run.score)
@@ -494,10 +522,11 @@ def execute_group(
     fresh agent); every member keeps its own records, checkpoints and status, identical in form to a run trained
     alone (and equal in value up to float reassociation in batched matmuls).
 
-    Members whose lock another process holds are reported busy; finished ones are skipped. The group falls back
-    to training its members one after another (each resuming from its own checkpoint) when they stand at
-    different steps, and when any agent diverges — so a divergence is recorded against the seed that diverged.
-    Any other exception fails every member (the driver retries them alone).
+    Members whose lock another process holds are reported busy; finished ones are skipped. Members that stand at
+    different steps (one that joined late, or a kill between two members' checkpoint writes) first bring the ones
+    behind to the step of the one ahead, each alone, then train together from there. The group falls back to
+    training its members one after another when any agent diverges — so a divergence is recorded against the seed
+    that diverged. Any other exception fails every member (the driver retries them alone).
     """
     if len({seed_group_key(spec) for spec in specs}) != 1 or len({spec.seed for spec in specs}) != len(specs):
         raise ValueError("a seed group holds runs that differ only in their (distinct) seeds")
@@ -523,9 +552,10 @@ def execute_group(
 
 
 def _train_group(
-    specs: Sequence[RunSpec], store: ResultsStore, context: RunContext, report: Reporter
+    specs: Sequence[RunSpec], store: ResultsStore, context: RunContext, report: Reporter, caught_up: bool = False
 ) -> dict[str, Outcome]:
-    """`execute_group` for members whose locks are held and which are not finished."""
+    """`execute_group` for members whose locks are held and which are not finished (`caught_up`: the members behind
+    were just brought to the step of the one ahead; never catch up twice)."""
     alone = {spec.run_id: spec for spec in specs}
     runs = [_Run(spec, store, context, report) for spec in specs]
     for run in runs:
@@ -534,11 +564,23 @@ def _train_group(
     try:
         data = from_minari(specs[0].dataset_id, download=False)
         fingerprint = dataset_fingerprint(data)
-        agents = [run.prepare(data, fingerprint) for run in runs]
+        agents = [run.load(data, fingerprint) for run in runs]
         protocol = specs[0].protocol
-        step = agents[0].num_timesteps
-        if any(agent.num_timesteps != step for agent in agents) or step >= protocol.steps:
+        steps = [agent.num_timesteps for agent in agents]
+        step = max(steps)
+        if min(steps) < step < protocol.steps and not caught_up:
+            agents.clear()
+            for run in runs:
+                run.model = None  # free the members loaded at the old steps while the ones behind train
+            for spec, at in zip(specs, steps):
+                if at < step and _execute_locked(spec, store, context, report, until=step).state != "running":
+                    break  # diverged or failed alone: every member trains alone below
+            else:
+                return _train_group(specs, store, context, report, caught_up=True)
+        if min(steps) != step or step >= protocol.steps:
             return {spec.run_id: _execute_locked(spec, store, context, report) for spec in alone.values()}
+        for run in runs:
+            run.begin()
         multi = type(agents[0]).stack(agents)
         try:
             for run in runs:

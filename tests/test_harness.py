@@ -298,7 +298,7 @@ def test_seed_group_trains_resumes_and_falls_back_like_runs_alone(tmp_path: Path
         together = ResultsStore(tmp_path / "together")
         outcomes = runner.execute_group(group, runner.RunContext(str(together.root)))
         assert [o.state for o in outcomes] == ["finished"] * 3
-        # interrupted at step 100: all members resume as one model; one member behind: each trains alone
+        # interrupted at step 100: all members resume as one model; one member behind catches up alone first
         resumed, uneven = ResultsStore(tmp_path / "resumed"), ResultsStore(tmp_path / "uneven")
         for store in (resumed, uneven):
             for spec in group:
@@ -328,6 +328,10 @@ def test_seed_group_trains_resumes_and_falls_back_like_runs_alone(tmp_path: Path
             for key in ("train/critic_loss", "train/q_mean", "train/value_loss"):
                 assert row[key] == pytest.approx(solo[step][key], rel=1e-3, abs=1e-4), (spec.seed, step, key)
     assert [a["from_step"] for a in resumed.read_provenance(group[0].run_id)["attempts"]] == [0, 100]
+    # the member that stood behind caught up alone (0 -> 100), then the three trained on as one model
+    behind = uneven.read_provenance(group[2].run_id)["attempts"]
+    assert [(a["from_step"], "seed_group" in a) for a in behind] == [(0, False), (100, True)]
+    assert uneven.read_provenance(group[0].run_id)["attempts"][-1]["seed_group"] == [s.run_id for s in group]
     # first run, the faked kill (set "running"), the group's resume; the third call found every member finished
     assert resumed.read_status(group[0].run_id).attempts == 3
 

@@ -242,8 +242,7 @@ class OfflineAgent(ABC):
             n_stats += 1
             self.num_timesteps += 1
             callback.update_locals(locals())
-            if not callback.on_step():
-                break
+            keep_going = callback.on_step()
             if self.num_timesteps % check_every == 0 or self.num_timesteps == self._total_timesteps:
                 self._raise_if_diverged(first_bad)
             if self.num_timesteps % log_interval == 0:
@@ -251,6 +250,8 @@ class OfflineAgent(ABC):
                 self._dump_logs(stat_sum / n_stats, (self.num_timesteps - last_dump) / max(now - t_dump, 1e-9))
                 stat_sum = torch.zeros_like(stat_sum)
                 n_stats, last_dump, t_dump = 0, self.num_timesteps, now
+            if not keep_going:  # after this step's log line, so a run stopped at a log step logs as one that went on
+                break
         self._raise_if_diverged(first_bad)
         callback.on_training_end()
         return self
