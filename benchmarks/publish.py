@@ -52,11 +52,11 @@ from benchmarks.runner import CHECKPOINT_DIR, LATEST, checkpoint_name, dataset_f
 from benchmarks.store import DEFAULT_RESULTS, REPO_ROOT, TEST_DATA_MARKER, ResultsStore, build_label
 from benchmarks.suites import budget_of_store_suite, short_name, task_of
 from benchmarks.zoo_card import RepoFile, check_card, human_size, render_zoo_card
-from iqlzoo.agents.base import library_versions
+from iqlzoo.agents.base import AGENTS, library_versions
 from iqlzoo.agents.iql import IQL
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.atomic import atomic_write_folder
-from iqlzoo.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
+from iqlzoo.checkpoint import Checkpoint, CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.data.minari import from_minari
 from iqlzoo.evaluation import EvaluationResult, evaluate
 from iqlzoo.hub import HubError, push_folder, write_model_card
@@ -333,12 +333,26 @@ def results_document(
     })
 
 
-def weights_summary(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, int], str]:
-    """Bytes per network of an export, and the card's sentence on what ``model.safetensors`` holds and why."""
+def weights_summary(
+    tensors: Mapping[str, torch.Tensor], untrained: Sequence[str] = (), agent: str = "This agent"
+) -> tuple[dict[str, int], str]:
+    """Bytes per network of an export, and the card's sentence on what ``model.safetensors`` holds and why;
+    `untrained`: the prefixes of the networks the export left out because `agent`'s training never updates them."""
     groups = {"actor": 0, "critic": 0, "value": 0, "penalty": 0, "other": 0}
     for name, tensor in tensors.items():
         group = name.split(".", 1)[0]
         groups[group if group in groups else "other"] += tensor.numel() * tensor.element_size()
+    if untrained:
+        left_out = ", ".join(f"`{prefix.rstrip('.')}`" for prefix in untrained)
+        text = (
+            f"`model.safetensors` holds the policy only, in float32 ({human_size(groups['actor'])}, with the "
+            f"observation statistics), which is all `predict` needs. {agent} trains only its policy: its networks "
+            f"{left_out} are never updated, so they are not shipped (the file's `config.json` lists them under "
+            "`untrained_tensors`), and loading builds them as a new agent's, freshly initialised. Do not read Q, V or "
+            "advantages from this agent. The optimizer moments and the random-number state are left out too; the "
+            "training checkpoints with optimizer state stay in the results store."
+        )
+        return {k: v for k, v in groups.items() if v}, text
     parts = [f"policy {human_size(groups['actor'])}", f"critics {human_size(groups['critic'])}",
              f"value {human_size(groups['value'])}"]
     if groups["penalty"]:
@@ -366,10 +380,27 @@ def write_learning_curve(cell: Cell, chosen_seed: int, metric: str, path: Path) 
     curves.plot(groups, path, "normalised score" if metric == "normalized_score" else "mean return")
 
 
-def _same_weights(exported: IQL, trained: IQL) -> bool:
-    """Whether every tensor an export keeps is bit-equal in the two agents."""
+def never_trained(ckpt: Checkpoint) -> tuple[str, ...]:
+    """The prefixes of the networks the agent class of `ckpt` holds but never trains (``never_trained``)."""
+    return tuple(getattr(AGENTS.get(str(ckpt.config["agent_class"])), "never_trained", ()))
+
+
+def inference_export(ckpt: Checkpoint) -> tuple[Checkpoint, tuple[str, ...]]:
+    """What a repo ships of a training checkpoint (`export_checkpoint`): no optimizer state, the target critic
+    derived on load, and none of the networks the agent's training never updates (its ``never_trained``: BC's
+    critics and value); returns the export and those left-out prefixes."""
+    untrained = never_trained(ckpt)
+    derived = {target: source for target, source in DERIVED_ON_LOAD.items()
+               if not target.startswith(untrained) and not source.startswith(untrained)}
+    return export_checkpoint(ckpt, derived, untrained), untrained
+
+
+def _same_weights(exported: IQL, trained: IQL, left_out: Sequence[str] = ()) -> bool:
+    """Whether every tensor an export keeps is bit-equal in the two agents (`left_out`: prefixes it does not keep,
+    beyond the derived ones)."""
     mine, theirs = exported.nets.state_dict(), trained.nets.state_dict()
-    kept = [name for name in theirs if not any(name.startswith(prefix) for prefix in DERIVED_ON_LOAD)]
+    skipped = (*DERIVED_ON_LOAD, *left_out)
+    kept = [name for name in theirs if not name.startswith(skipped)]
     return mine.keys() == theirs.keys() and all(torch.equal(mine[name], theirs[name]) for name in kept)
 
 
@@ -422,7 +453,7 @@ def publish_cell(
     ckpt_path = final_checkpoint(store, run_id, step)
     ckpt = load_checkpoint(ckpt_path)
     try:
-        export = export_checkpoint(ckpt, DERIVED_ON_LOAD)
+        export, untrained = inference_export(ckpt)
     except ValueError as error:
         raise PublishError(f"{ckpt_path}: {error}") from None
     data = from_minari(cell.dataset_id, download=False)
@@ -436,7 +467,7 @@ def publish_cell(
         save_checkpoint(staging, export)
         model = IQL.load(staging, device="cpu")
         trained = IQL.load(ckpt_path, device="cpu")
-        if not _same_weights(model, trained):
+        if not _same_weights(model, trained, untrained):
             raise PublishError(f"{repo_id}: the exported weights differ from those of {ckpt_path}")
         n_episodes = eval_episodes or REEVAL_EPISODES[infer_domain(cell.dataset_id)]
         log(f"{repo_id}: re-evaluating on {n_episodes} episodes (reset seeds from {REEVAL_SEED:,})")
@@ -456,26 +487,62 @@ def publish_cell(
                                    evaluation_hash=evaluation_hash, reeval=reeval, replay=replay_info, reps=reps,
                                    test_data=test_data)
         (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _, weights_text = weights_summary(export.tensors)
-        contents = {
-            "config.json": "agent class, configuration, spaces, data transform, versions",
-            "model.safetensors": "the weights (see below)",
-            RESULTS_FILE: "every seed's evaluation records and provenance, the selection, the re-evaluation",
-            REPLAY_FILE: "one deterministic evaluation episode",
-            CURVE_FILE: "training-time evaluations of the seeds",
-        }
-        repo_files = [RepoFile(f, text, (staging / f).stat().st_size) for f, text in contents.items()
-                      if (staging / f).is_file()]
-        card = render_zoo_card(results, repo_files, weights_text, ckpt.config["config"], leaderboard_url,
-                               CODE_BASE_URL, REPO_URL)
-        check_card(str(card))
-        write_model_card(staging, card)
+        _, weights_text = weights_summary(export.tensors, untrained, str(ckpt.config["agent_class"]))
+        _write_card(staging, results, weights_text, ckpt.config["config"], leaderboard_url)
         # the whole repo replaces the old one in one move: a reader sees the old repo or the new, never a mix
         folder = atomic_write_folder(zoo / org / name, {p.name: p.read_bytes() for p in sorted(staging.iterdir())})
     score = results["reevaluation"]["normalized_score"]
     log(f"{repo_id}: written to {folder} (re-evaluated "
         f"{'score ' + format(score, '.1f') if score is not None else 'return ' + format(reeval.mean_return, '.1f')})")
     return Published(repo_id, folder, results)
+
+
+#: What each file of a repo holds, for the card's file table.
+REPO_FILES = {
+    "config.json": "agent class, configuration, spaces, data transform, versions",
+    "model.safetensors": "the weights (see below)",
+    RESULTS_FILE: "every seed's evaluation records and provenance, the selection, the re-evaluation",
+    REPLAY_FILE: "one deterministic evaluation episode",
+    CURVE_FILE: "training-time evaluations of the seeds",
+}
+
+
+def _write_card(staging: Path, results: Mapping[str, Any], weights_text: str, config: Mapping[str, Any],
+                leaderboard_url: str) -> None:
+    """Render the card of the repo files in `staging` (checked with huggingface_hub) into its README.md."""
+    repo_files = [RepoFile(f, text, (staging / f).stat().st_size) for f, text in REPO_FILES.items()
+                  if (staging / f).is_file()]
+    card = render_zoo_card(results, repo_files, weights_text, config, leaderboard_url, CODE_BASE_URL, REPO_URL)
+    check_card(str(card))
+    write_model_card(staging, card)
+
+
+def reexport_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, log: Any = print) -> bool:
+    """Rewrite a published repo's weights as today's `inference_export` of them (e.g. without the networks its
+    agent never trains, which repos published before 2026-12-03 shipped) and re-render its card; results, replay
+    and curve stay, since the policy is unchanged (checked: every tensor kept is bit-equal, so every prediction and
+    the card's re-evaluation are too). Returns whether anything changed."""
+    ckpt = load_checkpoint(folder)
+    untrained = never_trained(ckpt)
+    if not untrained or not any(name.startswith(untrained) for name in ckpt.tensors):
+        log(f"{folder}: already today's export")
+        return False
+    export, _ = inference_export(ckpt)
+    results = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory(prefix="iqlzoo-reexport-") as work:
+        staging = Path(work) / folder.name
+        save_checkpoint(staging, export)
+        if not _same_weights(IQL.load(staging, device="cpu"), IQL.load(folder, device="cpu"), untrained):
+            raise PublishError(f"{folder}: the re-exported weights differ from the published ones")
+        for name in (RESULTS_FILE, REPLAY_FILE, CURVE_FILE):
+            if (folder / name).is_file():
+                (staging / name).write_bytes((folder / name).read_bytes())
+        _, weights_text = weights_summary(export.tensors, untrained, str(ckpt.config["agent_class"]))
+        _write_card(staging, results, weights_text, ckpt.config["config"], leaderboard_url)
+        atomic_write_folder(folder, {p.name: p.read_bytes() for p in sorted(staging.iterdir())})
+    log(f"{folder}: re-exported without {', '.join(untrained)} ({(folder / 'model.safetensors').stat().st_size:,} "
+        "bytes of weights)")
+    return True
 
 
 def repo_folders(zoo: Path, org: str) -> list[Path]:
@@ -547,9 +614,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--push-only", action="store_true", help="upload the repos already under --out/--org")
     parser.add_argument("--endpoint", help="Hub URL for --push (default: HF_ENDPOINT or https://huggingface.co)")
     parser.add_argument("--private", action="store_true", help="create new repos private")
+    parser.add_argument("--reexport", nargs="+", type=Path, metavar="REPO_FOLDER",
+                        help="rewrite these published repos' weights as today's export (leaving out the networks "
+                             "their agent never trains) and re-render their cards; nothing is re-evaluated")
     args = parser.parse_args(argv)
-    if not args.push_only and not args.suite:
-        parser.error("--suite is required (unless --push-only)")
+    if not args.push_only and not args.reexport and not args.suite:
+        parser.error("--suite is required (unless --push-only or --reexport)")
     for name in ("eval_episodes", "reps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
@@ -560,6 +630,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Publish the cells asked for (and push them with --push); 0 when all is well, 1 when a cell or the push
     failed, 2 for a request that cannot be met."""
     args = parse_args(argv)
+    if args.reexport:
+        try:
+            for folder in args.reexport:
+                reexport_repo(folder, args.leaderboard_url)
+        except (PublishError, CheckpointError, OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.push_only:
         folders = repo_folders(args.out, args.org)
         if not folders:

@@ -10,7 +10,10 @@ A checkpoint is a folder (or a ``.zip`` of the same files):
 An *inference export* (:func:`export_checkpoint`, what the zoo publishes) leaves out the optimizer and state files and
 the tensors that are copies of others at initialisation, e.g. a target critic: ``config.json`` then maps each left-out
 prefix to the prefix it is rebuilt from (``"derived_tensors": {"critic_target.": "critic."}``), and loading copies
-those tensors back. Such files carry format version 2; every other checkpoint is still written as version 1.
+those tensors back. Such files carry format version 2; every other checkpoint is still written as version 1. An
+export may also leave out networks that training never updated (behaviour cloning's critics and value): config.json
+lists their prefixes (``"untrained_tensors": ["critic.", "value."]``) and loading builds them as a new agent does.
+Such files carry format version 3.
 
 Loading reads JSON and safetensors only, so opening a stranger's checkpoint cannot execute code; it reads with bounded
 memory (:mod:`iqlzoo.safe_read`, under :class:`~iqlzoo.limits.LoadLimits`), and the agent checks every JSON field
@@ -26,6 +29,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import IO, Any
 
 import torch
@@ -40,11 +44,14 @@ from iqlzoo.safe_read import check_zip_directory, parse_json, read_json, read_sa
 from iqlzoo.validation import check_envelope, field_error, is_real
 
 FORMAT = "iqlzoo-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: config.json key of an inference export: left-out tensor prefix -> the prefix its tensors are copied from on load.
 DERIVED_KEY = "derived_tensors"
 #: At most this many prefixes are derived (an export derives one: the target critic).
 MAX_DERIVED = 8
+#: config.json key of an inference export: prefixes of networks training never updated, left out of the file and
+#: initialised on load as a new agent's (at most MAX_DERIVED of them).
+UNTRAINED_KEY = "untrained_tensors"
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -70,7 +77,8 @@ class Checkpoint:
 
 def _encode(ckpt: Checkpoint) -> dict[str, bytes]:
     # version 2 only adds derived tensors: files without them stay readable by iqlzoo versions that know version 1
-    config = {**ckpt.config, "format": FORMAT, "format_version": 2 if ckpt.config.get(DERIVED_KEY) else 1}
+    version = 3 if ckpt.config.get(UNTRAINED_KEY) else 2 if ckpt.config.get(DERIVED_KEY) else 1
+    config = {**ckpt.config, "format": FORMAT, "format_version": version}
     files = {
         CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True).encode(),
         MODEL_FILE: save_safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in ckpt.tensors.items()}),
@@ -190,6 +198,7 @@ def load_checkpoint(path: str | os.PathLike, limits: LoadLimits | None = None) -
         raise CheckpointError(f"{path} has no {MODEL_FILE}: the checkpoint is incomplete")
     tensors = _decode_tensors(files[MODEL_FILE], f"{path}/{MODEL_FILE}")
     _restore_derived(config.get(DERIVED_KEY), tensors, f"{path}/{CONFIG_FILE}")
+    check_untrained(config.get(UNTRAINED_KEY), tensors, f"{path}/{CONFIG_FILE}")
     optimizer_tensors: dict[str, torch.Tensor] = {}
     state: dict[str, Any] = {}
     if OPTIMIZER_FILE in files or STATE_FILE in files:
@@ -202,16 +211,22 @@ def load_checkpoint(path: str | os.PathLike, limits: LoadLimits | None = None) -
     return Checkpoint(config, tensors, optimizer_tensors, state, limits=limits, origin=str(path))
 
 
-def export_checkpoint(ckpt: Checkpoint, derived: dict[str, str]) -> Checkpoint:
+def export_checkpoint(ckpt: Checkpoint, derived: dict[str, str], untrained: Sequence[str] = ()) -> Checkpoint:
     """An inference export of ``ckpt``: no optimizer state, RNG state or resume counters, and for each
     ``target_prefix -> source_prefix`` of ``derived`` no tensors under ``target_prefix``; loading the export copies the
-    tensors under ``source_prefix`` there instead (as a freshly built IQL initialises its target critic).
+    tensors under ``source_prefix`` there instead (as a freshly built IQL initialises its target critic). No tensors
+    under the prefixes of ``untrained`` either (networks training never updated): loading initialises them.
 
     Raises:
-        ValueError: a prefix of ``derived`` matches no tensor, or the tensors under the two prefixes differ in names
-            or shapes.
+        ValueError: a prefix of ``derived`` or ``untrained`` matches no tensor, or the tensors under the two prefixes
+            of a ``derived`` entry differ in names or shapes.
     """
     kept = dict(ckpt.tensors)
+    for prefix in untrained:
+        if not prefix.endswith(".") or not any(name.startswith(prefix) for name in kept):
+            raise ValueError(f"cannot leave out {prefix!r}: it is not a prefix ending in '.' of the checkpoint's "
+                             "tensors")
+        kept = {name: value for name, value in kept.items() if not name.startswith(prefix)}
     for target, source in derived.items():
         left_out = {name: kept.pop(name) for name in list(kept) if name.startswith(target)}
         copies = {target + name[len(source):]: value for name, value in kept.items() if name.startswith(source)}
@@ -221,8 +236,27 @@ def export_checkpoint(ckpt: Checkpoint, derived: dict[str, str]) -> Checkpoint:
         bad = [name for name, value in left_out.items() if value.shape != copies[name].shape]
         if bad:
             raise ValueError(f"cannot derive {bad} from {source!r}: shapes differ")
-    config = {**ckpt.config, DERIVED_KEY: dict(derived)}
+    config = {key: value for key, value in ckpt.config.items() if key not in (DERIVED_KEY, UNTRAINED_KEY)}
+    if derived:
+        config[DERIVED_KEY] = dict(derived)
+    if untrained:
+        config[UNTRAINED_KEY] = list(untrained)
     return Checkpoint(config=config, tensors=kept)
+
+
+def check_untrained(untrained: Any, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """``config.json``'s ``untrained_tensors``: None, or at most :data:`MAX_DERIVED` distinct prefixes ending in "."
+    under which the file stores no tensor (the agent builds those tensors; see :func:`export_checkpoint`)."""
+    if untrained is None:
+        return
+    if (not isinstance(untrained, list) or not untrained or len(untrained) > MAX_DERIVED
+            or len(set(map(str, untrained))) != len(untrained)
+            or not all(isinstance(p, str) and p.endswith(".") and len(p) > 1 for p in untrained)):
+        raise field_error(where, UNTRAINED_KEY, f"is {untrained!r}; it must list at most {MAX_DERIVED} distinct "
+                          "tensor-name prefixes (ending in '.')")
+    stored = sorted(name for name in tensors if name.startswith(tuple(untrained)))
+    if stored:
+        raise field_error(where, UNTRAINED_KEY, f"says {untrained} are not stored, but the file stores {stored[:3]}")
 
 
 def _restore_derived(derived: Any, tensors: dict[str, torch.Tensor], where: str) -> None:

@@ -18,7 +18,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,7 +39,7 @@ NetworkBuilder = Callable[[int, int, Any], torch.nn.Module]
 ADVICE = "the file is corrupt, not from iqlzoo, or was edited by hand: re-save the agent or correct the field"
 INT64 = 2**63
 TOP_LEVEL_FIELDS = ("format", "format_version", "agent_class", "config", "spaces", "data", "num_timesteps", "seed",
-                    "versions", "derived_tensors")
+                    "versions", "derived_tensors", "untrained_tensors")
 """Every field ``config.json`` may hold."""
 REQUIRED_FIELDS = ("agent_class", "config", "spaces", "data")
 RESOLVED_FIELDS = ("domain", *sorted({name for preset in DOMAIN_DEFAULTS.values() for name in preset}))
@@ -433,11 +433,21 @@ def validate_checkpoint(ckpt: Checkpoint, config_cls: type, transform_cls: type,
         _check_optimizer_tensors(ckpt.optimizer_tensors, f"{origin}optimizer.safetensors")
 
 
-def load_network_tensors(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], origin: str = "") -> None:
+def load_network_tensors(
+    module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], origin: str = "", untrained: Sequence[str] = ()
+) -> None:
     """Copy ``tensors`` into ``module``'s state exactly: the same names, shapes and dtypes, all finite; otherwise a
-    :class:`CheckpointError` names the tensor, both shapes and the config fields that shape it."""
+    :class:`CheckpointError` names the tensor, both shapes and the config fields that shape it. The tensors under the
+    prefixes of ``untrained`` (networks the file leaves out because training never updated them) keep ``module``'s
+    own initial values; each prefix must name some of them."""
     where = f"{origin}/model.safetensors" if origin else "model.safetensors"
     own = module.state_dict()
+    for prefix in untrained:
+        if not any(name.startswith(prefix) for name in own):
+            raise CheckpointError(f"{origin or 'the checkpoint'}/config.json: field 'untrained_tensors' names "
+                                  f"{prefix!r}, which is no network of this agent")
+    fresh = {name: value for name, value in own.items() if name.startswith(tuple(untrained))}
+    own = {name: value for name, value in own.items() if name not in fresh}
 
     def culprit(name: str) -> str:
         fields = next((v for prefix, v in SHAPED_BY.items() if name.startswith(prefix)), "the config")
@@ -460,4 +470,4 @@ def load_network_tensors(module: torch.nn.Module, tensors: Mapping[str, torch.Te
         if saved.is_floating_point() and not bool(torch.isfinite(saved).all()):
             raise CheckpointError(f"{where}: tensor {name!r} holds NaN or inf; the model is unusable (saved from a "
                                   "diverged run, or corrupt)")
-    module.load_state_dict(dict(tensors), strict=True)
+    module.load_state_dict({**fresh, **tensors}, strict=True)

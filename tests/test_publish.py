@@ -30,7 +30,7 @@ from benchmarks.run import main as run_main
 from benchmarks.store import EvalRecord, ResultsStore
 from benchmarks.suites import PENDULUM_TOY, Protocol, RunSpec, budget_of_store_suite
 from benchmarks.zoo_card import TAGS, RepoFile, check_card, render_zoo_card
-from iqlzoo import IQL, evaluate
+from iqlzoo import BC, IQL, evaluate
 from iqlzoo.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.hub import HubConnectionError, HubOfflineError
 from iqlzoo.hub_server import ZooServer
@@ -197,6 +197,72 @@ def test_export_format_round_trip_and_errors(antmaze_data, make_iql, tmp_path: P
         (tmp_path / "export" / "config.json").write_text(json.dumps(config))
         with pytest.raises(CheckpointError, match=re.escape(message)):
             load_checkpoint(tmp_path / "export")
+
+
+def test_bc_ships_its_policy_only_and_loads_to_predict(antmaze_data, tmp_path: Path) -> None:
+    """BC never trains its critics or value: its repo leaves them out (and says so); loading builds them afresh and
+    the policy predicts as the trained agent's."""
+    model = BC("MlpPolicy", antmaze_data, seed=0, device="cpu", policy_kwargs={"net_arch": [32, 32]},
+               batch_size=64).learn(5)
+    model.save(tmp_path / "train")
+    export, untrained = publish.inference_export(load_checkpoint(tmp_path / "train"))
+    assert untrained == ("critic.", "critic_target.", "value.")
+    assert {name.split(".")[0] for name in export.tensors} == {"actor", "obs_mean", "obs_std"}
+    save_checkpoint(tmp_path / "export", export)
+    config = json.loads((tmp_path / "export" / "config.json").read_text())
+    assert config["untrained_tensors"] == list(untrained) and config["format_version"] == 3
+    assert "derived_tensors" not in config  # the target critic is not derived from a critic that is not stored
+    loaded = IQL.load(tmp_path / "export", device="cpu")
+    assert type(loaded) is BC and loaded.untrained_on_load == untrained
+    assert publish._same_weights(loaded, model, untrained)
+    obs = loaded.observation_space.sample()
+    np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    _, text = publish.weights_summary(export.tensors, untrained, "BC")
+    assert "policy only" in text and "`critic`, `critic_target`, `value`" in text and "Do not read Q" in text
+    # an IQL keeps its critics and value; an export cannot leave out what the file does not have
+    IQL("MlpPolicy", antmaze_data, seed=0, device="cpu", policy_kwargs={"net_arch": [32, 32]}).save(tmp_path / "iql")
+    iql_export, none = publish.inference_export(load_checkpoint(tmp_path / "iql"))
+    assert none == () and {name.split(".")[0] for name in iql_export.tensors} >= {"actor", "critic", "value"}
+    with pytest.raises(ValueError, match="cannot leave out 'nothing.'"):
+        export_checkpoint(load_checkpoint(tmp_path / "train"), {}, ["nothing."])
+    for untrained_field, message in [
+        (["actor."], "but the file stores"),  # the policy is stored: it cannot be listed as left out
+        (["critic"], "distinct tensor-name prefixes"),
+        ("critic.", "distinct tensor-name prefixes"),
+    ]:
+        broken = dict(config, untrained_tensors=untrained_field)
+        (tmp_path / "export" / "config.json").write_text(json.dumps(broken))
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            IQL.load(tmp_path / "export", device="cpu")
+    (tmp_path / "export" / "config.json").write_text(json.dumps(dict(config, untrained_tensors=["nothing."])))
+    with pytest.raises(CheckpointError, match="no network of this agent|lacks the network's tensors"):
+        IQL.load(tmp_path / "export", device="cpu")
+
+
+def test_reexport_drops_untrained_networks_from_a_published_repo(antmaze_data, zoo: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A BC repo published with its untrained critics (as before 2026-12-03) is rewritten without them; its results,
+    replay and curve stay, its card is re-rendered, and its predictions are unchanged."""
+    repo = tmp_path / "iqlzoo" / "BC-old"
+    shutil.copytree(zoo / REPO_ID, repo)
+    model = BC("MlpPolicy", antmaze_data, seed=1, device="cpu", policy_kwargs={"net_arch": [32, 32]},
+               batch_size=64).learn(3)
+    model.save(tmp_path / "train")
+    for name in ("config.json", "model.safetensors"):
+        (repo / name).unlink()
+    save_checkpoint(tmp_path / "old", export_checkpoint(load_checkpoint(tmp_path / "train"), publish.DERIVED_ON_LOAD))
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tmp_path / "old" / name, repo / name)
+    results = (repo / "results.json").read_bytes()
+    assert publish.main(["--reexport", str(repo)]) == 0
+    assert "re-exported without critic., critic_target., value." in capsys.readouterr().out
+    with safe_open(repo / "model.safetensors", framework="pt") as handle:
+        assert {name.split(".")[0] for name in handle.keys()} == {"actor", "obs_mean", "obs_std"}
+    assert (repo / "results.json").read_bytes() == results and "policy only" in (repo / "README.md").read_text()
+    obs = model.observation_space.sample()
+    np.testing.assert_array_equal(IQL.load(repo, device="cpu").predict(obs)[0], model.predict(obs)[0])
+    assert publish.main(["--reexport", str(repo), str(zoo / REPO_ID)]) == 0  # nothing left to drop in either
+    assert capsys.readouterr().out.count("already today's export") == 2
 
 
 def test_results_json_holds_every_seeds_records_and_provenance(store_root: Path, zoo: Path) -> None:

@@ -52,7 +52,14 @@ from iqlzoo.agents.compiled_step import adam_step, compile_update, init_adam_sta
 from iqlzoo.agents.config import DataTransform, IQLConfig, config_from_kwargs, fit_reward_transform
 from iqlzoo.agents.multiseed import agent_slice, check_stackable, extract, stack_into, stack_states
 from iqlzoo.arguments import positive_int
-from iqlzoo.checkpoint import Checkpoint, CheckpointError, optimizer_from_tensors, optimizer_to_tensors
+from iqlzoo.checkpoint import (
+    UNTRAINED_KEY,
+    Checkpoint,
+    CheckpointError,
+    check_untrained,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+)
 from iqlzoo.data.buffer import TransitionBuffer
 from iqlzoo.data.minari import from_minari
 from iqlzoo.data.spaces import ObservationFlattener, space_from_json, space_to_json
@@ -161,6 +168,10 @@ class IQL(OfflineAgent):
         "log_std_mean",
     )
     penalty_stats: ClassVar[tuple[str, ...]] = ("bonus_mean", "bonus_scale", "penalty_loss")
+    never_trained: ClassVar[tuple[str, ...]] = ()
+    """Prefixes of the networks this agent holds but training never updates; an inference export leaves them out."""
+    untrained_on_load: tuple[str, ...] = ()
+    """The networks the loaded checkpoint left out (``never_trained``), which loading built as a new agent's."""
 
     def __init__(
         self,
@@ -656,7 +667,10 @@ class IQL(OfflineAgent):
         agent = cls.__new__(cls)
         agent._build(cfg, observation_space, action_space, obs_keys, transform, dataset=data,
                      seed=ckpt.config.get("seed"), device=device, **kwargs)
-        load_network_tensors(agent.nets, ckpt.tensors, ckpt.origin or "")
+        untrained = ckpt.config.get(UNTRAINED_KEY) or []
+        check_untrained(untrained or None, ckpt.tensors, f"{ckpt.origin or 'the checkpoint'}/config.json")
+        load_network_tensors(agent.nets, ckpt.tensors, ckpt.origin or "", untrained)
+        agent.untrained_on_load = tuple(untrained)
         agent.num_timesteps = int(ckpt.config.get("num_timesteps", 0))
         if ckpt.optimizer_tensors:
             optimizer_from_tensors(
