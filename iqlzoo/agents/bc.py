@@ -17,8 +17,8 @@ class BC(IQL):
     L_π = −E_D[log π(a|s)] — advantage-weighted regression with every weight 1 (β = 0).
 
     It shares IQL's networks, options, multi-seed training and checkpoint format (so everything that loads, evaluates,
-    publishes or exports an IQL takes a BC too); Q and V exist in the checkpoint but are neither trained nor used (an inference export, as the zoo
-    publishes, leaves them out: `never_trained`).
+    publishes or exports an IQL takes a BC too); Q and V exist in the checkpoint but are neither trained nor used
+    (an inference export, as the zoo publishes, leaves them out: `never_trained`).
     """
 
     agent_name: ClassVar[str] = "BC"
