@@ -42,7 +42,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.run import expand
-from benchmarks.runner import CHECKPOINT_DIR, FINAL_STATES, TRAIN_LOG, checkpoint_step, completed_steps
+from benchmarks.runner import (
+    CHECKPOINT_DIR,
+    FINAL_STATES,
+    TRAIN_LOG,
+    checkpoint_step,
+    completed_steps,
+    seed_group_key_of_entry,
+)
 from benchmarks.store import EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, atomic_write_text
 from benchmarks.suites import BUDGETS, SUITES, budget_of_store_suite, plan, task_of
 from iqlzoo.atomic import atomic_link
@@ -82,16 +89,16 @@ def _group_key(run_dir: Path) -> str:
     run = _run_entry(run_dir)
     if run is None:
         return run_dir.name
-    return json.dumps({**run, "seed": None, "run_id": None}, sort_keys=True, default=str)
+    return seed_group_key_of_entry(run)
 
 
 def _shared_checkpoints(run_dirs: Sequence[Path]) -> dict[Path, Path]:
     """The checkpoint to pack of each run: for the runs of one seed group, the newest step all of them hold.
 
-    A group trains as one model only when its members resume at the same step (``benchmarks.runner.execute_group``
-    falls back to training them one after another, ~3x the wall time, otherwise); a pack taken while the group was
-    writing its checkpoints, or after a kill between two members' writes, would hold them at different steps. A
-    group without a step in common packs each run's newest checkpoint."""
+    A pack taken while the group was writing its checkpoints, or after a kill between two members' writes, would
+    hold them at different steps; runners before commit 1065ce1 (the pinned worktrees among them) then train the
+    members one after another (~3x the wall time), later ones train the members behind alone until they catch up.
+    A group without a step in common packs each run's newest checkpoint."""
     groups: dict[str, list[Path]] = {}
     for run_dir in run_dirs:
         groups.setdefault(_group_key(run_dir), []).append(run_dir)

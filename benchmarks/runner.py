@@ -444,7 +444,12 @@ def _execute_locked(
 
 def seed_group_key(spec: RunSpec) -> str:
     """Runs with equal keys differ only in their seed, so they can train as one multi-seed model."""
-    return json.dumps({**spec.to_json(), "seed": None, "run_id": None}, sort_keys=True, default=str)
+    return seed_group_key_of_entry(spec.to_json())
+
+
+def seed_group_key_of_entry(run: dict[str, Any]) -> str:
+    """`seed_group_key` of a run entry as provenance stores it (``RunSpec.to_json``)."""
+    return json.dumps({**run, "seed": None, "run_id": None}, sort_keys=True, default=str)
 
 
 def seed_group_name(spec: RunSpec) -> str:
