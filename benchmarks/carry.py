@@ -208,12 +208,22 @@ def _cells(results: Path) -> dict[Cell, list[Path]]:
     return cells
 
 
+def _steps(run_dir: Path) -> int:
+    """The steps a run was budgeted (its provenance's protocol); 0 when that cannot be read."""
+    try:
+        return int((_run_entry(run_dir) or {})["protocol"]["steps"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
 def record(results: Path, into: Path, match: str = "", dry_run: bool = False) -> dict[str, list[str]]:
     """Copy the records of every ended cell of the store `results` (with a run whose id contains `match`) into the
-    store `into`, and remove from `into` the runs of those cells that `results` does not hold. Returns the run ids
-    ``recorded``, ``removed`` and ``waiting`` (runs of cells not ended yet, with their state); `dry_run` changes
-    nothing."""
-    done: dict[str, list[str]] = {"recorded": [], "removed": [], "waiting": []}
+    store `into`, and remove from `into` the runs of those cells that `results` does not hold. A cell whose runs
+    were budgeted fewer steps than the ones `into` holds is left alone (a training store can keep the ended runs of
+    a superseded budget; they must not replace their reruns). Returns the run ids ``recorded``, ``removed``,
+    ``waiting`` (runs of cells not ended yet, with their state) and ``older`` (of a cell left alone); `dry_run`
+    changes nothing."""
+    done: dict[str, list[str]] = {"recorded": [], "removed": [], "waiting": [], "older": []}
     committed = _cells(into)
     for cell, runs in _cells(results).items():
         if not any(match in run_dir.name for run_dir in runs):
@@ -221,6 +231,10 @@ def record(results: Path, into: Path, match: str = "", dry_run: bool = False) ->
         states = {run_dir.name: _state(run_dir) for run_dir in runs}
         if any(state not in FINAL_STATES for state in states.values()):
             done["waiting"] += [f"{run_id} ({state})" for run_id, state in states.items()]
+            continue
+        held = max((_steps(old) for old in committed.get(cell, [])), default=0)
+        if max(_steps(run_dir) for run_dir in runs) < held:
+            done["older"] += [f"{run_dir.name} ({_steps(run_dir):,} steps; {held:,} recorded)" for run_dir in runs]
             continue
         for run_dir in runs:
             done["recorded"].append(run_dir.name)
@@ -333,11 +347,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.results.resolve() == args.into.resolve():
             parser.error("--results and --into are the same store; --into is the committed one (e.g. results)")
         done = record(args.results, args.into, args.match, args.dry_run)
-        for what in ("recorded", "removed", "waiting"):
+        for what in ("recorded", "removed", "waiting", "older"):
             for run_id in done[what]:
                 print(f"{what}: {run_id}")
         print(f"{len(done['recorded'])} runs recorded, {len(done['removed'])} removed, {len(done['waiting'])} "
-              "waiting (their cell has not ended)" + (" — dry run: nothing was changed" if args.dry_run else ""))
+              f"waiting (their cell has not ended), {len(done['older'])} left out (budgeted fewer steps than the "
+              "runs recorded for their cell)" + (" — dry run: nothing was changed" if args.dry_run else ""))
         return 0
     if args.command == "pack":
         if not (args.results / "runs").is_dir():

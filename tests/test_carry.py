@@ -159,6 +159,22 @@ def test_record_replaces_a_cell_only_once_its_rerun_has_ended(tmp_path: Path) ->
     assert record(store, committed)["removed"] == []
 
 
+def test_record_never_replaces_a_cell_with_runs_of_fewer_steps(tmp_path: Path) -> None:
+    """A training store that still holds the ended 100k-step runs of a cell must not replace its 500k-step reruns."""
+    committed, store = tmp_path / "results", tmp_path / "store"
+    for seed in range(3):
+        make_cell_run(committed, f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}", "finished", "IQL", "antmaze-quick",
+                      500_000)
+        make_cell_run(store, f"IQL.umaze.seed{seed}.antmaze-quick.old{seed}", "finished", "IQL", "antmaze-quick",
+                      100_000)
+    before = sorted(p.name for p in (committed / "runs").iterdir())
+    done = record(store, committed)
+    assert done["recorded"] == [] and done["removed"] == []
+    assert done["older"] == [f"IQL.umaze.seed{seed}.antmaze-quick.old{seed} (100,000 steps; 500,000 recorded)"
+                             for seed in range(3)]
+    assert sorted(p.name for p in (committed / "runs").iterdir()) == before
+
+
 def test_record_cli_refuses_one_store_as_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "runs").mkdir()
     with pytest.raises(SystemExit) as exit_info:
