@@ -232,9 +232,10 @@ def record(results: Path, into: Path, match: str = "", dry_run: bool = False) ->
         if any(state not in FINAL_STATES for state in states.values()):
             done["waiting"] += [f"{run_id} ({state})" for run_id, state in states.items()]
             continue
+        steps = {run_dir: _steps(run_dir) for run_dir in runs}
         held = max((_steps(old) for old in committed.get(cell, [])), default=0)
-        if max(_steps(run_dir) for run_dir in runs) < held:
-            done["older"] += [f"{run_dir.name} ({_steps(run_dir):,} steps; {held:,} recorded)" for run_dir in runs]
+        if max(steps.values()) < held:
+            done["older"] += [f"{run_dir.name} ({steps[run_dir]:,} steps; {held:,} recorded)" for run_dir in runs]
             continue
         for run_dir in runs:
             done["recorded"].append(run_dir.name)
