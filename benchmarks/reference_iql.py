@@ -24,7 +24,9 @@ does on AntMaze (the reference code does not). Observations of goal datasets are
 ``[achieved_goal, observation, desired_goal]`` flattened; evaluation uses the mean action and counts an episode as a
 success if the environment reported ``info["success"]`` at any step. Each seed's learning curve goes to
 ``<out>/seed<N>.csv``; a checkpoint after every evaluation (``torch.load(weights_only=True)``: tensors and plain
-containers only) lets an interrupted run resume::
+containers only) lets an interrupted run resume. ``<out>/seed<N>.provenance.json`` holds the run's settings, the SHA-256 of the
+transitions it trained on (the formula of iqlzoo's build labels, computed here on the reference's own arrays) and, for
+every invocation, the commit, versions and machine; resuming with other settings than the run began with is refused::
 
     python -m benchmarks.reference_iql --dataset iqlzoo/antmaze/umaze-v0 --seeds 0 1 2 --steps 200000 \\
         --eval-every 25000 --eval-episodes 30 --out docs/reference/umaze
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import hashlib
 import io
 import json
 import math
@@ -49,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.store import collect_provenance
 from iqlzoo.atomic import atomic_write, atomic_write_text
 
 GOAL_KEYS = ("achieved_goal", "observation", "desired_goal")
@@ -197,6 +201,45 @@ def load_transitions(dataset_id: str) -> tuple[object, dict[str, np.ndarray], np
     return dataset, {key: np.concatenate(value) for key, value in parts.items()}, np.asarray(returns)
 
 
+def transitions_hash(data: dict[str, np.ndarray]) -> str:
+    """16 hex digits of SHA-256 over (s, a, r, s', terminal), each array's dtype and shape and then its bytes: the
+    formula of iqlzoo's build labels, so equal hashes mean both read byte-identical transitions."""
+    digest = hashlib.sha256()
+    for key in ("obs", "act", "rew", "next_obs", "done"):
+        array = np.ascontiguousarray(data[key])
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array)
+    return digest.hexdigest()[:16]
+
+
+class SettingsMismatch(ValueError):
+    """A resumed run was asked to go on with other settings than it began with."""
+
+
+def record_provenance(path: Path, settings: dict, dataset_hash: str) -> dict:
+    """Add this invocation to the JSON file `path` (``<out>/seed<N>.provenance.json``; written atomically), creating
+    it on the first.
+
+    The file keeps the run's `settings` and `dataset_hash` from its first invocation and appends each invocation's
+    :func:`benchmarks.store.collect_provenance` (commit, versions, machine, command). An invocation whose settings or
+    data differ from the recorded ones raises :class:`SettingsMismatch`: its steps would continue another experiment's
+    curve.
+    """
+    record = {"settings": settings, "dataset_hash": dataset_hash, "invocations": []}
+    if path.exists():
+        record = json.loads(path.read_text())
+        theirs = {"settings": record.get("settings"), "dataset_hash": record.get("dataset_hash")}
+        ours = {"settings": settings, "dataset_hash": dataset_hash}
+        if theirs != ours:
+            raise SettingsMismatch(
+                f"{path.parent} holds a run begun with {json.dumps(theirs, sort_keys=True)}, not "
+                f"{json.dumps(ours, sort_keys=True)}: pass the same settings to resume it, or a new --out to start "
+                "another run")
+    record["invocations"].append(collect_provenance())
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
 def evaluate(agent: ReferenceIQL, env: object, mean: np.ndarray, std: np.ndarray, episodes: int,
              seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(returns, successes) of `episodes` deterministic episodes; episode i is reset with seed `seed + i`."""
@@ -237,6 +280,11 @@ def train_seed(dataset_id: str, seed: int, steps: int, eval_every: int, eval_epi
     if not 0.0 < expectile < 1.0 or temperature < 0.0:
         raise ValueError(f"expectile must lie in (0, 1) and temperature be >= 0; got {expectile} and {temperature}")
     dataset, data, episode_returns = load_transitions(dataset_id)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"dataset": dataset_id, "steps": steps, "eval_every": eval_every, "eval_episodes": eval_episodes,
+                "normalize_observations": normalize_observations, "expectile": expectile,
+                "temperature": temperature}
+    record_provenance(out / f"seed{seed}.provenance.json", settings, transitions_hash(data))
     rew = data["rew"] - 1.0 if antmaze else data["rew"] * 1000.0 / (episode_returns.max() - episode_returns.min())
     if normalize_observations:
         mean, std = data["obs"].mean(axis=0), data["obs"].std(axis=0) + 1e-3
@@ -249,7 +297,6 @@ def train_seed(dataset_id: str, seed: int, steps: int, eval_every: int, eval_epi
     agent = ReferenceIQL(t((data["obs"] - mean) / std), t(data["act"]), t(rew), t((data["next_obs"] - mean) / std),
                          t(data["done"]), seed=seed, expectile=expectile,
                          temperature=temperature, total_steps=steps)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt, curve_path = out / f"seed{seed}.pt", out / f"seed{seed}.csv"
     curve: list[dict] = []
     if ckpt.exists():

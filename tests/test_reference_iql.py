@@ -88,3 +88,34 @@ def test_reference_refuses_an_expectile_outside_the_unit_interval(tmp_path):
 
     with pytest.raises(ValueError, match="expectile must lie in"):
         train_seed(ANTMAZE_TINY_ID, 0, 10, 10, 1, tmp_path, expectile=1.0)
+
+
+def test_reference_hashes_the_transitions_as_iqlzoo_labels_its_builds(antmaze_data):
+    from benchmarks.reference_iql import transitions_hash
+    from benchmarks.runner import dataset_fingerprint
+
+    _, data, _ = load_transitions(ANTMAZE_TINY_ID)
+    assert transitions_hash(data) == dataset_fingerprint(antmaze_data)
+    data["rew"] = data["rew"] - 1.0
+    assert transitions_hash(data) != dataset_fingerprint(antmaze_data)
+
+
+def test_reference_provenance_records_each_invocation_and_refuses_other_settings(tmp_path):
+    import json
+
+    import pytest
+
+    from benchmarks.reference_iql import SettingsMismatch, record_provenance
+
+    path = tmp_path / "seed0.provenance.json"
+    settings = {"dataset": ANTMAZE_TINY_ID, "steps": 1000, "normalize_observations": True}
+    record_provenance(path, settings, "abc")
+    record_provenance(path, settings, "abc")
+    saved = json.loads(path.read_text())
+    assert saved["settings"] == settings and saved["dataset_hash"] == "abc"
+    assert len(saved["invocations"]) == 2 and "git_commit" in saved["invocations"][0]
+    with pytest.raises(SettingsMismatch, match="pass the same settings to resume it"):
+        record_provenance(path, {**settings, "normalize_observations": False}, "abc")
+    with pytest.raises(SettingsMismatch):
+        record_provenance(path, settings, "another build")
+    assert len(json.loads(path.read_text())["invocations"]) == 2
