@@ -13,11 +13,23 @@ from pathlib import Path
 
 import pytest
 
+import benchmarks.reference_iql as reference
 from benchmarks.run import select_tasks
 from benchmarks.store import REPO_ROOT
-from benchmarks.suites import BUDGETS, SUITES, Plan, plan, split_store_suite
+from benchmarks.suites import BUDGETS, REGENERATED, SUITES, Plan, plan, split_store_suite
 
 LANES = REPO_ROOT / "resume" / "lanes.sh"
+
+
+def reference_main(argv: list[str]) -> None:
+    """Parse a reference step's command line as ``python -m benchmarks.reference_iql`` would, without training."""
+    parsed = []
+    original = reference.train_seed
+    reference.train_seed = lambda *args, **kwargs: parsed.append(args)
+    try:
+        assert reference.main(argv) == 0 and parsed
+    finally:
+        reference.train_seed = original
 
 
 def dry_run(lane: int, work: Path) -> list[list[str]]:
@@ -43,12 +55,17 @@ def test_every_step_of_a_lane_is_one_its_suite_plans_inside_the_budgets_scope(la
     steps = dry_run(lane, tmp_path)
     worktrees = {words[1] for words in steps if words[0] == "worktree"}
     groups = [words[1:] for words in steps if words[0] == "group"]
-    assert groups and {words[0] for words in steps} <= {"worktree", "restore", "group"}
+    assert groups and {words[0] for words in steps} <= {"worktree", "restore", "group", "reference"}
     for directory, suite, budget, agent, data, *_ in groups:
         assert directory in worktrees, f"{agent} {data} trains in {directory}, a worktree the lane does not make"
         grid, tasks = planned(suite, budget, agent, data)
         assert len(tasks) == 1
         assert not grid.outside_scope(tasks)
+    for directory, data, out, *options in (words[1:] for words in steps if words[0] == "reference"):
+        assert directory in worktrees, f"the reference run on {data} is in {directory}, a worktree the lane does not make"
+        assert data in REGENERATED, f"{data} is not a dataset iqlzoo regenerates"
+        assert not out.startswith(str(REPO_ROOT)), "reference runs write checkpoints: keep them out of the checkout"
+        reference_main(["--dataset", data, "--out", out, *options])  # the options parse
     for words in steps:
         if words[0] == "restore":
             for store_suite in words[2:]:
