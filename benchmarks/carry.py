@@ -20,7 +20,8 @@ that finished since is dropped from it (its records belong in the results store,
 the records of its runs (no checkpoints), and out of it every run of the same cell that the store does not hold — the
 runs a rerun supersedes (an older budget or precision; git history keeps them). A cell is recorded only once every
 one of its runs in the training store has ended, so the committed store never mixes a half-finished group with the
-one it replaces::
+one it replaces, and only when today's suite files plan every one of its runs: a training store can keep the ended
+runs of a superseded budget or precision, and ``--match`` (a substring of run ids) can select them by accident::
 
     python -m benchmarks.carry record --results /work/runs/am-quick-store --into results --dry-run
 
@@ -216,17 +217,31 @@ def _steps(run_dir: Path) -> int:
         return 0
 
 
+def _planned(run_dir: Path) -> bool:
+    """Whether today's suite files plan the run in `run_dir` (:func:`planned_today`); False when its provenance
+    cannot be read."""
+    run = _run_entry(run_dir)
+    try:
+        return run is not None and planned_today(run)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def record(results: Path, into: Path, match: str = "", dry_run: bool = False) -> dict[str, list[str]]:
     """Copy the records of every ended cell of the store `results` (with a run whose id contains `match`) into the
-    store `into`, and remove from `into` the runs of those cells that `results` does not hold. A cell whose runs
-    were budgeted fewer steps than the ones `into` holds is left alone (a training store can keep the ended runs of
-    a superseded budget; they must not replace their reruns). Returns the run ids ``recorded``, ``removed``,
-    ``waiting`` (runs of cells not ended yet, with their state) and ``older`` (of a cell left alone); `dry_run`
-    changes nothing."""
-    done: dict[str, list[str]] = {"recorded": [], "removed": [], "waiting": [], "older": []}
+    store `into`, and remove from `into` the runs of those cells that `results` does not hold. Left alone: a cell
+    with a run today's suite files do not plan (:func:`planned_today`: a superseded budget, precision or setting),
+    and a cell whose runs were budgeted fewer steps than the ones `into` holds (a training store can keep the ended
+    runs of a superseded budget; they must not replace their reruns). Returns the run ids ``recorded``,
+    ``removed``, ``waiting`` (runs of cells not ended yet, with their state), ``superseded`` and ``older`` (of the
+    cells left alone); `dry_run` changes nothing."""
+    done: dict[str, list[str]] = {"recorded": [], "removed": [], "waiting": [], "superseded": [], "older": []}
     committed = _cells(into)
     for cell, runs in _cells(results).items():
         if not any(match in run_dir.name for run_dir in runs):
+            continue
+        if not all(_planned(run_dir) for run_dir in runs):
+            done["superseded"] += [run_dir.name for run_dir in runs]
             continue
         states = {run_dir.name: _state(run_dir) for run_dir in runs}
         if any(state not in FINAL_STATES for state in states.values()):
@@ -284,12 +299,7 @@ def restore(source: Path, results: Path, match: str = "", dry_run: bool = False)
         if _state(run_dir) not in FINAL_STATES:
             done["unfinished"].append(run_dir.name)
             continue
-        run = _run_entry(run_dir)
-        try:
-            planned = run is not None and planned_today(run)
-        except (KeyError, TypeError, ValueError):
-            planned = False
-        if not planned:
+        if not _planned(run_dir):
             done["superseded"].append(run_dir.name)
             continue
         target = results / "runs" / run_dir.name
@@ -348,12 +358,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.results.resolve() == args.into.resolve():
             parser.error("--results and --into are the same store; --into is the committed one (e.g. results)")
         done = record(args.results, args.into, args.match, args.dry_run)
-        for what in ("recorded", "removed", "waiting", "older"):
+        for what in ("recorded", "removed", "waiting", "superseded", "older"):
             for run_id in done[what]:
                 print(f"{what}: {run_id}")
         print(f"{len(done['recorded'])} runs recorded, {len(done['removed'])} removed, {len(done['waiting'])} "
-              f"waiting (their cell has not ended), {len(done['older'])} left out (budgeted fewer steps than the "
-              "runs recorded for their cell)" + (" — dry run: nothing was changed" if args.dry_run else ""))
+              f"waiting (their cell has not ended), {len(done['superseded'])} left out (a cell with a run today's "
+              f"suites do not plan), {len(done['older'])} left out (budgeted fewer steps than the runs recorded for "
+              "their cell)" + (" — dry run: nothing was changed" if args.dry_run else ""))
         return 0
     if args.command == "pack":
         if not (args.results / "runs").is_dir():

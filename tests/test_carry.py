@@ -112,29 +112,39 @@ def test_cli_refuses_folders_that_are_not_stores_or_packs(tmp_path: Path, capsys
     assert exit_info.value.code == 2 and "written by `benchmarks.carry pack`" in capsys.readouterr().err
 
 
-def make_cell_run(root: Path, run_id: str, state: str, label: str, suite: str, budget: int) -> Path:
-    run = make_run(root, run_id, state, (budget,))
-    provenance = {"run": {"agent": label.split("-")[0], "label": label, "dataset_id": "iqlzoo/antmaze/umaze-v0",
-                          "suite": suite, "protocol": {"steps": budget}}}
-    (run / "provenance.json").write_text(json.dumps(provenance))
+UMAZE = {"D4RL/antmaze/umaze-v1": ("iqlzoo/antmaze/umaze-v0", "regenerated")}
+
+
+def todays_specs(suite: str, label: str) -> list[RunSpec]:
+    """The three umaze runs today's suite files plan for `label` at the quick budget."""
+    return expand(plan(suite, agents=[label], budget_name="quick", seeds=3, scoped=False), UMAZE)
+
+
+def older(spec: RunSpec, **config: object) -> RunSpec:
+    """`spec` as the bf16 100k-step era ran it: a run today's suites no longer plan."""
+    return dataclasses.replace(spec, config={**spec.config, "bf16": True, **config},
+                               protocol=dataclasses.replace(spec.protocol, steps=100_000))
+
+
+def make_cell_run(root: Path, spec: RunSpec, state: str) -> Path:
+    run = make_run(root, spec.run_id, state, (spec.protocol.steps,))
+    (run / "provenance.json").write_text(json.dumps({"run": spec.to_json()}))
     return run
 
 
 def test_record_replaces_a_cell_only_once_its_rerun_has_ended(tmp_path: Path) -> None:
     committed, store = tmp_path / "results", tmp_path / "store"
-    for seed in range(3):  # the bf16 100k-step runs of two cells
-        make_cell_run(committed, f"IQL.umaze.seed{seed}.antmaze-quick.old{seed}", "finished", "IQL", "antmaze-quick",
-                      100_000)
-        make_cell_run(committed, f"IQL-expectile0.5.umaze.seed{seed}.seed-findings-quick.old{seed}", "finished",
-                      "IQL-expectile0.5", "seed-findings-quick", 100_000)
+    iql, expectile = todays_specs("antmaze", "IQL"), todays_specs("seed-findings", "IQL-expectile0.5")
+    old_iql, old_expectile = [older(spec) for spec in iql], [older(spec) for spec in expectile]
+    for spec in old_iql + old_expectile:  # the bf16 100k-step runs of two cells
+        make_cell_run(committed, spec, "finished")
     for run_dir in (committed / "runs").iterdir():
         shutil.rmtree(run_dir / "checkpoints")  # the committed store holds records only
     # the reruns: IQL has ended (one seed diverged), IQL-expectile0.5 still trains one seed
-    for seed, state in enumerate(("finished", "diverged", "finished")):
-        make_cell_run(store, f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}", state, "IQL", "antmaze-quick", 500_000)
-    for seed, state in enumerate(("finished", "running", "finished")):
-        make_cell_run(store, f"IQL-expectile0.5.umaze.seed{seed}.seed-findings-quick.new{seed}", state,
-                      "IQL-expectile0.5", "seed-findings-quick", 500_000)
+    for spec, state in zip(iql, ("finished", "diverged", "finished")):
+        make_cell_run(store, spec, state)
+    for spec, state in zip(expectile, ("finished", "running", "finished")):
+        make_cell_run(store, spec, state)
 
     before = sorted(p.name for p in (committed / "runs").iterdir())
     planned = record(store, committed, dry_run=True)
@@ -142,14 +152,12 @@ def test_record_replaces_a_cell_only_once_its_rerun_has_ended(tmp_path: Path) ->
 
     done = record(store, committed)
     assert done == planned
-    assert done["recorded"] == [f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}" for seed in range(3)]
-    assert done["removed"] == [f"IQL.umaze.seed{seed}.antmaze-quick.old{seed}" for seed in range(3)]
-    assert len(done["waiting"]) == 3 and "IQL-expectile0.5.umaze.seed1.seed-findings-quick.new1 (running)" in \
-        done["waiting"]
+    assert done["recorded"] == [spec.run_id for spec in iql]
+    assert sorted(done["removed"]) == sorted(spec.run_id for spec in old_iql)
+    assert len(done["waiting"]) == 3 and f"{expectile[1].run_id} (running)" in done["waiting"]
     kept = sorted(p.name for p in (committed / "runs").iterdir())
-    assert kept == sorted([f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}" for seed in range(3)]
-                          + [f"IQL-expectile0.5.umaze.seed{seed}.seed-findings-quick.old{seed}" for seed in range(3)])
-    recorded = committed / "runs" / "IQL.umaze.seed1.antmaze-quick.new1"
+    assert kept == sorted([spec.run_id for spec in iql] + [spec.run_id for spec in old_expectile])
+    recorded = committed / "runs" / iql[1].run_id
     assert sorted(p.name for p in recorded.iterdir()) == [
         "evaluations.csv", "provenance.json", "status.json", "train_log.jsonl"]  # no checkpoint, no TensorBoard
     assert json.loads((recorded / "status.json").read_text())["state"] == "diverged"
@@ -160,19 +168,32 @@ def test_record_replaces_a_cell_only_once_its_rerun_has_ended(tmp_path: Path) ->
 
 
 def test_record_never_replaces_a_cell_with_runs_of_fewer_steps(tmp_path: Path) -> None:
-    """A training store that still holds the ended 100k-step runs of a cell must not replace its 500k-step reruns."""
+    """A training store that still holds the ended 100k-step runs of a cell must not replace its 500k-step reruns,
+    even where today's suite files plan both (a budget that was cut back)."""
     committed, store = tmp_path / "results", tmp_path / "store"
-    for seed in range(3):
-        make_cell_run(committed, f"IQL.umaze.seed{seed}.antmaze-quick.new{seed}", "finished", "IQL", "antmaze-quick",
-                      500_000)
-        make_cell_run(store, f"IQL.umaze.seed{seed}.antmaze-quick.old{seed}", "finished", "IQL", "antmaze-quick",
-                      100_000)
+    today = todays_specs("antmaze", "IQL")
+    for spec in today:
+        make_cell_run(committed, dataclasses.replace(spec, protocol=dataclasses.replace(spec.protocol,
+                                                                                         steps=1_000_000)), "finished")
+        make_cell_run(store, spec, "finished")
     before = sorted(p.name for p in (committed / "runs").iterdir())
     done = record(store, committed)
-    assert done["recorded"] == [] and done["removed"] == []
-    assert done["older"] == [f"IQL.umaze.seed{seed}.antmaze-quick.old{seed} (100,000 steps; 500,000 recorded)"
-                             for seed in range(3)]
+    assert done["recorded"] == [] and done["removed"] == [] and done["superseded"] == []
+    assert done["older"] == [f"{spec.run_id} (500,000 steps; 1,000,000 recorded)" for spec in today]
     assert sorted(p.name for p in (committed / "runs").iterdir()) == before
+
+
+def test_record_leaves_alone_a_cell_whose_runs_todays_suites_do_not_plan(tmp_path: Path) -> None:
+    """`--match` is a substring of run ids (``IQL.iqlzoo-antmaze-umaze`` is also in ``D2RLIQL.iqlzoo-...``): the
+    ended bf16 runs of a cell that left the committed store on purpose must not come back with it."""
+    committed, store = tmp_path / "results", tmp_path / "store"
+    (committed / "runs").mkdir(parents=True)
+    stale = [older(spec) for spec in todays_specs("antmaze", "D2RLIQL")]
+    for spec in stale:
+        make_cell_run(store, spec, "finished")
+    done = record(store, committed, match="IQL.iqlzoo-antmaze-umaze")
+    assert done["superseded"] == [spec.run_id for spec in stale]
+    assert done["recorded"] == [] and list((committed / "runs").iterdir()) == []
 
 
 def test_record_cli_refuses_one_store_as_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
