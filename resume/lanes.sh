@@ -42,10 +42,13 @@ group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
       --data regenerated --seeds 3 --group-seeds on --workers 1 --offline --build-missing --no-leaderboard "$@")
 }
 
-reference() {  # reference DIR DATASET OUT [benchmarks.reference_iql options]: the independent IQL, resumable
+reference() {  # reference DIR DATASET OUT [benchmarks.reference_iql options]: the independent IQL, resumable from
+  # its newest checkpoint in OUT, or on a fresh machine from the copy committed in resume/reference/<OUT's name>/
   if [ "$DRY" = 1 ]; then echo "reference $*"; return; fi
   local dir=$1 data=$2 out=$3
   shift 3
+  local packed="$MAIN/resume/reference/$(basename "$out")"
+  if [ -d "$packed" ] && ! ls "$out"/seed*.pt > /dev/null 2>&1; then mkdir -p "$out" && cp "$packed"/* "$out"/; fi
   echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: reference IQL $data $* in $dir -> $out"
   (cd "$dir" && "$PY" -m iqlzoo.recipes build "$data" && "$PY" -m benchmarks.reference_iql --dataset "$data" \
       --out "$out" "$@")
