@@ -176,10 +176,18 @@ class ReferenceIQL:
 # ---------------------------------------------------------------------------------------------------- data
 
 
-def _flat(obs: object) -> np.ndarray:
-    """A goal observation dict as [achieved_goal, observation, desired_goal]; arrays pass through."""
+def observation_keys(space: object) -> tuple[str, ...]:
+    """The keys of a dict observation space in the order flattened: those of [achieved_goal, observation,
+    desired_goal] it has (a dataset labelled for one goal has no desired_goal), then any others, sorted."""
+    names = list(getattr(space, "spaces", {}))
+    return tuple(key for key in GOAL_KEYS if key in names) + tuple(sorted(set(names) - set(GOAL_KEYS)))
+
+
+def _flat(obs: object, keys: Sequence[str] = GOAL_KEYS) -> np.ndarray:
+    """A dict observation as its `keys`' entries side by side (others, e.g. an evaluation environment's goal that
+    the dataset does not hold, are left out); arrays pass through."""
     if isinstance(obs, dict):
-        return np.concatenate([np.asarray(obs[key], dtype=np.float32) for key in GOAL_KEYS], axis=-1)
+        return np.concatenate([np.asarray(obs[key], dtype=np.float32) for key in keys], axis=-1)
     return np.asarray(obs, dtype=np.float32)
 
 
@@ -190,8 +198,9 @@ def load_transitions(dataset_id: str) -> tuple[object, dict[str, np.ndarray], np
     dataset = minari.load_dataset(dataset_id, download=False)
     parts: dict[str, list[np.ndarray]] = {"obs": [], "act": [], "rew": [], "next_obs": [], "done": []}
     returns = []
+    keys = observation_keys(dataset.observation_space)
     for episode in dataset.iterate_episodes():
-        states = _flat(episode.observations)  # T + 1 entries
+        states = _flat(episode.observations, keys)  # T + 1 entries
         parts["obs"].append(states[:-1])
         parts["next_obs"].append(states[1:])
         parts["act"].append(np.asarray(episode.actions, dtype=np.float32))
@@ -241,14 +250,14 @@ def record_provenance(path: Path, settings: dict, dataset_hash: str) -> dict:
 
 
 def evaluate(agent: ReferenceIQL, env: object, mean: np.ndarray, std: np.ndarray, episodes: int,
-             seed: int) -> tuple[np.ndarray, np.ndarray]:
+             seed: int, keys: Sequence[str] = GOAL_KEYS) -> tuple[np.ndarray, np.ndarray]:
     """(returns, successes) of `episodes` deterministic episodes; episode i is reset with seed `seed + i`."""
     returns, successes = np.zeros(episodes), np.zeros(episodes, dtype=bool)
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         done = False
         while not done:
-            state = torch.as_tensor((_flat(obs) - mean) / std).unsqueeze(0)
+            state = torch.as_tensor((_flat(obs, keys) - mean) / std).unsqueeze(0)
             action = agent.policy_action(state).squeeze(0).numpy().clip(-1.0, 1.0)
             obs, reward, terminated, truncated, info = env.step(action)
             returns[i] += float(reward)
@@ -309,7 +318,8 @@ def train_seed(dataset_id: str, seed: int, steps: int, eval_every: int, eval_epi
     while agent.step < steps:
         agent.update()
         if agent.step % eval_every == 0 or agent.step == steps:
-            returns, successes = evaluate(agent, env, mean, std, eval_episodes, seed=10_000 * (seed + 1))
+            returns, successes = evaluate(agent, env, mean, std, eval_episodes, seed=10_000 * (seed + 1),
+                                          keys=observation_keys(dataset.observation_space))
             row = {"step": agent.step, "mean_return": float(returns.mean()),
                    "success_rate": float(successes.mean()) if antmaze else None,
                    "normalized_score": _normalized(dataset, returns),

@@ -350,3 +350,49 @@ def test_a_dataset_asked_for_twice_at_once_is_built_once(tmp_path, monkeypatch):
     waiter.join(timeout=10)
     assert calls == [dataset_id] and results == ["built"]
     assert (tmp_path / ".iqlzoo-lock-iqlzoo--toy--pendulum-mixed-v0.lock").exists()
+
+
+# --- AntMaze labelled for the evaluation goal (D4RL's task) ---
+def test_evalgoal_split_labels_every_entry_into_the_goal_and_keeps_the_transitions():
+    from iqlzoo.recipes.antmaze_evalgoal import split_episode
+
+    centre = np.array([10.0, -10.0])
+    # x walks 0 .. 14 along y = -10: the goal disc (radius 0.45 around x = 10) holds x = 10 only; the Ant walks in,
+    # out and back in (x: ..., 9, 10, 11, 10, 9, ...)
+    xs = np.array([0, 3, 6, 9, 10, 11, 10, 9, 8, 12, 14], dtype=float)
+    steps = len(xs) - 1
+    observations = {"achieved_goal": np.stack([xs, np.full_like(xs, -10.0)], axis=1),
+                    "observation": np.arange((steps + 1) * 27, dtype=float).reshape(steps + 1, 27),
+                    "desired_goal": np.zeros((steps + 1, 2))}
+    infos = {"qpos": np.zeros((steps + 1, 15)), "qvel": np.zeros((steps + 1, 14)), "goal": np.zeros((steps + 1, 2)),
+             "success": np.zeros(steps + 1, dtype=bool)}
+    actions = np.arange(steps * 8, dtype=np.float32).reshape(steps, 8)
+    parts = split_episode(observations, actions, infos, centre)
+    assert [len(part.rewards) for part in parts] == [4, 2, 4]  # cut after the steps into x = 10 (t = 3 and t = 5)
+    assert [part.rewards for part in parts] == [[0, 0, 0, 1], [0, 1], [0, 0, 0, 0]]
+    assert [(part.terminations[-1], part.truncations[-1]) for part in parts] == [(True, False), (True, False),
+                                                                                  (False, True)]
+    assert all(not any(part.terminations[:-1]) and not any(part.truncations[:-1]) for part in parts)
+    assert all(set(part.observations) == {"achieved_goal", "observation"} for part in parts)  # no goal input
+    # the transitions are the source's: each part starts where the previous ended, actions in order
+    for before, after in zip(parts, parts[1:]):
+        np.testing.assert_array_equal(before.observations["observation"][-1], after.observations["observation"][0])
+    np.testing.assert_array_equal(np.concatenate([part.actions for part in parts]), actions)
+    np.testing.assert_array_equal(parts[0].infos["goal"][0], centre)
+
+
+def test_evalgoal_build_keeps_the_source_transitions_without_the_goal(umaze, ant_weights):
+    from iqlzoo.data import from_minari
+    from iqlzoo.recipes.antmaze_evalgoal import build_evalgoal_dataset, dataset_id
+
+    built = build_evalgoal_dataset("umaze", 1000, weights_dir=ant_weights, n_envs=2)
+    assert built.spec.dataset_id == dataset_id("umaze") == "iqlzoo/antmaze/umaze-evalgoal-v0"
+    assert set(built.observation_space.spaces) == {"achieved_goal", "observation"}
+    ours, source = from_minari(built), from_minari(umaze)
+    assert ours.observations.shape == (1000, 29)
+    np.testing.assert_array_equal(ours.observations, source.observations[:, :29])  # [achieved_goal, observation]
+    np.testing.assert_array_equal(ours.next_observations, source.next_observations[:, :29])
+    np.testing.assert_array_equal(ours.actions, source.actions)
+    eval_env = built.recover_environment(eval_env=True)
+    assert eval_env.spec.kwargs["maze_map"] == antmaze.TASKS["umaze"].eval_map()
+    assert build_evalgoal_dataset("umaze", 1000, weights_dir=ant_weights, n_envs=2).total_steps == 1000  # reused

@@ -119,3 +119,17 @@ def test_reference_provenance_records_each_invocation_and_refuses_other_settings
     with pytest.raises(SettingsMismatch):
         record_provenance(path, settings, "another build")
     assert len(json.loads(path.read_text())["invocations"]) == 2
+
+
+def test_reference_flattens_observations_by_the_datasets_keys():
+    from gymnasium import spaces
+
+    from benchmarks.reference_iql import _flat, observation_keys
+
+    box = spaces.Box(-1.0, 1.0, (2,))
+    goal_data = spaces.Dict({"observation": box, "desired_goal": box, "achieved_goal": box})
+    single_goal = spaces.Dict({"observation": box, "achieved_goal": box})
+    assert observation_keys(goal_data) == ("achieved_goal", "observation", "desired_goal")
+    assert observation_keys(single_goal) == ("achieved_goal", "observation")
+    env_obs = {"achieved_goal": [1, 2], "observation": [3, 4], "desired_goal": [5, 6]}
+    assert _flat(env_obs, observation_keys(single_goal)).tolist() == [1, 2, 3, 4]  # the goal it never saw is left out

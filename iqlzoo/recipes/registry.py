@@ -12,7 +12,7 @@ from minari.storage import get_dataset_path
 
 from iqlzoo.atomic import file_lock
 from iqlzoo.data.equivalents import official_equivalent
-from iqlzoo.recipes import antmaze, halfcheetah
+from iqlzoo.recipes import antmaze, antmaze_evalgoal, halfcheetah
 from iqlzoo.recipes.toy import PENDULUM_ID, build_pendulum_dataset
 
 
@@ -56,6 +56,17 @@ def _antmaze(name: str) -> BuildFn:
     return build
 
 
+def _antmaze_evalgoal(name: str) -> BuildFn:
+    def build(force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
+        with build_lock(antmaze.TASKS[name].dataset_id):  # the source build, shared with the lanes that train on it
+            antmaze.build_antmaze_dataset(name, antmaze.DEFAULT_STEPS if steps is None else steps, progress=progress)
+        return antmaze_evalgoal.build_evalgoal_dataset(
+            name, antmaze.DEFAULT_STEPS if steps is None else steps, force=force, progress=progress
+        )
+
+    return build
+
+
 RECIPES: dict[str, Recipe] = {
     PENDULUM_ID: Recipe(
         summary="Pendulum-v1, 100 episodes (noisy swing-up controller + random); quick-start/test data",
@@ -74,6 +85,14 @@ RECIPES: dict[str, Recipe] = {
             summary=f"{task.env_id}, {task.summary} (1M steps)", build=_antmaze(name), official_id=task.official_id
         )
         for name, task in antmaze.TASKS.items()
+    },
+    **{
+        dataset_id: Recipe(
+            summary=f"{antmaze.TASKS[name].dataset_id} labelled for the evaluation goal, without the goal in the "
+            "observation (D4RL's AntMaze task; built from the -v0 data in 1-3 min)",
+            build=_antmaze_evalgoal(name),
+        )
+        for name, dataset_id in antmaze_evalgoal.DATASET_IDS.items()
     },
 }
 
