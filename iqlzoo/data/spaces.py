@@ -5,8 +5,10 @@ its x, y position), ``achieved_goal`` (the x, y position) and ``desired_goal``. 
 ant's position plus that 27-d state; iqlzoo trains on [achieved_goal, observation, desired_goal] (2 + 27 + 2 = 31
 dimensions): the D4RL state plus the goal, which the policy needs as soon as goals vary within a dataset (the
 "diverse"/"play" data and iqlzoo's regenerated datasets). Without ``achieved_goal`` a policy could not know where
-in the maze it is. The same flattening is applied to the dataset, to ``predict`` inputs and to evaluation
-environments, so the three can never disagree.
+in the maze it is. A dataset labelled for one goal (``iqlzoo/antmaze/*-evalgoal-v0``, D4RL's task) has no
+``desired_goal``; its keys are flattened in sorted order, [achieved_goal, observation]: D4RL's state, and an
+evaluation environment's extra ``desired_goal`` is left out. The same flattening is applied to the dataset, to
+``predict`` inputs and to evaluation environments, so the three can never disagree.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ reset_target=False`` and 700/1000-step episodes, so once the Ant reached its goa
 episode ended: much of the data idles at the goal (Minari issue 296: IQL fails on those datasets).
 
 What these recipes do (``AntMaze_*-v5`` with ``include_cfrc_ext_in_observation=False``: 27-d ``observation`` plus
-2-d ``achieved_goal``/``desired_goal``, as D4RL's states):
+2-d ``achieved_goal``, which together are D4RL's 29-d state, and the 2-d ``desired_goal``, which D4RL's states lack).
+Like Minari's, these datasets label each episode for its own goal; D4RL relabelled every transition for the
+evaluation goal instead, a different task on the play and diverse mazes: :mod:`iqlzoo.recipes.antmaze_evalgoal`
+builds that labelling from these builds. In detail:
 
 * **Each dataset episode is one attempt at one goal**, at most the evaluation horizon long (700 steps in the
   U-maze, 1000 in the others). It ends with ``termination=True`` on the step the Ant comes within 0.45 of its goal
