@@ -86,6 +86,32 @@ def _curves(
     return steps, np.asarray(means), np.asarray(bands).T.reshape(2, -1)
 
 
+def labelled_for_own_goals(dataset_id: str, data_source: str) -> bool:
+    """Whether a row's data labels each AntMaze episode for its own goal (iqlzoo's ``-v0`` regenerations, as
+    Minari's datasets), where D4RL labelled every transition for the evaluation goal: every regenerated maze but
+    umaze, whose one data goal is the evaluation goal, and but the ``-evalgoal`` datasets."""
+    task = task_of(dataset_id)
+    return (data_source == "regenerated" and task.startswith("D4RL/antmaze/") and "-evalgoal-" not in dataset_id
+            and not task.rsplit("/", 1)[1].startswith("umaze-v"))
+
+
+def _task_note(final: pd.DataFrame) -> list[str]:
+    """A paragraph naming the rows whose AntMaze task differs from the paper's (:func:`labelled_for_own_goals`)."""
+    differ = sorted({dataset_id for dataset_id, source in zip(final["dataset_id"], final["data_source"], strict=True)
+                     if labelled_for_own_goals(dataset_id, source)})
+    if not differ:
+        return []
+    return [
+        "**Not the paper's task on " + ", ".join(f"`{dataset_id}`" for dataset_id in differ) + ".** That data labels "
+        "each episode for its own goal and gives the goal as input (as Minari's AntMaze datasets do); D4RL's, on which "
+        "the published numbers were measured, has no goal input and rewards every transition that reaches the "
+        "evaluation goal (`relabel_antmaze_rewards.py`). Compare these rows with the published ones as scores on a "
+        "related task, not as a reproduction: [docs/datasets/README.md](../docs/datasets/README.md), last section; "
+        "the `-evalgoal` datasets carry D4RL's labelling.",
+        "",
+    ]
+
+
 def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[[str], str]) -> list[str]:
     """The section's markdown lines (empty when no finished run of a `PAPER_SUITES` suite is in `frame`)."""
     runs = paper_frame(frame)
@@ -126,7 +152,7 @@ def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[
                 f"{sources} {builds}",
                 ", ".join(renderer.run_link(run.run_id, f"s{run.seed}") for run in cell.itertuples()),
             ])
-    lines += [*markdown_table(header, rows), ""]
+    lines += [*markdown_table(header, rows), "", *_task_note(final)]
     for suite in sorted(set(runs["suite"])):
         in_suite = runs[runs["suite"] == suite]
         panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}

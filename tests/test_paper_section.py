@@ -35,6 +35,17 @@ def write_paper_runs(root: Path) -> None:
             store.set_status(run_id, "finished")
 
 
+def test_only_regenerated_play_and_diverse_mazes_are_labelled_for_their_own_goals() -> None:
+    from leaderboard.paper import labelled_for_own_goals
+
+    assert labelled_for_own_goals("iqlzoo/antmaze/medium-play-v0", "regenerated")
+    assert labelled_for_own_goals("iqlzoo/antmaze/umaze-diverse-v0", "regenerated")
+    assert not labelled_for_own_goals("iqlzoo/antmaze/umaze-v0", "regenerated")
+    assert not labelled_for_own_goals("D4RL/antmaze/medium-play-v1", "official")
+    assert not labelled_for_own_goals("iqlzoo/antmaze/medium-play-evalgoal-v0", "regenerated")
+    assert not labelled_for_own_goals("iqlzoo/halfcheetah/medium-v0", "regenerated")
+
+
 def paper_rows(markdown: str) -> dict[tuple[str, str], list[str]]:
     section = markdown.split(f"## {TITLE}", 1)[1].split("\n## ", 1)[0]
     rows = {}
@@ -66,6 +77,10 @@ def test_paper_runs_get_a_section_beside_the_published_numbers(tmp_path: Path) -
     d2rl = rows[("D4RL/antmaze/large-play-v1", "D2RLIQL")]
     lower, upper = map(float, re.search(r"\[([\d.]+), ([\d.]+)\]", d2rl[2]).groups())
     assert d2rl[11] == ("**yes**" if upper < 39.6 else "no")
+    # large-play's regenerated data labels each episode's own goal (not D4RL's task); umaze's one goal is the
+    # evaluation goal, so only large-play is named
+    note = next(line for line in markdown.splitlines() if line.startswith("**Not the paper's task on"))
+    assert "`D4RL/antmaze/large-play-v1`" in note and "umaze" not in note.split(".**", 1)[0]
     plot = out.parent / "plots" / "antmaze-paper-learning-curves.png"
     assert plot.read_bytes().startswith(b"\x89PNG") and "](plots/antmaze-paper-learning-curves.png)" in markdown
     assert "#### `D4RL/antmaze/umaze-v1`" in markdown.split("## Suite `antmaze-paper`", 1)[1]  # full tables too
