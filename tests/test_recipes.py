@@ -263,6 +263,10 @@ def test_datasets_cli_builds_with_steps_and_reports_maze_statistics(ant_weights,
     demos = report["episodes_demonstrating_evaluation_task"]
     assert 0 <= demos <= report["episodes"]
     assert report["share_episodes_demonstrating_evaluation_task"] == pytest.approx(demos / report["episodes"])
+    # what D4RL's labelling (the evaluation goal's) would reward, beside the episodes aimed at that goal's cell
+    assert 0 <= report["transitions_into_0.45_of_evaluation_goal"] <= report["transitions_into_0.5_of_evaluation_goal"]
+    assert 0 <= report["episodes_passing_evaluation_goal"] <= report["episodes"]
+    assert 0 <= report["episodes_aimed_at_evaluation_goal_cell"] <= report["episodes"]
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
     text = card.read_text()
     assert "# iqlzoo/antmaze/umaze-diverse-v0" in text and "build time" in text and "positions.png" in text

@@ -55,27 +55,42 @@ def dataset_report(dataset: MinariDataset) -> dict[str, Any]:
     the share of steps that end within 0.45 and 0.5 of the episode's goal, the share of episodes that get within
     0.45 of their goal, and — when the evaluation maze has one start and one goal cell — how many episodes
     demonstrate the evaluation task (:func:`demonstrates_task`): few of them means an agent must stitch pieces of
-    trajectories to solve it, which is what the ``-play``/``-diverse`` mazes are meant to test. For iqlzoo builds:
-    the recipe hash and the build record (time, measured references).
+    trajectories to solve it, which is what the ``-play``/``-diverse`` mazes are meant to test. With such a maze, also
+    what D4RL's labelling would reward (``scripts/generation/relabel_antmaze_rewards.py``: every transition whose
+    next position is within the radius of the evaluation goal, whatever goal its episode pursued): those
+    transitions per radius, the episodes passing within 0.5 of the evaluation goal cell's centre, and (datasets with
+    a ``desired_goal``) the episodes whose own goal lies in the evaluation goal cell. For iqlzoo builds: the recipe
+    hash and the build record (time, measured references).
     """
     returns, lengths, terminations, truncations = [], [], 0, 0
     near = dict.fromkeys(GOAL_RADII, 0)
-    reached = demonstrations = 0
-    task = evaluation_cells(dataset) if _is_goal_dataset(dataset) else None
+    reached = demonstrations = passing = aimed = 0
+    near_eval_goal = dict.fromkeys(GOAL_RADII, 0)
+    positions = isinstance(dataset.observation_space, gym.spaces.Dict) and "achieved_goal" in \
+        dataset.observation_space.spaces
+    task = evaluation_cells(dataset) if positions else None
     for episode in dataset.iterate_episodes():
         rewards = np.asarray(episode.rewards, dtype=np.float64)
         returns.append(float(rewards.sum()))
         lengths.append(len(rewards))
         terminations += int(np.sum(episode.terminations))
         truncations += int(np.sum(episode.truncations))
-        if isinstance(episode.observations, dict) and "achieved_goal" in episode.observations:
-            after = episode.observations["achieved_goal"][1:] - episode.observations["desired_goal"][1:]
+        observations = episode.observations
+        if isinstance(observations, dict) and "desired_goal" in observations:
+            after = observations["achieved_goal"][1:] - observations["desired_goal"][1:]
             distance = np.linalg.norm(after, axis=1)
             for radius in GOAL_RADII:
                 near[radius] += int(np.sum(distance <= radius))
             reached += bool(np.any(distance <= GOAL_RADII[0]))
-            if task is not None:
-                demonstrations += demonstrates_task(episode.observations["achieved_goal"], *task)
+        if task is not None:
+            start, goal, size = task
+            demonstrations += demonstrates_task(observations["achieved_goal"], start, goal, size)
+            to_eval_goal = np.linalg.norm(observations["achieved_goal"][1:] - goal, axis=1)
+            for radius in GOAL_RADII:
+                near_eval_goal[radius] += int(np.sum(to_eval_goal <= radius))
+            passing += bool(np.any(to_eval_goal <= GOAL_RADII[-1]))
+            if "desired_goal" in observations:
+                aimed += bool(np.max(np.abs(observations["desired_goal"][0] - goal)) <= size / 2)
     values = np.asarray(returns)
     steps = int(np.sum(lengths))
     meta = dataset.storage.metadata
@@ -103,9 +118,14 @@ def dataset_report(dataset: MinariDataset) -> dict[str, Any]:
         for radius in GOAL_RADII:
             report[f"share_steps_within_{radius}_of_goal"] = near[radius] / steps
         report["share_episodes_reaching_goal"] = reached / len(values)
-        if task is not None:
-            report["episodes_demonstrating_evaluation_task"] = demonstrations
-            report["share_episodes_demonstrating_evaluation_task"] = demonstrations / len(values)
+    if task is not None:
+        report["episodes_demonstrating_evaluation_task"] = demonstrations
+        report["share_episodes_demonstrating_evaluation_task"] = demonstrations / len(values)
+        for radius in GOAL_RADII:
+            report[f"transitions_into_{radius}_of_evaluation_goal"] = near_eval_goal[radius]
+        report["episodes_passing_evaluation_goal"] = passing
+        if _is_goal_dataset(dataset):
+            report["episodes_aimed_at_evaluation_goal_cell"] = aimed
     record = read_recipe(dataset.spec.dataset_id)
     if record is not None:
         report["recipe_hash"] = record["hash"]
