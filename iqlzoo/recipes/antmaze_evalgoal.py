@@ -38,8 +38,8 @@ from gymnasium import spaces
 from minari import MinariDataset
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from iqlzoo.recipes.antmaze import DEFAULT_STEPS, SUCCESS_RADIUS, TASKS, build_antmaze_dataset
-from iqlzoo.recipes.common import AUTHOR, AUTHOR_EMAIL, code_permalink
+from iqlzoo.recipes.antmaze import DEFAULT_STEPS, SUCCESS_RADIUS, SUCCESS_SCORED, TASKS, build_antmaze_dataset
+from iqlzoo.recipes.common import code_permalink
 from iqlzoo.recipes.writer import existing_dataset, read_recipe, recipe_hash, write_dataset
 
 KEPT_KEYS = ("achieved_goal", "observation")
@@ -144,12 +144,8 @@ def build_evalgoal_dataset(name: str, steps: int = DEFAULT_STEPS, *, force: bool
             observation_space=observation_space,
             action_space=source.action_space,
             algorithm_name=f"{task.dataset_id} relabelled for the evaluation goal (D4RL's AntMaze task)",
-            author=AUTHOR,
-            author_email=AUTHOR_EMAIL,
             code_permalink=code_permalink(__file__),
-            ref_min_score=0.0,
-            ref_max_score=1.0,
-            num_episodes_average_score=0,
+            **SUCCESS_SCORED,
             description=(
                 f"The transitions of {task.dataset_id} (recipe hash {str(source_recipe.get('hash'))[:12]}) labelled "
                 f"as D4RL labelled {task.official_id}'s original: reward 1 and a termination wherever the Ant "
