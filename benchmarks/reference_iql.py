@@ -24,9 +24,10 @@ does on AntMaze (the reference code does not). Observations of goal datasets are
 ``[achieved_goal, observation, desired_goal]`` flattened; evaluation uses the mean action and counts an episode as a
 success if the environment reported ``info["success"]`` at any step. Each seed's learning curve goes to
 ``<out>/seed<N>.csv``; a checkpoint after every evaluation (``torch.load(weights_only=True)``: tensors and plain
-containers only) lets an interrupted run resume. ``<out>/seed<N>.provenance.json`` holds the run's settings, the SHA-256 of the
-transitions it trained on (the formula of iqlzoo's build labels, computed here on the reference's own arrays) and, for
-every invocation, the commit, versions and machine; resuming with other settings than the run began with is refused::
+containers only) lets an interrupted run resume. ``<out>/seed<N>.provenance.json`` holds the run's settings, the
+SHA-256 of the transitions it trained on (the formula of iqlzoo's build labels, computed here on the reference's own
+arrays) and, for every invocation, the commit, versions and machine; resuming with other settings than the run began
+with is refused::
 
     python -m benchmarks.reference_iql --dataset iqlzoo/antmaze/umaze-v0 --seeds 0 1 2 --steps 200000 \\
         --eval-every 25000 --eval-episodes 30 --out docs/reference/umaze

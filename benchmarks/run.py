@@ -61,7 +61,7 @@ from iqlzoo.agents.config import IQLConfig
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.arguments import cli_non_negative_float, cli_positive_int, cli_seed, resolve_device
 from iqlzoo.data.equivalents import build_time, regenerated_equivalent
-from iqlzoo.data.minari import DatasetNotFoundError, from_minari, resolve_dataset
+from iqlzoo.data.minari import DatasetNotFoundError, from_minari, is_local, resolve_dataset
 from iqlzoo.recipes.registry import RECIPES, build
 
 #: The results store and leaderboard file of `leaderboard.render` (not imported up front: matplotlib and rliable
@@ -104,16 +104,25 @@ def _unavailable(task: str, data: str, error: DatasetNotFoundError) -> DatasetUn
 def resolve_task(task: str, data: str, download: bool | None = None) -> tuple[str, str]:
     """(dataset id, data source) for a suite's dataset `task`.
 
-    Toy datasets (local recipes that stand in for no official dataset) are built here, in seconds; any other id
+    Toy datasets (local recipes that stand in for no official dataset) are built here, in seconds. A dataset built
+    from iqlzoo's regenerations (the AntMaze ``-evalgoal`` relabellings) is its own task and source ``regenerated``;
+    when it is not built the error carries its id, as for a regeneration. Any other id
     goes through `iqlzoo.data.minari.resolve_dataset`, which loads the official dataset (downloading it unless
     `download` is False, ``HF_HUB_OFFLINE`` is set or the download host cannot be reached) or, as `data` allows, its
     local regeneration. Regenerations are not built here (~9-12 min per AntMaze dataset): the error carries the id to
     build (`main` builds it with ``--build-missing``).
     """
     recipe = RECIPES.get(task)
-    if recipe is not None and recipe.official_id is None:
+    if recipe is not None and recipe.official_id is None and recipe.source == "toy":
         build(task)
         return task, "toy"
+    if recipe is not None and recipe.official_id is None:  # a dataset built from regenerations (AntMaze evalgoal)
+        if data == "official":
+            raise DatasetUnavailableError(f"{task} (--data official): it is built locally from iqlzoo's regenerations "
+                                          "and has no official version; pass --data regenerated or auto")
+        if not is_local(task):
+            raise DatasetUnavailableError(f"{task} is not built", build_id=task)
+        return task, recipe.source
     try:
         dataset, source = resolve_dataset(task, data=data, download=download, announce=False)
     except DatasetNotFoundError as error:

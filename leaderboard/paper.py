@@ -27,7 +27,7 @@ from benchmarks import stats
 from benchmarks.store import build_label
 from benchmarks.suites import BUDGETS, MAIN_SUITES, task_of
 from leaderboard import plots
-from leaderboard.published import PUBLISHED, plus_minus
+from leaderboard.published import PUBLISHED, plus_minus, published_task
 from leaderboard.text import markdown_table, span, with_ci
 
 PAPER_BUDGET = BUDGETS["paper"]
@@ -148,7 +148,7 @@ def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[
                 f"`{dataset_id}`", agent, with_ci(point, lower, upper), len(cell), span(cell["step"]),
                 "yes" if rising else ("n/a" if rising is None else "no"),
                 ", ".join(sorted({renderer.precision(run_id) for run_id in cell["run_id"]})),
-                *_published_cells(task_of(dataset_id), point, upper),
+                *_published_cells(published_task(dataset_id), point, upper),
                 f"{sources} {builds}",
                 ", ".join(renderer.run_link(run.run_id, f"s{run.seed}") for run in cell.itertuples()),
             ])
@@ -164,7 +164,7 @@ def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[
                                renderer.reps, renderer.seed)
                 for agent in stats.order_agents(on_dataset["agent"])
             }
-            entry = PUBLISHED.get(task_of(dataset_id))
+            entry = PUBLISHED.get(published_task(dataset_id))
             published[dataset_id] = entry.iql_paper if entry else None
         png = plots.learning_curves_png(panels, published, renderer.colors)
         lines += [f"Learning curves of `{suite}` (mean over seeds, 95% bootstrap band; dashed: the IQL paper's "

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.suites import task_of
+from iqlzoo.data.equivalents import EVALGOAL_MAZES
+
 
 @dataclass(frozen=True)
 class Published:
@@ -56,3 +59,10 @@ def published_line(official_id: str) -> str | None:
     return (f"Published on the official D4RL `{found.d4rl_name}` data (not ours, not our data): IQL paper {paper}; "
             f"CORL IQL last {plus_minus(found.corl_last)}, best {plus_minus(found.corl_best)}; CORL BC last "
             f"{plus_minus(found.corl_bc_last)} (mean ± std over seeds).")
+
+
+def published_task(dataset_id: str) -> str:
+    """The official id whose published numbers a run's dataset is shown beside: its suite task
+    (`benchmarks.suites.task_of`), or, for an AntMaze maze relabelled for the evaluation goal, that maze — D4RL's
+    own task, which the published numbers were measured on."""
+    return EVALGOAL_MAZES.get(dataset_id) or task_of(dataset_id)

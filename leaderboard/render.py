@@ -28,12 +28,12 @@ from benchmarks.store import (
     atomic_write_text,
     build_label,
 )
-from benchmarks.suites import BUDGETS, SUITES, Budget, budget_of_store_suite, split_store_suite, task_of
+from benchmarks.suites import BUDGETS, SUITES, Budget, budget_of_store_suite, split_store_suite
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, paper, plots
 from leaderboard.budgets import superseded, superseded_note
-from leaderboard.published import published_line
+from leaderboard.published import published_line, published_task
 from leaderboard.report_claims import REPORT, SRANK_TABLE
 from leaderboard.text import markdown_table, span, with_ci
 
@@ -294,7 +294,7 @@ class _Renderer:
                   f"Best evaluation ({_METRIC_LABELS[columns[0]].lower()}), mean"]
         header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs",
                    "Zoo"]
-        published = published_line(task_of(dataset_id))
+        published = published_line(published_task(dataset_id))
         return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *self.mixed_precision_note(rows),
                 *markdown_table(header, table_rows), "",
                 *([published, ""] if published else [])]

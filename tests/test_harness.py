@@ -422,3 +422,32 @@ def test_a_grid_that_cannot_run_is_one_error_and_exit_2_before_any_run(
     out = capsys.readouterr().out
     assert message in out and "Traceback" not in out
     assert not list((tmp_path / "store").glob("runs/*"))
+
+
+def test_the_antmaze_suite_trains_the_evalgoal_mazes_at_the_paper_budget_as_regenerated_data(monkeypatch) -> None:
+    """The play mazes relabelled for the evaluation goal (D4RL's task) are datasets of their own in the `antmaze`
+    suite: planned at the `paper` budget (no scope), outside the `quick` scope, resolved as regenerated data, and
+    built on demand like a regeneration (the error carries the id `--build-missing` builds)."""
+    import benchmarks.run as run
+    from benchmarks.run import DatasetUnavailableError
+    from leaderboard.paper import labelled_for_own_goals
+    from leaderboard.published import published_task
+
+    evalgoal = "iqlzoo/antmaze/medium-play-evalgoal-v0"
+    paper = suites.plan("antmaze", agents=["IQL"], budget_name="paper", seeds=3)
+    assert select_tasks(paper.tasks, ["medium-play-evalgoal"], paper.suite.names) == [evalgoal]
+    assert evalgoal not in {task for cell in suites.plan("antmaze", budget_name="quick").cells for task in cell.datasets}
+    monkeypatch.setattr(run, "is_local", lambda dataset_id: False)
+    with pytest.raises(DatasetUnavailableError, match="is not built") as missing:
+        resolve_task(evalgoal, "regenerated")
+    assert missing.value.build_id == evalgoal
+    with pytest.raises(DatasetUnavailableError, match="no official version; pass --data regenerated"):
+        resolve_task(evalgoal, "official")
+    monkeypatch.setattr(run, "is_local", lambda dataset_id: dataset_id == evalgoal)
+    assert resolve_task(evalgoal, "auto") == (evalgoal, "regenerated")
+    spec, = expand(suites.plan("antmaze", agents=["IQL"], budget_name="paper", seeds=1), {evalgoal: (evalgoal,
+                                                                                                     "regenerated")})
+    assert spec.dataset_id == evalgoal and spec.config["expectile"] == 0.9 and spec.protocol.steps == 1_000_000
+    # the leaderboard shows it beside D4RL's published medium-play numbers, and not as a different task
+    assert published_task(evalgoal) == "D4RL/antmaze/medium-play-v1"
+    assert not labelled_for_own_goals(evalgoal, "regenerated")

@@ -63,7 +63,7 @@ def test_every_step_of_a_lane_is_one_its_suite_plans_inside_the_budgets_scope(la
         assert len(tasks) == 1
         assert not grid.outside_scope(tasks)
     for directory, data, out, *options in (words[1:] for words in steps if words[0] == "reference"):
-        assert directory in worktrees, f"the reference run on {data} is in {directory}, a worktree the lane does not make"
+        assert directory in worktrees, f"the reference run on {data} is in {directory}, not a worktree the lane makes"
         assert data in RECIPES, f"{data} is not a dataset iqlzoo can build"
         assert not out.startswith(str(REPO_ROOT)), "reference runs write checkpoints: keep them out of the checkout"
         reference_main(["--dataset", data, "--out", out, *options])  # the options parse

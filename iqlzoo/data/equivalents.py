@@ -17,6 +17,11 @@ REGENERATIONS: dict[str, str] = {
 }
 #: iqlzoo id -> the official Minari id it regenerates (the inverse of `REGENERATIONS`).
 OFFICIAL: dict[str, str] = {regenerated: official for official, regenerated in REGENERATIONS.items()}
+#: iqlzoo id of an AntMaze regeneration relabelled for the evaluation goal, D4RL's task
+#: (:mod:`iqlzoo.recipes.antmaze_evalgoal`) -> the official id of the maze it holds. Not a stand-in for that dataset
+#: (whose labels are Minari's, each episode's own goal): a task of its own, built from the regeneration.
+EVALGOAL_MAZES: dict[str, str] = {f"iqlzoo/antmaze/{name}-evalgoal-v0": f"D4RL/antmaze/{name}-v1"
+                                  for name in ANTMAZE_NAMES}
 #: The toy dataset of quick starts and tests (built in seconds by :mod:`iqlzoo.recipes.toy`).
 PENDULUM_ID = "iqlzoo/toy/pendulum-mixed-v0"
 _VERSION = re.compile(r"-v\d+$")
@@ -43,6 +48,8 @@ def build_time(dataset_id: str) -> str | None:
     iqlzoo cannot build."""
     if dataset_id == PENDULUM_ID:
         return "seconds"
+    if dataset_id in EVALGOAL_MAZES:
+        return "1-3 min from its -v0 dataset, which is built first when missing (~9-12 min)"
     if dataset_id not in OFFICIAL:
         return None
     if dataset_id.startswith("iqlzoo/antmaze/"):

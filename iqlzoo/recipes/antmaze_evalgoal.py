@@ -40,7 +40,7 @@ from minari.data_collector.episode_buffer import EpisodeBuffer
 
 from iqlzoo.recipes.antmaze import DEFAULT_STEPS, SUCCESS_RADIUS, SUCCESS_SCORED, TASKS, build_antmaze_dataset
 from iqlzoo.recipes.common import code_permalink
-from iqlzoo.recipes.writer import existing_dataset, read_recipe, recipe_hash, write_dataset
+from iqlzoo.recipes.writer import existing_dataset, read_recipe, write_dataset
 
 KEPT_KEYS = ("achieved_goal", "observation")
 SUFFIX = "-evalgoal-v0"

@@ -32,6 +32,9 @@ class Recipe:
     summary: str
     build: BuildFn
     official_id: str | None = None
+    #: The data source a run on this dataset records when it stands in for no official dataset: ``toy`` (test and
+    #: quick-start data) or ``regenerated`` (built from iqlzoo's regenerations, e.g. relabelled).
+    source: str = "toy"
 
 
 def _toy(force: bool = False, steps: int | None = None, progress: bool = False) -> MinariDataset:
@@ -91,6 +94,7 @@ RECIPES: dict[str, Recipe] = {
             summary=f"{antmaze.TASKS[name].dataset_id} labelled for the evaluation goal, without the goal in the "
             "observation (D4RL's AntMaze task; built from the -v0 data in 1-3 min)",
             build=_antmaze_evalgoal(name),
+            source="regenerated",
         )
         for name, dataset_id in antmaze_evalgoal.DATASET_IDS.items()
     },
