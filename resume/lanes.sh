@@ -54,9 +54,10 @@ reference() {  # reference DIR DATASET OUT [benchmarks.reference_iql options]: t
       --out "$out" "$@")
 }
 
-QUICK=$WORK/wt-quick HC=$WORK/wt-hc PAPER=$WORK/wt-paper REF=$WORK/wt-ref
+QUICK=$WORK/wt-quick HC=$WORK/wt-hc PAPER=$WORK/wt-paper REF=$WORK/wt-ref EVALGOAL=$WORK/wt-evalgoal
 AM_STORE=(--out "$WORK/runs/am-quick-store")
 HC_STORE=(--out "$WORK/runs/hc-store")
+EVALGOAL_STORE=(--out "$WORK/runs/paper-evalgoal-store")
 
 case $LANE in
   1)  # AntMaze at the quick budget (500k steps): issue 18's grid. IQL medium-play comes right after umaze, beside
@@ -70,9 +71,12 @@ case $LANE in
     # BC medium-play next (~1.5 h): 10.4% of the regenerated medium-play's transitions demonstrate the evaluation
     # task (docs/datasets/README.md), so copying alone may solve it; this says whether the pair above tests stitching
     group "$QUICK" antmaze quick BC medium-play "${AM_STORE[@]}"
-    for agent in D2RLIQL DistributionalIQL BonusIQL; do
-      group "$QUICK" antmaze quick $agent umaze "${AM_STORE[@]}"
-    done
+    for agent in D2RLIQL DistributionalIQL; do group "$QUICK" antmaze quick $agent umaze "${AM_STORE[@]}"; done
+    # Issue 19: IQL at 1M on medium-play labelled for the evaluation goal (D4RL's task; docs/antmaze/README.md,
+    # section 6), beside lane 2's independent reference IQL on the same data
+    worktree "$EVALGOAL" 3e6dfd8
+    group "$EVALGOAL" antmaze paper IQL medium-play-evalgoal "${EVALGOAL_STORE[@]}"
+    group "$QUICK" antmaze quick BonusIQL umaze "${AM_STORE[@]}"
     group "$QUICK" seed-findings quick IQL-1Q umaze "${AM_STORE[@]}"
     group "$QUICK" seed-findings quick IQL-expectile0.7 umaze "${AM_STORE[@]}"
     # The medium and large cells last: their -v0 data labels each episode's own goal, D4RL's labels the evaluation
