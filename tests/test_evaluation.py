@@ -33,3 +33,33 @@ def test_evaluate_rejects_bad_arguments(pendulum_data, make_iql):
         evaluate(model, n_episodes=0)
     with pytest.raises(TypeError, match="cannot evaluate on a int"):
         evaluate(model, 3)
+
+
+def test_a_dataset_without_the_goal_input_is_evaluated_on_the_goal_environment_without_it(antmaze_minari, make_iql):
+    """D4RL's AntMaze task (``-evalgoal`` datasets): the data has no desired_goal, the evaluation environment does;
+    the agent reads observations by the dataset's keys, so the goal it never saw is left out everywhere."""
+    import minari
+    from gymnasium import spaces
+
+    from iqlzoo.data import from_minari
+    from iqlzoo.recipes.antmaze_evalgoal import KEPT_KEYS, split_episode
+
+    centre = np.asarray(antmaze_minari.recover_environment(eval_env=True).unwrapped.maze.cell_rowcol_to_xy(
+        np.array([1, 1])))
+    parts = [part for episode in antmaze_minari.iterate_episodes()
+             for part in split_episode(episode.observations, np.asarray(episode.actions),
+                                       {"qpos": np.zeros((len(episode.actions) + 1, 15)),
+                                        "qvel": np.zeros((len(episode.actions) + 1, 14))}, centre)]
+    space = spaces.Dict({key: antmaze_minari.observation_space[key] for key in KEPT_KEYS})
+    dataset = minari.create_dataset_from_buffers(
+        "iqlzoo-test/antmaze/umaze-random-evalgoal-v0", buffer=parts, env=antmaze_minari.spec.env_spec,
+        eval_env=antmaze_minari.spec.env_spec, observation_space=space, action_space=antmaze_minari.action_space,
+        algorithm_name="random", author="iqlzoo tests", author_email="none", ref_min_score=0.0, ref_max_score=1.0)
+    data = from_minari(dataset)
+    assert data.observations.shape[1] == 29
+    model = make_iql(data)
+    result = evaluate(model, n_episodes=1, seed=0)
+    assert result.success_rate is not None and result.lengths[0] > 0
+    env_obs, _ = dataset.recover_environment(eval_env=True).reset(seed=0)
+    without_goal = {key: env_obs[key] for key in KEPT_KEYS}
+    np.testing.assert_array_equal(model.predict(env_obs)[0], model.predict(without_goal)[0])
