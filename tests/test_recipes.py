@@ -389,6 +389,11 @@ def test_evalgoal_build_keeps_the_source_transitions_without_the_goal(umaze, ant
     from iqlzoo.data import from_minari
     from iqlzoo.recipes.antmaze_evalgoal import build_evalgoal_dataset, dataset_id
 
+    from iqlzoo.data.equivalents import EVALGOAL_MAZES
+    from iqlzoo.recipes.antmaze_evalgoal import DATASET_IDS
+
+    assert {EVALGOAL_MAZES[dataset_id(name)] for name in DATASET_IDS} == {
+        antmaze.TASKS[name].official_id for name in DATASET_IDS}  # the one map and the recipe agree on the ids
     built = build_evalgoal_dataset("umaze", 1000, weights_dir=ant_weights, n_envs=2)
     assert built.spec.dataset_id == dataset_id("umaze") == "iqlzoo/antmaze/umaze-evalgoal-v0"
     assert set(built.observation_space.spaces) == {"achieved_goal", "observation"}
