@@ -387,10 +387,8 @@ def test_evalgoal_split_labels_every_entry_into_the_goal_and_keeps_the_transitio
 
 def test_evalgoal_build_keeps_the_source_transitions_without_the_goal(umaze, ant_weights):
     from iqlzoo.data import from_minari
-    from iqlzoo.recipes.antmaze_evalgoal import build_evalgoal_dataset, dataset_id
-
     from iqlzoo.data.equivalents import EVALGOAL_MAZES
-    from iqlzoo.recipes.antmaze_evalgoal import DATASET_IDS
+    from iqlzoo.recipes.antmaze_evalgoal import DATASET_IDS, build_evalgoal_dataset, dataset_id
 
     assert {EVALGOAL_MAZES[dataset_id(name)] for name in DATASET_IDS} == {
         antmaze.TASKS[name].official_id for name in DATASET_IDS}  # the one map and the recipe agree on the ids
