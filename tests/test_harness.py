@@ -436,7 +436,8 @@ def test_the_antmaze_suite_trains_the_evalgoal_mazes_at_the_paper_budget_as_rege
     evalgoal = "iqlzoo/antmaze/medium-play-evalgoal-v0"
     paper = suites.plan("antmaze", agents=["IQL"], budget_name="paper", seeds=3)
     assert select_tasks(paper.tasks, ["medium-play-evalgoal"], paper.suite.names) == [evalgoal]
-    assert evalgoal not in {task for cell in suites.plan("antmaze", budget_name="quick").cells for task in cell.datasets}
+    quick = suites.plan("antmaze", budget_name="quick")
+    assert evalgoal not in {task for cell in quick.cells for task in cell.datasets}
     monkeypatch.setattr(run, "is_local", lambda dataset_id: False)
     with pytest.raises(DatasetUnavailableError, match="is not built") as missing:
         resolve_task(evalgoal, "regenerated")
