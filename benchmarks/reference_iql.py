@@ -314,13 +314,12 @@ def train_seed(dataset_id: str, seed: int, steps: int, eval_every: int, eval_epi
         agent.load_state(state["agent"])
         curve = json.loads(state["curve"])
         log(f"seed {seed}: resuming at step {agent.step}")
-    env = dataset.recover_environment(eval_env=True)
+    env, keys = dataset.recover_environment(eval_env=True), observation_keys(dataset.observation_space)
     start = time.perf_counter()
     while agent.step < steps:
         agent.update()
         if agent.step % eval_every == 0 or agent.step == steps:
-            returns, successes = evaluate(agent, env, mean, std, eval_episodes, seed=10_000 * (seed + 1),
-                                          keys=observation_keys(dataset.observation_space))
+            returns, successes = evaluate(agent, env, mean, std, eval_episodes, seed=10_000 * (seed + 1), keys=keys)
             row = {"step": agent.step, "mean_return": float(returns.mean()),
                    "success_rate": float(successes.mean()) if antmaze else None,
                    "normalized_score": _normalized(dataset, returns),

@@ -88,10 +88,11 @@ def _curves(
 
 def labelled_for_own_goals(dataset_id: str, data_source: str) -> bool:
     """Whether a row's data labels each AntMaze episode for its own goal (iqlzoo's ``-v0`` regenerations, as
-    Minari's datasets), where D4RL labelled every transition for the evaluation goal: every regenerated maze but
-    umaze, whose one data goal is the evaluation goal, and but the ``-evalgoal`` datasets."""
+    Minari's datasets), where D4RL labelled every transition for the evaluation goal: every regeneration of a D4RL
+    maze but umaze's, whose one data goal is the evaluation goal. (The ``-evalgoal`` datasets regenerate no official
+    one: `task_of` gives them their own id.)"""
     task = task_of(dataset_id)
-    return (data_source == "regenerated" and task.startswith("D4RL/antmaze/") and "-evalgoal-" not in dataset_id
+    return (data_source == "regenerated" and task.startswith("D4RL/antmaze/")
             and not task.rsplit("/", 1)[1].startswith("umaze-v"))
 
 

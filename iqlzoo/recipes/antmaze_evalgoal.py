@@ -38,8 +38,16 @@ from gymnasium import spaces
 from minari import MinariDataset
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
-from iqlzoo.recipes.antmaze import DEFAULT_STEPS, SUCCESS_RADIUS, SUCCESS_SCORED, TASKS, build_antmaze_dataset
+from iqlzoo.recipes.antmaze import (
+    CELL_SIZE,
+    DEFAULT_STEPS,
+    SUCCESS_RADIUS,
+    SUCCESS_SCORED,
+    TASKS,
+    build_antmaze_dataset,
+)
 from iqlzoo.recipes.common import code_permalink
+from iqlzoo.recipes.maze_planner import MazePlanner
 from iqlzoo.recipes.writer import existing_dataset, read_recipe, write_dataset
 
 KEPT_KEYS = ("achieved_goal", "observation")
@@ -55,12 +63,10 @@ DATASET_IDS = {name: dataset_id(name) for name in TASKS}
 
 
 def goal_centre(name: str) -> np.ndarray:
-    """The centre (x, y) of maze `name`'s evaluation goal cell, in the environment's coordinates."""
-    env = TASKS[name].make_env(eval_env=True)
-    try:
-        return np.asarray(env.unwrapped.maze.cell_rowcol_to_xy(np.array(TASKS[name].eval_goal)), dtype=np.float64)
-    finally:
-        env.close()
+    """The centre (x, y) of maze `name`'s evaluation goal cell, in the environment's coordinates (the planner's cell
+    geometry, which ``tests/test_recipes.py`` checks against gymnasium-robotics')."""
+    task = TASKS[name]
+    return MazePlanner(task.walls, CELL_SIZE).cell_center(task.eval_goal)
 
 
 def split_episode(observations: dict[str, np.ndarray], actions: np.ndarray, infos: dict[str, np.ndarray],
