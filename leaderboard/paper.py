@@ -107,8 +107,10 @@ def _task_note(final: pd.DataFrame) -> list[str]:
         "each episode for its own goal and gives the goal as input (as Minari's AntMaze datasets do); D4RL's, on which "
         "the published numbers were measured, has no goal input and rewards every transition that reaches the "
         "evaluation goal (`relabel_antmaze_rewards.py`). Compare these rows with the published ones as scores on a "
-        "related task, not as a reproduction: [docs/datasets/README.md](../docs/datasets/README.md), last section; "
-        "the `-evalgoal` datasets carry D4RL's labelling.",
+        "related task, not as a reproduction: [docs/datasets/README.md](../docs/datasets/README.md), last section. "
+        "The `-evalgoal` datasets carry D4RL's labelling on the same transitions; on medium-play it did not raise "
+        "the scores (an independent IQL fell to 0% by 400k steps there: "
+        "[docs/antmaze/README.md](../docs/antmaze/README.md), section 6), so these rows stay on the `-v0` task.",
         "",
     ]
 
