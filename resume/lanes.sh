@@ -33,10 +33,26 @@ restore() {  # restore STORE MATCH...: the committed records of runs that ended 
   done
 }
 
+ended() {  # ended STORE SUITE BUDGET AGENT DATASET: true when STORE holds an ended run of every seed of the group
+  local seed status
+  for seed in 0 1 2; do
+    status=$(ls "$1"/runs/"$4".*-"$5"-v*.seed$seed."$2-$3".*/status.json 2> /dev/null | head -n 1)
+    [ -n "$status" ] && grep -q -E '"state": *"(finished|diverged)"' "$status" || return 1
+  done
+}
+
 group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
   if [ "$DRY" = 1 ]; then echo "group $*"; return; fi
   local dir=$1 suite=$2 budget=$3 agent=$4 data=$5
   shift 5
+  local store="$dir/results"
+  [ "${1:-}" = --out ] && store=$2
+  # benchmarks.run resolves (and on a fresh machine builds, ~11 min per maze) a group's dataset before it sees that
+  # the group's runs ended; a group whose committed records `restore` brought back is skipped here instead
+  if ended "$store" "$suite" "$budget" "$agent" "$data"; then
+    echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget): every seed has ended, skipped"
+    return
+  fi
   echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget) in $dir"
   (cd "$dir" && "$PY" -m benchmarks.run --suite "$suite" --budget "$budget" --agents "$agent" --datasets "$data" \
       --data regenerated --seeds 3 --group-seeds on --workers 1 --offline --build-missing --no-leaderboard "$@")

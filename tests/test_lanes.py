@@ -95,3 +95,32 @@ def test_the_worktree_commits_are_on_main(tmp_path):
     for commit in commits:
         found = subprocess.run(["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=REPO_ROOT)
         assert found.returncode == 0, f"worktree commit {commit} is not an ancestor of HEAD"
+
+
+def ended(store: Path, suite: str, budget: str, agent: str, data: str) -> bool:
+    """What the lanes' `ended` step says of one group in `store` (the function alone, sourced from the script)."""
+    script = f'source <(sed -n "/^ended()/,/^}}/p" "{LANES}"); ended "$@"'
+    done = subprocess.run(["bash", "-c", script, "ended", str(store), suite, budget, agent, data], timeout=60)
+    return done.returncode == 0
+
+
+def test_a_group_is_skipped_only_when_every_seed_of_exactly_that_cell_has_ended(tmp_path):
+    def write(run_id: str, state: str) -> None:
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "status.json").write_text(f'{{\n  "attempts": 1,\n  "state": "{state}"\n}}\n')
+
+    for seed in range(3):
+        write(f"IQL-expectile0.5.iqlzoo-antmaze-umaze-v0.seed{seed}.seed-findings-quick.0000000{seed}", "finished")
+        write(f"IQL.iqlzoo-antmaze-medium-play-v0.seed{seed}.antmaze-quick.1000000{seed}", "finished")
+    write("IQL.iqlzoo-antmaze-umaze-v0.seed0.antmaze-quick.20000000", "finished")
+    write("IQL.iqlzoo-antmaze-umaze-v0.seed1.antmaze-quick.20000001", "diverged")
+    write("IQL.iqlzoo-antmaze-umaze-v0.seed2.antmaze-quick.20000002", "running")
+    assert ended(tmp_path, "seed-findings", "quick", "IQL-expectile0.5", "umaze")
+    assert ended(tmp_path, "antmaze", "quick", "IQL", "medium-play")
+    assert not ended(tmp_path, "antmaze", "quick", "IQL", "umaze"), "seed 2 is still running"
+    assert not ended(tmp_path, "antmaze", "quick", "IQL", "medium"), "medium is not medium-play"
+    assert not ended(tmp_path, "seed-findings", "quick", "IQL", "umaze"), "IQL is not IQL-expectile0.5"
+    assert not ended(tmp_path, "antmaze", "paper", "IQL", "medium-play"), "another budget"
+    (tmp_path / "runs" / "IQL.iqlzoo-antmaze-umaze-v0.seed2.antmaze-quick.20000002" / "status.json").write_text(
+        '{"state":"finished"}')
+    assert ended(tmp_path, "antmaze", "quick", "IQL", "umaze"), "finished and diverged both end a run"
