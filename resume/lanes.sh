@@ -10,6 +10,8 @@
 # of the runs that already ended at today's budget (`benchmarks.carry restore`), so a fresh machine skips them instead of
 # training them again. On a fresh machine, unpack the committed resume/<store>/ packs of the groups that were training
 # first (docs/compute.md, "How a session resumes").
+# A group whose seeds have all ended is skipped without touching its dataset; a group begun on the other CPU maker's
+# data build (Intel and AMD machines build different bytes: docs/datasets/README.md) waits for a machine of that maker.
 # LANES_DRY_RUN=1 prints each step (worktree, restore, group) instead of doing it: tests/test_lanes.py checks that
 # every group is a cell its suite plans, so a typo cannot idle a core for a night.
 set -u
@@ -41,6 +43,22 @@ ended() {  # ended STORE SUITE BUDGET AGENT DATASET: true when STORE holds an en
   done
 }
 
+cpu_vendor() {  # cpu_vendor TEXT: the CPU maker a model name (/proc/cpuinfo, a run's provenance) names
+  case "$1" in *Intel*) echo Intel ;; *AMD*) echo AMD ;; *) echo unknown ;; esac
+}
+
+elsewhere() {  # elsewhere STORE SUITE BUDGET AGENT DATASET: the maker of the CPU the group's runs began on, when it is
+  # not this machine's (LANES_CPU overrides this machine's model name). Data builds differ between Intel and AMD CPUs
+  # (docs/datasets/README.md) and a run resumes only on the build it began on, so such a group waits for that kind
+  local here there provenance
+  here=$(cpu_vendor "${LANES_CPU:-$(grep -m 1 'model name' /proc/cpuinfo)}")
+  for provenance in "$1"/runs/"$4".*-"$5"-v*.seed[0-9]."$2-$3".*/provenance.json; do
+    [ -f "$provenance" ] || continue
+    there=$(cpu_vendor "$(grep -m 1 '"cpu_model"' "$provenance")")
+    if [ "$there" != "$here" ]; then echo "$there"; return; fi
+  done
+}
+
 group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
   if [ "$DRY" = 1 ]; then echo "group $*"; return; fi
   local dir=$1 suite=$2 budget=$3 agent=$4 data=$5
@@ -51,6 +69,13 @@ group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
   # the group's runs ended; a group whose committed records `restore` brought back is skipped here instead
   if ended "$store" "$suite" "$budget" "$agent" "$data"; then
     echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget): every seed has ended, skipped"
+    return
+  fi
+  local maker
+  maker=$(elsewhere "$store" "$suite" "$budget" "$agent" "$data")
+  if [ -n "$maker" ]; then  # the runner would refuse each seed three times (~5 min) and mark the runs failed
+    echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget): its runs began on the data an $maker" \
+      "CPU builds, which this machine cannot rebuild: skipped until a session on an $maker machine"
     return
   fi
   echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget) in $dir"

@@ -124,3 +124,25 @@ def test_a_group_is_skipped_only_when_every_seed_of_exactly_that_cell_has_ended(
     (tmp_path / "runs" / "IQL.iqlzoo-antmaze-umaze-v0.seed2.antmaze-quick.20000002" / "status.json").write_text(
         '{"state":"finished"}')
     assert ended(tmp_path, "antmaze", "quick", "IQL", "umaze"), "finished and diverged both end a run"
+
+
+def elsewhere(store: Path, cpu: str, *group: str) -> str:
+    """What the lanes' `elsewhere` step says of one group in `store` on a machine whose CPU model name is `cpu`."""
+    script = f'source <(sed -n "/^cpu_vendor()/,/^}}/p;/^elsewhere()/,/^}}/p" "{LANES}"); elsewhere "$@"'
+    done = subprocess.run(["bash", "-c", script, "elsewhere", str(store), *group], capture_output=True, text=True,
+                          env={**os.environ, "LANES_CPU": cpu}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_group_begun_on_another_makers_cpu_waits_for_one(tmp_path):
+    intel, amd = "Intel(R) Xeon(R) Processor", "AMD EPYC"
+    for seed, cpu in enumerate([intel, intel, intel]):
+        run = tmp_path / "runs" / f"BonusIQL.iqlzoo-antmaze-umaze-v0.seed{seed}.antmaze-quick.0000000{seed}"
+        run.mkdir(parents=True)
+        (run / "provenance.json").write_text(f'{{\n  "cpu_count": 2,\n  "cpu_model": "{cpu}"\n}}\n')
+    group = ("antmaze", "quick", "BonusIQL", "umaze")
+    assert elsewhere(tmp_path, amd, *group) == "Intel"
+    assert elsewhere(tmp_path, intel, *group) == ""
+    assert elsewhere(tmp_path, amd, "antmaze", "quick", "IQL", "umaze") == "", "a group not begun starts anywhere"
+    assert elsewhere(tmp_path, amd, "antmaze", "paper", "BonusIQL", "umaze") == "", "another budget's runs"
