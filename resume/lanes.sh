@@ -35,11 +35,15 @@ restore() {  # restore STORE MATCH...: the committed records of runs that ended 
   done
 }
 
+runs_of() {  # runs_of STORE SUITE BUDGET AGENT DATASET [SEED]: the run folders of the group in STORE (of one seed)
+  ls -d "$1"/runs/"$4".*-"$5"-v*.seed${6:-[0-9]}."$2-$3".* 2> /dev/null
+}
+
 ended() {  # ended STORE SUITE BUDGET AGENT DATASET: true when STORE holds an ended run of every seed of the group
-  local seed status
+  local seed run
   for seed in 0 1 2; do
-    status=$(ls "$1"/runs/"$4".*-"$5"-v*.seed$seed."$2-$3".*/status.json 2> /dev/null | head -n 1)
-    [ -n "$status" ] && grep -q -E '"state": *"(finished|diverged)"' "$status" || return 1
+    run=$(runs_of "$@" $seed | head -n 1)
+    [ -n "$run" ] && grep -q -E '"state": *"(finished|diverged)"' "$run/status.json" 2> /dev/null || return 1
   done
 }
 
@@ -50,11 +54,11 @@ cpu_vendor() {  # cpu_vendor TEXT: the CPU maker a model name (/proc/cpuinfo, a 
 elsewhere() {  # elsewhere STORE SUITE BUDGET AGENT DATASET: the maker of the CPU the group's runs began on, when it is
   # not this machine's (LANES_CPU overrides this machine's model name). Data builds differ between Intel and AMD CPUs
   # (docs/datasets/README.md) and a run resumes only on the build it began on, so such a group waits for that kind
-  local here there provenance
+  local here there run
   here=$(cpu_vendor "${LANES_CPU:-$(grep -m 1 'model name' /proc/cpuinfo)}")
-  for provenance in "$1"/runs/"$4".*-"$5"-v*.seed[0-9]."$2-$3".*/provenance.json; do
-    [ -f "$provenance" ] || continue
-    there=$(cpu_vendor "$(grep -m 1 '"cpu_model"' "$provenance")")
+  for run in $(runs_of "$@"); do
+    [ -f "$run/provenance.json" ] || continue
+    there=$(cpu_vendor "$(grep -m 1 '"cpu_model"' "$run/provenance.json")")
     if [ "$there" != "$here" ]; then echo "$there"; return; fi
   done
 }

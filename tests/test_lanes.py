@@ -99,7 +99,7 @@ def test_the_worktree_commits_are_on_main(tmp_path):
 
 def ended(store: Path, suite: str, budget: str, agent: str, data: str) -> bool:
     """What the lanes' `ended` step says of one group in `store` (the function alone, sourced from the script)."""
-    script = f'source <(sed -n "/^ended()/,/^}}/p" "{LANES}"); ended "$@"'
+    script = f'source <(sed -n "/^runs_of()/,/^}}/p;/^ended()/,/^}}/p" "{LANES}"); ended "$@"'
     done = subprocess.run(["bash", "-c", script, "ended", str(store), suite, budget, agent, data], timeout=60)
     return done.returncode == 0
 
@@ -128,7 +128,8 @@ def test_a_group_is_skipped_only_when_every_seed_of_exactly_that_cell_has_ended(
 
 def elsewhere(store: Path, cpu: str, *group: str) -> str:
     """What the lanes' `elsewhere` step says of one group in `store` on a machine whose CPU model name is `cpu`."""
-    script = f'source <(sed -n "/^cpu_vendor()/,/^}}/p;/^elsewhere()/,/^}}/p" "{LANES}"); elsewhere "$@"'
+    functions = ";".join(f"/^{name}()/,/^}}/p" for name in ("runs_of", "cpu_vendor", "elsewhere"))
+    script = f'source <(sed -n "{functions}" "{LANES}"); elsewhere "$@"'
     done = subprocess.run(["bash", "-c", script, "elsewhere", str(store), *group], capture_output=True, text=True,
                           env={**os.environ, "LANES_CPU": cpu}, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -137,10 +138,10 @@ def elsewhere(store: Path, cpu: str, *group: str) -> str:
 
 def test_a_group_begun_on_another_makers_cpu_waits_for_one(tmp_path):
     intel, amd = "Intel(R) Xeon(R) Processor", "AMD EPYC"
-    for seed, cpu in enumerate([intel, intel, intel]):
+    for seed in range(3):
         run = tmp_path / "runs" / f"BonusIQL.iqlzoo-antmaze-umaze-v0.seed{seed}.antmaze-quick.0000000{seed}"
         run.mkdir(parents=True)
-        (run / "provenance.json").write_text(f'{{\n  "cpu_count": 2,\n  "cpu_model": "{cpu}"\n}}\n')
+        (run / "provenance.json").write_text(f'{{\n  "cpu_count": 2,\n  "cpu_model": "{intel}"\n}}\n')
     group = ("antmaze", "quick", "BonusIQL", "umaze")
     assert elsewhere(tmp_path, amd, *group) == "Intel"
     assert elsewhere(tmp_path, intel, *group) == ""
