@@ -44,19 +44,25 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def synthetic_dataset(n: int = N_TRANSITIONS, seed: int = 0) -> TransitionDataset:
-    """Random transitions with HalfCheetah's shapes (values do not affect speed)."""
+def synthetic_dataset(
+    n: int = N_TRANSITIONS,
+    seed: int = 0,
+    obs_dim: int = OBS_DIM,
+    act_dim: int = ACT_DIM,
+    dataset_id: str = "synthetic/halfcheetah-shapes",
+) -> TransitionDataset:
+    """Random transitions, HalfCheetah's shapes by default (values do not affect speed)."""
     rng = np.random.default_rng(seed)
     return TransitionDataset(
-        observations=rng.standard_normal((n, OBS_DIM), dtype=np.float32),
-        actions=rng.uniform(-1, 1, (n, ACT_DIM)).astype(np.float32),
+        observations=rng.standard_normal((n, obs_dim), dtype=np.float32),
+        actions=rng.uniform(-1, 1, (n, act_dim)).astype(np.float32),
         rewards=rng.standard_normal(n, dtype=np.float32),
-        next_observations=rng.standard_normal((n, OBS_DIM), dtype=np.float32),
+        next_observations=rng.standard_normal((n, obs_dim), dtype=np.float32),
         terminations=np.zeros(n, dtype=np.float32),
-        observation_space=spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32),
-        action_space=spaces.Box(-1.0, 1.0, (ACT_DIM,), np.float32),
+        observation_space=spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
+        action_space=spaces.Box(-1.0, 1.0, (act_dim,), np.float32),
         episode_returns=rng.normal(0, 1000, 100),
-        dataset_id="synthetic/halfcheetah-shapes",
+        dataset_id=dataset_id,
     )
 
 

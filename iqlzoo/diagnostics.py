@@ -19,7 +19,7 @@ def srank(matrix: torch.Tensor, delta: float = 0.01) -> int:
     """Effective rank srank_δ of a 2-D matrix (see module docstring)."""
     if matrix.dim() != 2:
         raise ValueError(f"srank needs a 2-D matrix, got shape {tuple(matrix.shape)}")
-    sv = torch.linalg.svdvals(matrix.double())
+    sv = torch.linalg.svdvals(matrix.detach().double().cpu())  # on the CPU whatever the training device
     total = sv.sum()
     if total == 0:
         return 0

@@ -48,6 +48,16 @@ MAX_SPACE_RANK = 8
 STATE_FIELDS = ("optimizer", "total_timesteps")
 OPTIMIZER_TENSOR = re.compile(r"optimizer\.\d+\.[A-Za-z_]+")
 RNG_TENSOR = "rng.generator"
+CUDA_RNG_BYTES = 16
+"""Size of a CUDA generator's state (``torch.Generator("cuda").get_state()``): its Philox seed and offset, two 64-bit
+integers. A CPU generator's state (Mersenne Twister) is 5056 bytes."""
+
+
+def rng_state_device(rng: torch.Tensor) -> str:
+    """The device type of the generator a (validated) ``rng.generator`` state came from: ``cuda`` or ``cpu``."""
+    return "cuda" if rng.numel() == CUDA_RNG_BYTES else "cpu"
+
+
 SHAPED_BY = {
     "actor.": "config.actor_hidden, config.actor_body and the spaces",
     "critic.": "config.critic_hidden, config.critic_body, config.critic_head, config.n_critics, config.n_cos and "
@@ -373,13 +383,20 @@ def _check_optimizer_tensors(tensors: Mapping[str, torch.Tensor], where: str) ->
         raise CheckpointError(f"{where} lacks the tensor {RNG_TENSOR!r} (the batch sampler's random state), so "
                               f"training could not resume exactly; {ADVICE}")
     problem = f"dtype {rng.dtype}, shape {tuple(rng.shape)}"
-    if rng.dtype == torch.uint8 and rng.dim() == 1:
+    if rng.dtype == torch.uint8 and rng.dim() == 1 and rng.numel() == CUDA_RNG_BYTES:
+        # torch checks a CUDA state only on a CUDA machine: its Philox offset must be a non-negative multiple of 4
+        offset = int.from_bytes(bytes(rng[8:].tolist()), "little", signed=True)
+        if offset >= 0 and offset % 4 == 0:
+            return
+        problem = f"its Philox offset {offset} is not a non-negative multiple of 4"
+    elif rng.dtype == torch.uint8 and rng.dim() == 1:
         try:
             torch.Generator().set_state(rng)
             return
         except RuntimeError as exc:
             problem = str(exc)
-    raise CheckpointError(f"{where}: tensor {RNG_TENSOR!r} is not a CPU generator state ({problem}); {ADVICE}")
+    raise CheckpointError(f"{where}: tensor {RNG_TENSOR!r} is neither a CPU nor a CUDA generator state ({problem}); "
+                          f"{ADVICE}")
 
 
 # ---------------------------------------------------------------------------------------------------------- entry

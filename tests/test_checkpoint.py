@@ -147,3 +147,34 @@ def test_save_refuses_non_finite_parameters_and_keeps_the_old_file(pendulum_data
     with pytest.raises(TrainingDivergedError, match="refusing to save .*'actor.log_std'"):
         model.save(path)
     assert path.read_bytes() == before
+
+
+def _with_sampler_state(folder, state: bytes) -> None:
+    """Replace the saved batch sampler's random state in a checkpoint folder by `state`."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "optimizer.safetensors"
+    tensors = load_file(path)
+    tensors["rng.generator"] = torch.tensor(list(state), dtype=torch.uint8)
+    save_file(tensors, path)
+
+
+def test_a_checkpoint_saved_on_cuda_loads_on_the_cpu(pendulum_data, make_iql, tmp_path):
+    """A CUDA generator's state (Philox seed and offset, 16 bytes) is what a GPU-trained agent saves: it loads on a
+    CPU for inference silently, for training with a warning that batches will differ, and a bad one is refused."""
+    import warnings
+
+    model = make_iql(pendulum_data).learn(3)
+    folder = model.save(tmp_path / "agent")
+    philox = (5).to_bytes(8, "little") + (8).to_bytes(8, "little")
+    _with_sampler_state(folder, philox)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = IQL.load(folder, device="cpu")
+    np.testing.assert_array_equal(model.predict(pendulum_data.observations[:8])[0],
+                                  loaded.predict(pendulum_data.observations[:8])[0])
+    with pytest.warns(UserWarning, match="cuda generator.*device='cuda' to resume exactly"):
+        IQL.load(folder, device="cpu", dataset=pendulum_data).learn(2, reset_num_timesteps=False)
+    _with_sampler_state(folder, (5).to_bytes(8, "little") + (6).to_bytes(8, "little"))
+    with pytest.raises(CheckpointError, match="Philox offset 6"):
+        IQL.load(folder, device="cpu")

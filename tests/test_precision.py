@@ -7,14 +7,8 @@ quantities under the quick budget's settings (AntMaze preset, ``bf16=True``) wit
 
 import torch
 
+from benchmarks.precision_check import compare, shift_values
 from iqlzoo import IQL
-
-
-def _shift_values(model: IQL, offset: float) -> None:
-    """Add `offset` to the output bias of Q, Q̂ and V, so every value sits near `offset` and advantages stay small."""
-    with torch.no_grad():
-        for head in (model.nets.critic.head, model.nets.critic_target.head, model.nets.value.head):
-            head.out.bias.add_(offset)
 
 
 def _step_quantities(model: IQL) -> dict[str, torch.Tensor]:
@@ -28,7 +22,7 @@ def test_bf16_step_keeps_values_advantages_and_weights_float32_accurate(antmaze_
     mixed = IQL("MlpPolicy", antmaze_data, seed=0, device="cpu", bf16=True, compile=False)
     exact = IQL("MlpPolicy", antmaze_data, seed=0, device="cpu", bf16=False, compile=False)
     assert mixed.config.domain == "antmaze" and mixed.config.temperature == 10.0
-    _shift_values(mixed, -60.0)
+    shift_values(mixed, -60.0)
     exact.nets.load_state_dict(mixed.nets.state_dict())
     got, want = _step_quantities(mixed), _step_quantities(exact)
     assert want["v"].mean().item() < -55.0
@@ -52,10 +46,8 @@ def test_bf16_still_runs_the_policy_in_bfloat16(antmaze_data):
 
 
 def test_precision_check_measures_the_bf16_value_path_error(antmaze_data):
-    from benchmarks.precision_check import compare
-
     model = IQL("MlpPolicy", antmaze_data, seed=0, device="cpu", compile=False)
-    _shift_values(model, -60.0)
+    shift_values(model, -60.0)
     found = compare(model, n=128)
     assert -61.0 < found["q_mean"] < -59.0
     assert found["q_err_mean"] > 0 and found["weight_relerr_max"] > 0  # bf16 really rounds the value networks

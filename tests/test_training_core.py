@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from devices import PARITY_ATOL, TEST_DEVICE
 
 from iqlzoo import IQL, BonusIQL
 
-SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "batch_size": 64, "device": "cpu"}
+SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "batch_size": 64, "device": TEST_DEVICE}
 # three configurations that together take every branch of the update: both bodies, both heads, both
 # distributional losses, no penalty and both penalties
 CONFIGS = {
@@ -42,7 +43,7 @@ def test_k_seed_training_equals_single_runs(name, pendulum_data):
     for k, seed in enumerate(multi.seeds):
         single = IQL("MlpPolicy", pendulum_data, seed=seed, **kwargs).learn(12)
         agent = multi.agent(k)
-        assert _max_difference(single, agent) < 1e-5, (k, _max_difference(single, agent))
+        assert _max_difference(single, agent) < PARITY_ATOL, (k, _max_difference(single, agent))
 
 
 def test_k_seed_agents_save_load_and_resume_as_single_agents(pendulum_data, tmp_path):
@@ -52,14 +53,14 @@ def test_k_seed_agents_save_load_and_resume_as_single_agents(pendulum_data, tmp_
     with pytest.raises(ValueError, match="model.agent\\(k\\).predict"):
         multi.predict(pendulum_data.observations[0])
     path = multi.agent(2).save(tmp_path / "seed2")
-    loaded = BonusIQL.load(path, dataset=pendulum_data, device="cpu")
+    loaded = BonusIQL.load(path, dataset=pendulum_data, device=TEST_DEVICE)
     assert loaded.num_timesteps == 6 and loaded.n_seeds == 1 and loaded.seeds == [2]
     assert loaded.predict(pendulum_data.observations[:4])[0].shape == (4, 1)
     # resuming the extracted agent continues exactly like the uninterrupted single run with its seed
     straight = BonusIQL("MlpPolicy", pendulum_data, seed=2, **SMALL).learn(6)
     straight.learn(4, reset_num_timesteps=False)
     loaded.learn(4, reset_num_timesteps=False)
-    assert _max_difference(straight, loaded) < 1e-5
+    assert _max_difference(straight, loaded) < PARITY_ATOL
 
 
 def test_bf16_autocast_still_learns(pendulum_data):
@@ -67,7 +68,8 @@ def test_bf16_autocast_still_learns(pendulum_data):
     from iqlzoo import evaluate
 
     torch.set_num_threads(1)
-    model = IQL("MlpPolicy", pendulum_data, seed=0, device="cpu", bf16=True, policy_kwargs={"net_arch": [128, 128]})
+    model = IQL("MlpPolicy", pendulum_data, seed=0, device=TEST_DEVICE, bf16=True,
+                policy_kwargs={"net_arch": [128, 128]})
     model.learn(3000)
     assert all(p.dtype == torch.float32 for p in model.nets.parameters())
     behaviour = float(np.mean(pendulum_data.normalized_score(pendulum_data.episode_returns)))
@@ -79,13 +81,14 @@ def test_bf16_autocast_still_learns(pendulum_data):
 def test_stacked_single_agents_continue_like_each_alone(name, pendulum_data, tmp_path):
     kwargs = {**SMALL, **CONFIGS[name]}
     singles = [IQL("MlpPolicy", pendulum_data, seed=seed, **kwargs).learn(20) for seed in (3, 7, 8)]
-    loaded = [IQL.load(s.save(tmp_path / f"s{k}"), dataset=pendulum_data, device="cpu") for k, s in enumerate(singles)]
+    loaded = [IQL.load(s.save(tmp_path / f"s{k}"), dataset=pendulum_data, device=TEST_DEVICE)
+              for k, s in enumerate(singles)]
     multi = IQL.stack(loaded)
     assert multi.n_seeds == 3 and multi.seeds == [3, 7, 8] and multi.num_timesteps == 20
     multi.learn(10, reset_num_timesteps=False)
     for k, single in enumerate(singles):
         single.learn(10, reset_num_timesteps=False)
-        assert _max_difference(single, multi.agent(k)) < 1e-5, (k, _max_difference(single, multi.agent(k)))
+        assert _max_difference(single, multi.agent(k)) < PARITY_ATOL, (k, _max_difference(single, multi.agent(k)))
 
 
 def test_stack_refuses_agents_of_different_runs(pendulum_data):

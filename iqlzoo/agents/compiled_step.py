@@ -104,14 +104,15 @@ def compile_update(
     """
     mode = "reduce-overhead" if device.type == "cuda" else None
     own = private_copy(update)
-    compiled = torch._dynamo.config.patch(trace_autograd_ops=True)(
-        torch.compile(own, mode=mode, dynamic=False, fullgraph=False)
-    )
     nets, optimizer = state()
     snapshot = copy.deepcopy((nets.state_dict(), optimizer.state_dict()))
     params = [p for group in optimizer.param_groups for p in group["params"]]
     start = time.perf_counter()
     try:
+        # trace_autograd_ops exists from torch 2.11 on: an older torch raises here and trains eagerly
+        compiled = torch._dynamo.config.patch(trace_autograd_ops=True)(
+            torch.compile(own, mode=mode, dynamic=False, fullgraph=False)
+        )
         compiled(*example_args)
         if not compiled_graph_count(own.__func__.__code__):
             raise RuntimeError("dynamo produced no graph for the update (recompile limit or a skipped frame)")

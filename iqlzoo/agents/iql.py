@@ -70,7 +70,13 @@ from iqlzoo.losses import awr_loss, awr_weights, expectile_loss
 from iqlzoo.nets import EnsembleQ, GaussianPolicy, ValueNet
 from iqlzoo.nets.heads import head_class
 from iqlzoo.penalties import make_penalty
-from iqlzoo.validation import check_agent_size, load_network_tensors, validate_checkpoint
+from iqlzoo.validation import (
+    RNG_TENSOR,
+    check_agent_size,
+    load_network_tensors,
+    rng_state_device,
+    validate_checkpoint,
+)
 
 __all__ = ["IQL", "IQLConfig", "IQLNetworks"]
 
@@ -642,7 +648,7 @@ class IQL(OfflineAgent):
                 if opt_tensors[name].dim() > 0
             }
             opt_tensors = agent_slice(opt_tensors, shapes, k, self.n_seeds)
-            opt_tensors["rng.generator"] = self.generators[k].get_state()
+            opt_tensors[RNG_TENSOR] = self.generators[k].get_state()
             state["total_timesteps"] = self._total_timesteps
         return Checkpoint(config=config, tensors=tensors, optimizer_tensors=opt_tensors, state=state)
 
@@ -678,7 +684,16 @@ class IQL(OfflineAgent):
             )
             for group in agent.optimizer.param_groups:
                 group["lr"] = torch.as_tensor(float(group["lr"]), device=agent.device)
-            if "rng.generator" in ckpt.optimizer_tensors and agent.device.type == "cpu":
-                agent.generator.set_state(ckpt.optimizer_tensors["rng.generator"])
+            rng = ckpt.optimizer_tensors.get(RNG_TENSOR)
+            if rng is not None and rng_state_device(rng) == agent.device.type:
+                agent.generator.set_state(rng)
+            elif rng is not None and data is not None:
+                warnings.warn(
+                    f"{ckpt.origin or 'the checkpoint'}: its batch sampler's random state comes from a "
+                    f"{rng_state_device(rng)} generator, which a {agent.device.type} generator cannot take: training "
+                    f"it on {agent.device.type} draws different batches than an uninterrupted run would (load it with "
+                    f"device='{rng_state_device(rng)}' to resume exactly)",
+                    stacklevel=3,
+                )
             agent._total_timesteps = int(ckpt.state.get("total_timesteps", agent.num_timesteps))
         return agent
