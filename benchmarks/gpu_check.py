@@ -58,10 +58,16 @@ SPEED_ROWS: dict[str, tuple[int, bool, dict[str, Any]]] = {
     "IQL compiled, K=3 (a seed group)": (3, True, {}),
     "IQL compiled, K=10": (10, True, {}),
     "IQL compiled + bf16, K=3": (3, True, {"bf16": True}),
-    "D2RLIQL eager, K=3": (3, False, {"actor_body": "d2rl", "critic_body": "d2rl", "value_body": "d2rl"}),
-    "DistributionalIQL eager, K=3": (3, False, {"critic_head": "quantile"}),
-    "BonusIQL (RND) eager, K=3": (3, False, {"penalty": "rnd"}),
 }
+VARIANTS: dict[str, dict[str, Any]] = {
+    "D2RLIQL": {"actor_body": "d2rl", "critic_body": "d2rl", "value_body": "d2rl"},
+    "DistributionalIQL": {"critic_head": "quantile"},
+    "BonusIQL (RND)": {"penalty": "rnd"},
+    "BonusIQL (CVAE)": {"penalty": "cvae"},
+}
+for _name, _config in VARIANTS.items():
+    SPEED_ROWS[f"{_name} eager, K=3"] = (3, False, _config)
+    SPEED_ROWS[f"{_name} compiled, K=3"] = (3, True, _config)
 
 
 def antmaze_shaped(n: int, seed: int = 0) -> TransitionDataset:

@@ -141,6 +141,7 @@ class Recorder:
 
 
 def test_killed_worker_and_failing_run_are_retried_while_the_grid_goes_on(tmp_path: Path, antmaze_minari) -> None:
+    resolve_task(PENDULUM_TOY, "auto")  # run_grid does not build datasets: alone, this test must (the CLI would)
     good = smoke_specs(1, 400, 200, 100)[0]
     bad = dataclasses.replace(good, label="IQL-bad", config={**good.config, "expectile": 1.5})
     maze = dataclasses.replace(good, dataset_id=ANTMAZE_TINY_ID, protocol=Protocol(40, 20, 2, 20))
