@@ -44,6 +44,7 @@ import torch  # noqa: E402
 from benchmarks.precision_check import shift_values  # noqa: E402
 from benchmarks.speed import synthetic_dataset  # noqa: E402
 from iqlzoo import IQL, TransitionDataset  # noqa: E402
+from iqlzoo.atomic import atomic_write_text  # noqa: E402
 
 # regenerated AntMaze: 2-d position + 27-d ant state + 2-d goal, 8 joint torques
 ANTMAZE_OBS, ANTMAZE_ACT = 31, 8
@@ -92,6 +93,17 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def parameters_of(model: IQL) -> dict[str, torch.Tensor]:
+    """A copy of `model`'s network parameters and buffers: the θ₀ that :func:`drift` measures from."""
+    return {name: value.clone() for name, value in model.nets.state_dict().items()}
+
+
+def shared_batches(data: TransitionDataset, steps: int, batch: int, seed: int) -> list[torch.Tensor]:
+    """`steps` batches of indices (1, `batch`) drawn on the CPU with `seed`, for every model a check compares."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randint(len(data.rewards), (1, batch), generator=generator) for _ in range(steps)]
+
+
 def drift(a: IQL, b: IQL, start: dict[str, torch.Tensor]) -> float:
     """‖θ_a − θ_b‖₂ / ‖θ_b − θ₀‖₂ over every network parameter and buffer, in float64 on the CPU."""
     sa, sb = a.nets.state_dict(), b.nets.state_dict()
@@ -125,10 +137,9 @@ def run_updates(model: IQL, batches: Sequence[torch.Tensor], compiled: bool = Fa
 
 def check_cpu_parity(data: TransitionDataset, device: str, steps: int, batch: int) -> dict[str, Any]:
     base = IQL("MlpPolicy", data, seed=0, device="cpu", compile=False, domain="antmaze", batch_size=batch)
-    start = {k: v.clone() for k, v in base.nets.state_dict().items()}
+    start = parameters_of(base)
     other = twin(base, device, batch_size=batch)
-    generator = torch.Generator().manual_seed(1)
-    batches = [torch.randint(len(data.rewards), (1, batch), generator=generator) for _ in range(steps)]
+    batches = shared_batches(data, steps, batch, seed=1)
     cpu_stats, dev_stats = run_updates(base, batches), run_updates(other, batches)
     stat_gap = max(float(np.abs(c - d).max()) for c, d in zip(cpu_stats, dev_stats))
     return {"value": drift(other, base, start), "max_stat_difference": stat_gap}
@@ -136,10 +147,9 @@ def check_cpu_parity(data: TransitionDataset, device: str, steps: int, batch: in
 
 def check_compiled_parity(data: TransitionDataset, device: str, steps: int, batch: int) -> dict[str, Any]:
     eager = IQL("MlpPolicy", data, seed=0, device=device, compile=False, domain="antmaze", batch_size=batch)
-    start = {k: v.clone() for k, v in eager.nets.state_dict().items()}
+    start = parameters_of(eager)
     compiled = twin(eager, device, compile=True, batch_size=batch)
-    generator = torch.Generator().manual_seed(2)
-    batches = [torch.randint(len(data.rewards), (1, batch), generator=generator) for _ in range(steps)]
+    batches = shared_batches(data, steps, batch, seed=2)
     started, breaks = time.perf_counter(), graph_breaks()
     compiled_stats = run_updates(compiled, batches, compiled=True)
     seconds, breaks = time.perf_counter() - started, graph_breaks() - breaks
@@ -152,7 +162,7 @@ def check_compiled_parity(data: TransitionDataset, device: str, steps: int, batc
 def check_seed_group_parity(data: TransitionDataset, device: str, steps: int, batch: int) -> dict[str, Any]:
     kwargs = dict(device=device, compile=False, domain="antmaze", batch_size=batch)
     starts = [IQL("MlpPolicy", data, seed=seed, **kwargs) for seed in (10, 11, 12)]
-    initial = [{k: v.clone() for k, v in s.nets.state_dict().items()} for s in starts]
+    initial = [parameters_of(single) for single in starts]
     multi = IQL("MlpPolicy", data, seed=10, n_seeds=3, **kwargs)  # seed k of it starts where seed 10+k alone does
     multi.learn(steps, log_interval=10**9)
     worst = 0.0
@@ -262,11 +272,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 def write(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("gpu_check.json", json.dumps(result, indent=1, default=str)),
-                       ("gpu_check.md", markdown(result))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+    atomic_write_text(out / "gpu_check.json", json.dumps(result, indent=1, default=str))
+    atomic_write_text(out / "gpu_check.md", markdown(result))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from benchmarks.reference_iql import ReferenceIQL  # noqa: E402
 from iqlzoo import IQL, TransitionDataset  # noqa: E402
+from iqlzoo.atomic import atomic_write_text  # noqa: E402
 
 OBS_DIM, ACT_DIM, N_TRANSITIONS = 17, 6, 1_000_000
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -256,10 +257,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     result = run(args.seconds, not args.no_variants, not args.no_threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("speed.json", json.dumps(result, indent=2)), ("speed.md", markdown(result))):
-        tmp = args.out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, args.out / name)
+    atomic_write_text(args.out / "speed.json", json.dumps(result, indent=2))
+    atomic_write_text(args.out / "speed.md", markdown(result))
     print(markdown(result))
     return result
 

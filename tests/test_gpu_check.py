@@ -17,9 +17,9 @@ def small():
 
 def test_drift_is_zero_for_equal_updates_and_large_for_a_missed_one(small):
     a = IQL("MlpPolicy", small, seed=0, device="cpu", compile=False, domain="antmaze", batch_size=64)
-    start = {k: v.clone() for k, v in a.nets.state_dict().items()}
+    start = gpu_check.parameters_of(a)
     b = gpu_check.twin(a, "cpu", batch_size=64)
-    batches = [torch.randint(len(small.rewards), (1, 64), generator=torch.Generator().manual_seed(0)) for _ in range(6)]
+    batches = gpu_check.shared_batches(small, 6, 64, seed=0)
     gpu_check.run_updates(a, batches)
     gpu_check.run_updates(b, batches)
     assert gpu_check.drift(b, a, start) == 0.0

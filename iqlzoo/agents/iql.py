@@ -685,14 +685,15 @@ class IQL(OfflineAgent):
             for group in agent.optimizer.param_groups:
                 group["lr"] = torch.as_tensor(float(group["lr"]), device=agent.device)
             rng = ckpt.optimizer_tensors.get(RNG_TENSOR)
-            if rng is not None and rng_state_device(rng) == agent.device.type:
+            saved_on = rng_state_device(rng) if rng is not None else None
+            if saved_on == agent.device.type:
                 agent.generator.set_state(rng)
-            elif rng is not None and data is not None:
+            elif saved_on is not None and data is not None:
                 warnings.warn(
-                    f"{ckpt.origin or 'the checkpoint'}: its batch sampler's random state comes from a "
-                    f"{rng_state_device(rng)} generator, which a {agent.device.type} generator cannot take: training "
-                    f"it on {agent.device.type} draws different batches than an uninterrupted run would (load it with "
-                    f"device='{rng_state_device(rng)}' to resume exactly)",
+                    f"{ckpt.origin or 'the checkpoint'}: its batch sampler's random state comes from a {saved_on} "
+                    f"generator, which a {agent.device.type} generator cannot take: training it on "
+                    f"{agent.device.type} draws different batches than an uninterrupted run would (load it with "
+                    f"device='{saved_on}' to resume exactly)",
                     stacklevel=3,
                 )
             agent._total_timesteps = int(ckpt.state.get("total_timesteps", agent.num_timesteps))
