@@ -19,6 +19,10 @@ import pytest  # noqa: E402
 from hub_server import LocalHub  # noqa: E402
 
 ANTMAZE_TINY_ID = "iqlzoo-test/antmaze/umaze-random-v0"
+# How long a test waits for a child process (or a file one writes) before calling it hung. A quiet machine needs
+# seconds; a 2-core machine already running two training jobs needed over 60 s for a fresh process to import torch
+# and reach its first checkpoint (2026-12-04). Waits end as soon as their condition holds, so this costs nothing.
+PATIENCE_S = 600
 
 
 @pytest.fixture(scope="session")

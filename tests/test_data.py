@@ -9,6 +9,7 @@ import gymnasium as gym
 import minari
 import numpy as np
 import pytest
+from conftest import PATIENCE_S
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
 from iqlzoo.data import DatasetNotFoundError, ObservationFlattener, TransitionDataset, from_minari, load_dataset
@@ -117,7 +118,7 @@ def test_failed_download_gives_clear_error_without_hanging():
         "except DatasetNotFoundError as err:\n    print(err)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=PATIENCE_S)
     assert "'iqlzoo-test/none/missing-v0' is not available" in out.stdout, out.stderr
     assert "download failed" in out.stdout
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import minari
 import numpy as np
 import pytest
+from conftest import PATIENCE_S
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
 from benchmarks import run, runner
@@ -143,7 +144,8 @@ def test_offline_lookups_fail_fast_after_one_probe_per_process(tmp_path):
     """)
     env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "MINARI_OFFLINE")}
     env.update(HF_ENDPOINT=closed_port_url(), MINARI_DATASETS_PATH=str(tmp_path), PYTHONPATH=str(REPO_ROOT))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180).stdout
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=PATIENCE_S).stdout
     seconds, probes = out.split()[-3], out.split()[-1]  # timed after the imports, which a busy machine slows
     assert float(seconds) < 2 and probes == "1", out
     assert out.count("cannot be downloaded (127.0.0.1:") == 2 and "Set HF_HUB_OFFLINE=1" in out
@@ -250,7 +252,7 @@ def test_adroit_and_settotalmass_notices_are_filtered(tmp_path):
     code = "import iqlzoo, gymnasium as gym, gymnasium_robotics\ngym.make('HalfCheetah-v5').reset(seed=0)\n"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=180)
+                          timeout=PATIENCE_S)
     assert done.returncode == 0, done.stderr
     assert "AdroitHand" not in done.stderr and "settotalmass" not in done.stderr, done.stderr
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import ANTMAZE_TINY_ID
+from conftest import ANTMAZE_TINY_ID, PATIENCE_S
 
 from benchmarks import runner, suites
 from benchmarks.backends import LocalBackend
@@ -70,7 +70,7 @@ def test_killed_grid_resumes_bit_exact_and_skips_finished_runs(tmp_path: Path) -
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: any((store.run_dir(seed1) / "checkpoints").glob("step_*.zip")) or proc.poll() is not None,
-                 60, "the second run's first checkpoint")
+                 PATIENCE_S, "the second run's first checkpoint")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         _, stderr = proc.communicate()
@@ -125,7 +125,8 @@ class Recorder:
         self.watcher = threading.Thread(target=self._kill_victim, daemon=True)
 
     def _kill_victim(self) -> None:
-        wait_for(lambda: any((self.store.run_dir(self.victim) / "checkpoints").glob("step_*.zip")), 60, "checkpoint")
+        wait_for(lambda: any((self.store.run_dir(self.victim) / "checkpoints").glob("step_*.zip")), PATIENCE_S,
+                 "checkpoint")
         os.kill(self.backend.worker_pid(self.victim), signal.SIGKILL)
         self.killed.set()
 

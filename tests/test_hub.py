@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import PATIENCE_S
 from hub_server import LocalHub
 from huggingface_hub import HfApi, ModelCard, metadata_load
 from safetensors.torch import load_file, save_file
@@ -264,7 +265,7 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE_S,
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ANTMAZE_TINY_ID
+from conftest import ANTMAZE_TINY_ID, PATIENCE_S
 from hub_server import LocalHub
 from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.errors import HfHubHTTPError
@@ -436,8 +436,8 @@ def test_served_zoo_reproduces_the_cards_evaluation_from_fresh_processes(zoo: Pa
         endpoint = server.stdout.readline().strip()
         assert endpoint.startswith("http://127.0.0.1:"), server.stderr.read() if server.poll() is not None else ""
         code = card_code((zoo / REPO_ID / "README.md").read_text())
-        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                              env={**env, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")})
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=PATIENCE_S, env={**env, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")})
     finally:
         server.terminate()
         server.wait(timeout=10)
