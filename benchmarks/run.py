@@ -11,7 +11,8 @@ Every run (agent configuration, dataset, seed, budget) owns a folder under ``--o
 :mod:`benchmarks.runner`). Rerunning the same command skips finished (and diverged) runs, resumes unfinished ones
 from their latest checkpoint, and retries failed ones; within one invocation a failing run is retried up to
 ``--max-attempts`` times while the rest of the grid goes on. Datasets that are not built are skipped and named in one
-summary at the end, with the command that builds them (``--build-missing`` builds them first, then trains).
+summary at the end, with the command that builds them (``--build-missing`` builds them first, then trains); a
+dataset none of whose runs is left to train is neither built nor named.
 Afterwards, if a run record changed, the leaderboard is regenerated from the store. The ``smoke`` suite writes test
 data: by default into ``results-smoke/``, marked so it is never published.
 """
@@ -213,6 +214,16 @@ def expand(grid: Plan, datasets: dict[str, tuple[str, str]], params: Mapping[str
                                dataset_id, source, seed, protocol)
                 specs.setdefault(spec.run_id, spec)
     return list(specs.values())
+
+
+def all_ended(grid: Plan, task: str, dataset_id: str, params: Mapping[str, Any] | None, store: ResultsStore) -> bool:
+    """True when `grid` plans runs on `task` and each of them, on `dataset_id`, has ended (finished or diverged) in
+    `store`. Such a task needs no dataset: a fresh machine that restored a group's records does not spend ~11 min
+    building (or report as missing) a dataset only to skip every run on it. Run ids do not depend on the data source,
+    so the check needs no dataset."""
+    specs = expand(grid, {task: (dataset_id, "")}, params)
+    statuses = [store.read_status(spec.run_id) for spec in specs]
+    return bool(specs) and all(status is not None and status.state in runner.FINAL_STATES for status in statuses)
 
 
 def check_store(root: Path, test_data: bool) -> None:
@@ -575,11 +586,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     datasets: dict[str, tuple[str, str]] = {}
     unavailable: list[DatasetUnavailableError] = []
     download = False if args.offline else None
+    store = ResultsStore(root)
     for task in tasks:
         try:
             try:
                 datasets[task] = resolve_task(task, args.data, download=download)
             except DatasetUnavailableError as error:
+                if error.build_id and all_ended(grid, task, error.build_id, params, store):
+                    source = RECIPES[error.build_id].source if error.build_id in RECIPES else "regenerated"
+                    datasets[task] = (error.build_id, source)
+                    console.print(f"dataset {task} -> {error.build_id}: not built here, and not needed: every run "
+                                  "on it has ended")
+                    continue
                 if not (args.build_missing and error.build_id and build_dataset(error.build_id, console)):
                     raise
                 datasets[task] = resolve_task(task, args.data, download=download)
@@ -590,7 +608,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset_id, source = datasets[task]
         console.print(f"dataset {task} -> {dataset_id} ({source})")
     specs = expand(grid, datasets, params)
-    store = ResultsStore(root)
     statuses = {spec.run_id: store.read_status(spec.run_id) for spec in specs}
     final = {run_id for run_id, status in statuses.items() if status and status.state in runner.FINAL_STATES}
     todo = [spec for spec in specs if spec.run_id not in final]

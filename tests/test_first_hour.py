@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -222,6 +223,16 @@ def test_build_missing_builds_the_regeneration_then_trains(no_network, own_store
     assert built == ["iqlzoo/antmaze/umaze-v0"]
     assert "dataset D4RL/antmaze/umaze-v1 -> iqlzoo/antmaze/umaze-v0 (regenerated)" in out
     assert "summary: 1 finished" in out and "not built" not in out
+
+    # A machine that holds the ended run's records but not the dataset (a fresh one that restored committed records)
+    # neither builds it again nor calls it missing
+    shutil.rmtree(own_store / "iqlzoo" / "antmaze" / "umaze-v0")
+    for rerun in (args, args[:-1]):  # with and without --build-missing
+        assert run.main(rerun) == 0
+        out = capsys.readouterr().out
+        assert built == ["iqlzoo/antmaze/umaze-v0"], out
+        assert "-> iqlzoo/antmaze/umaze-v0: not built here, and not needed: every run on it has ended" in out
+        assert "1 already finished or diverged, 0 to run" in out and "datasets are not built" not in out
 
 
 def test_harness_rejects_a_non_integer_budget_cleanly(capsys):
