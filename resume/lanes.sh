@@ -69,8 +69,9 @@ group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
   shift 5
   local store="$dir/results"
   [ "${1:-}" = --out ] && store=$2
-  # benchmarks.run resolves (and on a fresh machine builds, ~11 min per maze) a group's dataset before it sees that
-  # the group's runs ended; a group whose committed records `restore` brought back is skipped here instead
+  # the worktrees' benchmarks.run (pinned before 3fac81d) resolves (and on a fresh machine builds, ~11 min per maze) a
+  # group's dataset before it sees that the group's runs ended; a group whose committed records `restore` brought
+  # back is skipped here instead
   if ended "$store" "$suite" "$budget" "$agent" "$data"; then
     echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $agent $data ($suite, $budget): every seed has ended, skipped"
     return
