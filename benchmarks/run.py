@@ -216,14 +216,19 @@ def expand(grid: Plan, datasets: dict[str, tuple[str, str]], params: Mapping[str
     return list(specs.values())
 
 
+def ended_runs(specs: Sequence[RunSpec], store: ResultsStore) -> set[str]:
+    """The ids of the runs among `specs` that have ended (finished or diverged) in `store`: rerunning skips them."""
+    statuses = {spec.run_id: store.read_status(spec.run_id) for spec in specs}
+    return {run_id for run_id, status in statuses.items() if status and status.state in runner.FINAL_STATES}
+
+
 def all_ended(grid: Plan, task: str, dataset_id: str, params: Mapping[str, Any] | None, store: ResultsStore) -> bool:
     """True when `grid` plans runs on `task` and each of them, on `dataset_id`, has ended (finished or diverged) in
     `store`. Such a task needs no dataset: a fresh machine that restored a group's records does not spend ~11 min
     building (or report as missing) a dataset only to skip every run on it. Run ids do not depend on the data source,
     so the check needs no dataset."""
     specs = expand(grid, {task: (dataset_id, "")}, params)
-    statuses = [store.read_status(spec.run_id) for spec in specs]
-    return bool(specs) and all(status is not None and status.state in runner.FINAL_STATES for status in statuses)
+    return bool(specs) and ended_runs(specs, store) == {spec.run_id for spec in specs}
 
 
 def check_store(root: Path, test_data: bool) -> None:
@@ -608,8 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset_id, source = datasets[task]
         console.print(f"dataset {task} -> {dataset_id} ({source})")
     specs = expand(grid, datasets, params)
-    statuses = {spec.run_id: store.read_status(spec.run_id) for spec in specs}
-    final = {run_id for run_id, status in statuses.items() if status and status.state in runner.FINAL_STATES}
+    final = ended_runs(specs, store)
     todo = [spec for spec in specs if spec.run_id not in final]
     console.print(f"{len(specs)} runs in {root}: {len(final)} already finished or diverged, {len(todo)} to run "
                   f"on the {args.backend} backend")
