@@ -148,7 +148,8 @@ def test_offline_lookups_fail_fast_after_one_probe_per_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=PATIENCE_S).stdout
     seconds, probes = out.split()[-3], out.split()[-1]  # timed after the imports, which a busy machine slows
-    assert float(seconds) < 2 and probes == "1", out
+    # one probe: no retries; seconds: no connect timeout or backoff (~23 s before), with room for a loaded machine
+    assert float(seconds) < 10 and probes == "1", out
     assert out.count("cannot be downloaded (127.0.0.1:") == 2 and "Set HF_HUB_OFFLINE=1" in out
     assert "python -m iqlzoo.recipes build iqlzoo/halfcheetah/medium-v0` (~3-5 min)" in out
 

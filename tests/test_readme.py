@@ -30,3 +30,14 @@ def test_readme_use_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.Mo
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(printed) == 2 and all("'normalized_score'" in line for line in printed), printed
     assert (tmp_path / "iql_pendulum" / "config.json").is_file()
+
+
+def test_ci_runs_the_readmes_test_command_exactly() -> None:
+    """`.ci/run` runs the README's "Set up and run the tests" line, character for character, and nothing else."""
+    text = README.read_text()
+    section = text.split("Set up and run the tests", 1)[1]
+    readme_line = next(line.strip() for line in section.splitlines() if line.startswith("    "))
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in ci if line.strip() and not line.startswith("#")
+                and not line.startswith(("set ", "cd "))]
+    assert commands == [readme_line], (commands, readme_line)
