@@ -218,8 +218,7 @@ def expand(grid: Plan, datasets: dict[str, tuple[str, str]], params: Mapping[str
 
 def ended_runs(specs: Sequence[RunSpec], store: ResultsStore) -> set[str]:
     """The ids of the runs among `specs` that have ended (finished or diverged) in `store`: rerunning skips them."""
-    statuses = {spec.run_id: store.read_status(spec.run_id) for spec in specs}
-    return {run_id for run_id, status in statuses.items() if status and status.state in runner.FINAL_STATES}
+    return {spec.run_id for spec in specs if runner.ended_outcome(spec.run_id, store) is not None}
 
 
 def all_ended(grid: Plan, task: str, dataset_id: str, params: Mapping[str, Any] | None, store: ResultsStore) -> bool:
@@ -348,10 +347,8 @@ def settle_elsewhere(outcomes: dict[str, runner.Outcome], store: ResultsStore) -
     for run_id, outcome in outcomes.items():
         if outcome.state != "busy":
             continue
-        status = store.read_status(run_id)
-        if status is not None and status.state in runner.FINAL_STATES:
-            settled[run_id] = runner.Outcome(run_id, status.state, runner.completed_steps(store.run_dir(run_id)),
-                                             status.error, elsewhere=True)
+        if (ended := runner.ended_outcome(run_id, store)) is not None:
+            settled[run_id] = ended
     return settled
 
 

@@ -409,12 +409,12 @@ def execute_run(spec: RunSpec, context: RunContext, report: Reporter = lambda pr
         return _execute_locked(spec, store, context, report)
 
 
-def _final_outcome(spec: RunSpec, store: ResultsStore) -> Outcome | None:
-    """The outcome of a run already finished or diverged, else None."""
-    status = store.read_status(spec.run_id)
+def ended_outcome(run_id: str, store: ResultsStore) -> Outcome | None:
+    """The outcome of a run that has ended (finished or diverged) in `store`, else None: the one rule for "this run
+    needs no more training", which a rerun skips, a busy lock settles on and a missing dataset is excused by."""
+    status = store.read_status(run_id)
     if status is not None and status.state in FINAL_STATES:
-        return Outcome(spec.run_id, status.state, completed_steps(store.run_dir(spec.run_id)), status.error,
-                       elsewhere=True)
+        return Outcome(run_id, status.state, completed_steps(store.run_dir(run_id)), status.error, elsewhere=True)
     return None
 
 
@@ -423,7 +423,7 @@ def _execute_locked(
 ) -> Outcome:
     """`execute_run` once the run's lock is held; with `until` below the budget, train only to that step and leave
     the run ``running`` (a ``running`` outcome) unless it diverged or failed."""
-    final = _final_outcome(spec, store)
+    final = ended_outcome(spec.run_id, store)
     if final is not None:
         return final
     store.set_status(spec.run_id, "running")
@@ -545,7 +545,7 @@ def execute_group(
             if not locks.enter_context(_exclusive(store.run_dir(spec.run_id))):
                 outcomes[spec.run_id] = Outcome(spec.run_id, "busy", 0, "another process is training this run",
                                                 elsewhere=True)
-            elif (final := _final_outcome(spec, store)) is not None:
+            elif (final := ended_outcome(spec.run_id, store)) is not None:
                 outcomes[spec.run_id] = final
             else:
                 members.append(spec)
