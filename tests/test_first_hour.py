@@ -244,10 +244,9 @@ def test_harness_rejects_a_non_integer_budget_cleanly(capsys):
 
 
 # --- 5. hints that name what works ---
-def test_datasets_info_on_an_unbuilt_id_prints_the_build_command(capsys, tmp_path, monkeypatch):
-    # an empty store of its own: test_recipes builds a tiny umaze-diverse in the session's store, and under
-    # pytest-xdist that file may run first in this process
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+def test_datasets_info_on_an_unbuilt_id_prints_the_build_command(capsys, own_store):
+    # own_store: test_recipes builds a tiny umaze-diverse in the session's store, and under pytest-xdist that file
+    # may run first in this process
     with pytest.raises(SystemExit) as exit_info:
         datasets_main(["info", "iqlzoo/antmaze/umaze-diverse-v0"])
     err = capsys.readouterr().err
