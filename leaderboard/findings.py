@@ -19,8 +19,13 @@ What "ours" is:
   out of every score and srank (their last records predate the failure) and counted on their own. Only runs that
   trained for the steps their store suite's budget gives today are compared; runs of a superseded budget (the 100k-step
   AntMaze `quick` runs once `quick` gave AntMaze 500k) are counted on their own (`leaderboard.budgets`).
-- Twin vs single Q: the runs that ended `diverged` out of the runs that ended (`finished` or `diverged`), for IQL-1Q
-  and for IQL on each dataset, beside the final score of the runs that did not diverge.
+- Twin vs single Q: the runs that ended `diverged` (stopped by the agent's guard: a non-finite statistic, or
+  |mean Q| > divergence_factor·max|r|/(1−γ), 10x a bound on any return by default) out of the runs that ended
+  (`finished` or `diverged`), for IQL-1Q and for IQL on each dataset, beside the final score of the runs that did not
+  diverge; and, where the records bound the returns, in how many runs the logged mean Q (`train/q_mean`) left the
+  range every discounted return lies in, [min(r_lo, 0), max(r_hi, 0)] / (1−γ) for rewards in [r_lo, r_hi] after the
+  run's reward transform (`return_range`): values no return can have, which the guard's 10x margin lets a run reach
+  and keep training with. Each run's largest |mean Q| is given beside it.
 - Expectile: the final score of IQL-expectile0.5, IQL-expectile0.7 and IQL (expectile 0.9, the AntMaze preset) on
   each dataset, and whether the three means rise strictly with the expectile.
 - srank: each run's last logged srank_δ (δ = 0.01) of the penultimate layer of the policy and of the first Q-network,
@@ -37,6 +42,7 @@ What "ours" is:
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,8 +78,20 @@ SRANK_COLUMNS: tuple[str, ...] = tuple(f"srank/{net}_{form}" for net in SRANK_NE
 #: which `benchmarks.runner` uses.
 SRANK_DELTA = 0.01
 SRANK_BATCH = 2048
-#: Columns of `RunRecords.runs`.
-RUN_COLUMNS: tuple[str, ...] = ("run_id", "suite", "agent", "dataset_id", "seed", "budget", "state")
+#: Columns of `RunRecords.runs`; `return_low` / `return_high` bound every discounted return of the run's training
+#: rewards (`return_range`; NaN where its records do not say).
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id", "suite", "agent", "dataset_id", "seed", "budget", "state", "return_low", "return_high",
+)
+#: The mean Q the agents log at every log interval (`iqlzoo.agents.iql`'s statistic `q_mean`).
+Q_MEAN = "train/q_mean"
+#: Raw reward ranges that a domain's definition fixes: AntMaze's sparse reward is 1 at the goal and 0 elsewhere
+#: (gymnasium-robotics `reward_type="sparse"`, in D4RL's data and in our regenerations). Locomotion rewards are not
+#: bounded by definition, so their runs get no range.
+RAW_REWARD_RANGES: dict[str, tuple[float, float]] = {"antmaze": (0.0, 1.0)}
+#: (scale, shift) of the reward transforms that do not depend on the data (`iqlzoo.agents.config.fit_reward_transform`,
+#: not imported: that module imports torch); `return_scale` divides by the dataset's spread of episode returns.
+DATA_FREE_REWARD_TRANSFORMS: dict[str, tuple[float, float]] = {"none": (1.0, 0.0), "minus_one": (1.0, -1.0)}
 #: The state of a run without status.json.
 UNKNOWN_STATE = "unknown"
 #: States of runs that are left out of scores and sranks.
@@ -130,28 +148,59 @@ class RunRecords:
 
     `runs`: one row per run, columns `RUN_COLUMNS` (`agent` is the cell label; `state` from status.json, `unknown`
     without one). `sranks`: one row per training-log line with an srank, columns run_id, step and `SRANK_COLUMNS`
-    (NaN for a form the line lacks).
+    (NaN for a form the line lacks). `q_means`: one row per training-log line with a mean Q, columns run_id, step and
+    q_mean.
     """
 
     runs: pd.DataFrame
     sranks: pd.DataFrame
+    q_means: pd.DataFrame
 
     def without(self, run_ids: Iterable[str]) -> RunRecords:
-        """These records less the runs `run_ids` and their sranks."""
+        """These records less the runs `run_ids` and their training-log rows."""
         dropped = set(run_ids)
         return RunRecords(
-            self.runs[~self.runs["run_id"].isin(dropped)].reset_index(drop=True),
-            self.sranks[~self.sranks["run_id"].isin(dropped)].reset_index(drop=True),
+            *(table[~table["run_id"].isin(dropped)].reset_index(drop=True)
+              for table in (self.runs, self.sranks, self.q_means))
         )
 
 
-def run_records(runs: Iterable[Mapping[str, object]], sranks: Iterable[Mapping[str, object]] = ()) -> RunRecords:
+def run_records(
+    runs: Iterable[Mapping[str, object]],
+    sranks: Iterable[Mapping[str, object]] = (),
+    q_means: Iterable[Mapping[str, object]] = (),
+) -> RunRecords:
     """`RunRecords` from plain rows (mappings with the columns of `RunRecords`), with fixed columns and dtypes."""
     run_frame = pd.DataFrame(list(runs), columns=list(RUN_COLUMNS))
-    run_frame = run_frame.astype({"seed": "int64", "budget": "int64"}).sort_values("run_id", ignore_index=True)
+    run_frame = run_frame.astype({"seed": "int64", "budget": "int64", "return_low": "float64",
+                                  "return_high": "float64"}).sort_values("run_id", ignore_index=True)
     srank_frame = pd.DataFrame(list(sranks), columns=["run_id", "step", *SRANK_COLUMNS])
     srank_frame = srank_frame.astype({"step": "int64", **dict.fromkeys(SRANK_COLUMNS, "float64")})
-    return RunRecords(run_frame, srank_frame.sort_values(["run_id", "step"], kind="stable", ignore_index=True))
+    q_frame = pd.DataFrame(list(q_means), columns=["run_id", "step", "q_mean"]).astype(
+        {"step": "int64", "q_mean": "float64"})
+    return RunRecords(
+        run_frame,
+        srank_frame.sort_values(["run_id", "step"], kind="stable", ignore_index=True),
+        q_frame.sort_values(["run_id", "step"], kind="stable", ignore_index=True),
+    )
+
+
+def return_range(config: Mapping[str, object]) -> tuple[float, float] | None:
+    """The interval every discounted return of a run's training rewards lies in, from its agent config (``domain``,
+    ``reward_transform``, ``gamma``), or None where the config does not fix it.
+
+    With rewards in [r_lo, r_hi] after the transform r ↦ scale·r + shift, a return Σ_t γ^t r_t over any number of
+    steps (an episode may end at a terminal) lies in [min(r_lo, 0), max(r_hi, 0)] / (1 − γ), and so does every value
+    Q(s, a) and V(s) a correct fit can take. AntMaze with r − 1: [−1/(1−γ), 0] = [−100, 0] at γ = 0.99.
+    """
+    raw = RAW_REWARD_RANGES.get(str(config.get("domain")))
+    transform = DATA_FREE_REWARD_TRANSFORMS.get(str(config.get("reward_transform")))
+    gamma = config.get("gamma")
+    if raw is None or transform is None or not isinstance(gamma, (int, float)) or not 0.0 <= gamma < 1.0:
+        return None
+    scale, shift = transform
+    low, high = sorted(scale * reward + shift for reward in raw)
+    return min(low, 0.0) / (1.0 - gamma), max(high, 0.0) / (1.0 - gamma)
 
 
 def is_findings_suite(suite: str) -> bool:
@@ -159,10 +208,12 @@ def is_findings_suite(suite: str) -> bool:
     return suite == SUITE or suite.startswith(f"{SUITE}-")
 
 
-def read_sranks(path: Path) -> list[dict[str, object]]:
-    """The lines of a training log that hold an srank, as {"step", <srank columns present>}; lines that are not
-    JSON objects (one cut short by a kill) are skipped."""
-    rows: list[dict[str, object]] = []
+def read_training_log(path: Path) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(sranks, q_means) of a training log: the lines that hold an srank, as {"step", <srank columns present>}, and
+    those that hold a mean Q, as {"step", "q_mean"}; lines that are not JSON objects (one cut short by a kill) are
+    skipped."""
+    sranks: list[dict[str, object]] = []
+    q_means: list[dict[str, object]] = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
@@ -172,14 +223,15 @@ def read_sranks(path: Path) -> list[dict[str, object]]:
             continue
         values = {key: float(entry[key]) for key in SRANK_COLUMNS if isinstance(entry.get(key), (int, float))}
         if values:
-            rows.append({"step": entry["step"], **values})
-    return rows
+            sranks.append({"step": entry["step"], **values})
+        if isinstance(entry.get(Q_MEAN), (int, float)):
+            q_means.append({"step": entry["step"], "q_mean": float(entry[Q_MEAN])})
+    return sranks, q_means
 
 
-def _provenance_identity(store: ResultsStore, run_id: str) -> dict[str, object] | None:
-    """The run's identity from provenance.json (`RunSpec.to_json()` under "run"), or None without one."""
-    provenance = store.read_provenance(run_id)
-    run = provenance.get("run") if provenance else None
+def _provenance_identity(provenance: Mapping[str, object]) -> dict[str, object] | None:
+    """The run's identity from its provenance.json (`RunSpec.to_json()` under "run"), or None without one."""
+    run = provenance.get("run")
     try:
         return {
             "suite": str(run["suite"]),
@@ -209,17 +261,24 @@ def load_run_records(root: str | os.PathLike[str], frame: pd.DataFrame) -> RunRe
             "seed": int(row.seed),
             "budget": int(row.budget),
         }
-    runs, sranks = [], []
+    runs, sranks, q_means = [], [], []
     for run_id in sorted(set(identities) | set(store.run_ids())):
-        identity = identities.get(run_id) or _provenance_identity(store, run_id)
+        provenance = store.read_provenance(run_id) or {}
+        identity = identities.get(run_id) or _provenance_identity(provenance)
         if identity is None:
             continue
         status = store.read_status(run_id)
-        runs.append({"run_id": run_id, **identity, "state": status.state if status else UNKNOWN_STATE})
+        config = provenance.get("agent_config")
+        bounds = return_range(config) if isinstance(config, dict) else None
+        low, high = bounds if bounds else (math.nan, math.nan)
+        runs.append({"run_id": run_id, **identity, "state": status.state if status else UNKNOWN_STATE,
+                     "return_low": low, "return_high": high})
         log = store.run_dir(run_id) / TRAIN_LOG
         if log.is_file():  # every run: the findings also read shared runs of the main suites
-            sranks += [{"run_id": run_id, **row} for row in read_sranks(log)]
-    return run_records(runs, sranks)
+            ranks, values = read_training_log(log)
+            sranks += [{"run_id": run_id, **row} for row in ranks]
+            q_means += [{"run_id": run_id, **row} for row in values]
+    return run_records(runs, sranks, q_means)
 
 
 def _budget_suffix(store_suite: str, suite: str) -> str | None:
@@ -294,7 +353,12 @@ def method_notes(reps: int, seed: int) -> list[str]:
         "`diverged` or `failed` (status.json) are left out of scores and sranks and counted on their own. Only runs "
         "trained for the steps their budget gives today are compared: runs of a superseded budget are counted on "
         "their own, not set against runs trained for longer.",
-        "- *Twin vs single Q*: runs that ended `diverged` out of the runs that ended (`finished` or `diverged`).",
+        "- *Twin vs single Q*: runs that ended `diverged` out of the runs that ended (`finished` or `diverged`); a run "
+        "ends `diverged` when the agent's guard stops it (a non-finite statistic, or |mean Q| above 10x a bound on "
+        "any return). Beside it, in how many runs the logged mean Q (`train/q_mean`) ever left the range every "
+        "discounted return of the training rewards lies in, [min(r_lo, 0), max(r_hi, 0)] / (1−γ) (AntMaze's r − 1: "
+        "[−100, 0]; locomotion rewards are not bounded by definition, so there only the largest |mean Q| is given): "
+        "a value no return can have, short of the guard's margin.",
         f"- *Expectile*: 0.5 and 0.7 are the IQL-expectile cells, {ANTMAZE_EXPECTILE:g} the IQL cell (AntMaze preset); "
         '"rise" means each mean is above the one of the next lower expectile.',
         f"- *srank*: srank_δ, δ = {SRANK_DELTA:g}, of the penultimate layer of the policy and of the first "
@@ -324,6 +388,7 @@ class _Suite:
         self.frame = frame[frame["run_id"].isin(ids)]
         self.final = stats.final_evaluations(self.frame).set_index("run_id", drop=False)
         self.sranks = records.sranks[records.sranks["run_id"].isin(ids)]
+        self.q_means = records.q_means[records.q_means["run_id"].isin(ids)]
         self.evaluated = set(self.frame["run_id"])
         self.reps, self.seed = reps, seed
 
@@ -437,6 +502,30 @@ def _divergence_text(label: str, runs: pd.DataFrame) -> str:
     return f"{label} diverged in {diverged}/{ended} ended runs" + (f" ({', '.join(extra)})" if extra else "")
 
 
+def _value_range_text(label: str, runs: pd.DataFrame, q_means: pd.DataFrame) -> str:
+    """The text "label k/n runs outside [lo, hi] (first at step s), largest |mean Q| a / b / c": in how many of
+    `runs` (with a logged mean Q and a known return range) the logged mean Q ever left the range every discounted
+    return lies in, and each run's largest |mean Q|, in seed order."""
+    logged = q_means[q_means["run_id"].isin(runs["run_id"])]
+    if logged.empty:
+        return f"{label}: no mean Q logged"
+    largest = logged.assign(size=logged["q_mean"].abs()).groupby("run_id")["size"].max()
+    sizes = " / ".join(f"{largest[run]:.0f}" for run in runs["run_id"] if run in largest.index)
+    bounded = runs[runs["return_low"].notna() & runs["return_high"].notna() & runs["run_id"].isin(largest.index)]
+    if bounded.empty:
+        return f"{label}: largest |mean Q| {sizes} (its records bound no return)"
+    ranges = {(float(row.return_low), float(row.return_high)) for row in bounded.itertuples(index=False)}
+    firsts = []
+    for row in bounded.itertuples(index=False):
+        values = logged[logged["run_id"] == row.run_id]
+        outside = values[(values["q_mean"] < row.return_low) | (values["q_mean"] > row.return_high)]
+        if not outside.empty:
+            firsts.append(int(outside["step"].min()))
+    where = " / ".join(f"[{low:g}, {high:g}]" for low, high in sorted(ranges))
+    first = f" (first at step {span(firsts)})" if firsts else ""
+    return f"{label} {len(firsts)}/{len(bounded)} runs outside {where}{first}, largest |mean Q| {sizes}"
+
+
 def twin_q_claims(suite: _Suite) -> list[Claim]:
     """Claim 1, per dataset of the IQL-1Q cell: divergence share and final score of IQL-1Q and IQL."""
     claims = []
@@ -446,9 +535,10 @@ def twin_q_claims(suite: _Suite) -> list[Claim]:
         if not groups[SINGLE_Q].empty:
             divergence = "; ".join(_divergence_text(label, runs) for label, runs in groups.items())
             scores = ", ".join(suite.mean_text(label, suite.scores(runs)) for label, runs in groups.items())
+            values = "; ".join(_value_range_text(label, runs, suite.q_means) for label, runs in groups.items())
             measured = (
-                f"{divergence}. Final score of the runs that did not diverge: {scores}. "
-                f"{suite.steps_text(list(groups.values()))}"
+                f"{divergence}. Mean Q outside the range of every discounted return: {values}. Final score of the "
+                f"runs that did not diverge: {scores}. {suite.steps_text(list(groups.values()))}"
             )
         claims.append(
             {

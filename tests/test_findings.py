@@ -36,6 +36,7 @@ class Records:
         self.evaluations: list[dict[str, object]] = []
         self.runs: list[dict[str, object]] = []
         self.sranks: list[dict[str, object]] = []
+        self.q_means: list[dict[str, object]] = []
 
     def add(
         self,
@@ -48,9 +49,12 @@ class Records:
         suite: str = SUITE,
         dataset_hash: str = "test",
         budget: int = BUDGET,
+        q_means: dict[int, float] | None = None,
+        returns: tuple[float, float] = (math.nan, math.nan),
     ) -> str:
         """A run with normalised `scores` by step, its `state`, and srank rows step -> (policy features, policy
-        weights, q features, q weights), trained on the build `dataset_hash` of `dataset`."""
+        weights, q features, q weights), trained on the build `dataset_hash` of `dataset`; its logged mean Q by step
+        and the range its returns lie in (`findings.return_range`; NaN: unknown)."""
         run_id = f"{label}.{dataset.replace('/', '-')}.seed{seed}.{suite}.{budget}"
         self.runs.append(
             {
@@ -61,6 +65,8 @@ class Records:
                 "seed": seed,
                 "budget": budget,
                 "state": state,
+                "return_low": returns[0],
+                "return_high": returns[1],
             }
         )
         for step, score in scores.items():
@@ -86,6 +92,8 @@ class Records:
             self.evaluations.append(row)
         for step, values in (sranks or {}).items():
             self.sranks.append({"run_id": run_id, "step": step, **dict(zip(findings.SRANK_COLUMNS, values))})
+        for step, value in (q_means or {}).items():
+            self.q_means.append({"run_id": run_id, "step": step, "q_mean": value})
         return run_id
 
     def finals(self, label: str, dataset: str, finals: list[float], state: str = "finished") -> None:
@@ -98,7 +106,7 @@ class Records:
         return frame.astype(empty_frame().dtypes.to_dict()).sort_values(["run_id", "step"], ignore_index=True)
 
     def records(self) -> findings.RunRecords:
-        return findings.run_records(self.runs, self.sranks)
+        return findings.run_records(self.runs, self.sranks, self.q_means)
 
     def claims(self, suite: str | None = SUITE) -> list[dict[str, object]]:
         return findings.seed_findings(self.frame(), self.records(), suite, reps=REPS, seed=0)
@@ -133,6 +141,41 @@ def test_twin_q_counts_diverged_runs_and_leaves_them_out_of_scores() -> None:
     assert claim_for(claims, "Twin", HALFCHEETAH["medium"])["measured"] is None
     links = [label for _, label, _ in claim_for(claims, "Twin", UMAZE)["records"]]
     assert links == ["s0", "s1", "s2 diverged", "s0", "s1", "s2"]
+
+
+def test_return_range_bounds_every_discounted_return_where_the_config_fixes_the_rewards() -> None:
+    antmaze = {"domain": "antmaze", "reward_transform": "minus_one", "gamma": 0.99}
+    low, high = findings.return_range(antmaze)
+    assert (low, high) == pytest.approx((-100.0, 0.0))
+    assert findings.return_range({**antmaze, "reward_transform": "none"}) == pytest.approx((0.0, 100.0))
+    assert findings.return_range({**antmaze, "gamma": 0.9})[0] == pytest.approx(-10.0)
+    # bounded by the data, not by definition: no range
+    assert findings.return_range({**antmaze, "reward_transform": "return_scale"}) is None
+    assert findings.return_range({**antmaze, "domain": "halfcheetah"}) is None
+    assert findings.return_range({**antmaze, "gamma": 1.0}) is None
+    assert findings.return_range({}) is None
+
+
+def test_twin_q_counts_runs_whose_mean_q_left_the_range_of_every_return() -> None:
+    """A single-Q run whose mean Q climbs past 0 under r − 1 rewards holds values no return can have, though the
+    guard (10x the bound) never stopped it: the finding counts it beside the guard's count."""
+    built = Records()
+    bounds = (-100.0, 0.0)
+    built.add("IQL-1Q", UMAZE, 0, {100: 40.0}, q_means={25: -50.0, 50: -51.0, 75: 35.0, 100: 628.0}, returns=bounds)
+    built.add("IQL-1Q", UMAZE, 1, {100: 50.0}, q_means={25: -50.0, 50: -40.0, 75: -9.0, 100: 180.0}, returns=bounds)
+    built.add("IQL-1Q", UMAZE, 2, {100: 45.0}, q_means={25: -48.0, 50: -50.0, 75: -49.0, 100: -47.0}, returns=bounds)
+    for seed in range(2):
+        built.add("IQL", UMAZE, seed, {100: 70.0}, q_means={25: -56.0, 50: -58.8, 100: -58.6}, returns=bounds)
+    built.add("IQL", HALFCHEETAH["medium"], 0, {100: 47.0}, q_means={50: 410.0, 100: -455.0})
+    built.add("IQL-1Q", HALFCHEETAH["medium"], 0, {100: 45.0})
+    claims = built.claims()
+    measured = str(claim_for(claims, "Twin", UMAZE)["measured"])
+    assert measured.startswith("IQL-1Q diverged in 0/3 ended runs; IQL diverged in 0/2 ended runs.")
+    assert ("Mean Q outside the range of every discounted return: IQL-1Q 2/3 runs outside [-100, 0] (first at step "
+            "75–100), largest |mean Q| 628 / 180 / 50; IQL 0/2 runs outside [-100, 0], largest |mean Q| 59 / 59. "
+            "Final score") in measured
+    cheetah = str(claim_for(claims, "Twin", HALFCHEETAH["medium"])["measured"])
+    assert ("IQL-1Q: no mean Q logged; IQL: largest |mean Q| 455 (its records bound no return)") in cheetah
 
 
 def test_divergence_share_counts_only_ended_runs() -> None:
@@ -302,14 +345,15 @@ def test_run_records_come_from_status_provenance_and_training_logs(tmp_path: Pat
     )
     store.set_status(finished, "finished")
     log = [
-        {"step": 50, "train/value_loss": 0.5},
+        {"step": 50, "train/value_loss": 0.5, "train/q_mean": -42.5},
         {"step": 50, "srank/policy_features": 200, "srank/q_features": 190},
         {"step": 100, **dict.fromkeys(findings.SRANK_COLUMNS, 210)},
     ]
     text = "".join(json.dumps(row) + "\n" for row in log) + '{"step": 150, "srank/policy_fea'  # cut short by a kill
     (store.run_dir(finished) / findings.TRAIN_LOG).write_text(text)
     spec = RunSpec(SUITE, "IQL-1Q", "IQL", {"n_critics": 1}, UMAZE, "official", 2, Protocol(BUDGET, 25, 2, 50))
-    store.write_provenance(spec.run_id, {"run": spec.to_json()})  # diverged before its first evaluation
+    config = {"domain": "antmaze", "reward_transform": "minus_one", "gamma": 0.99}
+    store.write_provenance(spec.run_id, {"run": spec.to_json(), "agent_config": config})  # diverged before any eval
     store.set_status(spec.run_id, "diverged", "diverged at step 10")
     store.set_status("no-identity", "pending")  # neither evaluations nor provenance: skipped
     other = "IQL.umaze.seed0.antmaze-steps100.bbbbbbbb"
@@ -337,6 +381,10 @@ def test_run_records_come_from_status_provenance_and_training_logs(tmp_path: Pat
     assert records.sranks["step"].tolist() == [100, 50, 100]
     assert records.sranks.iloc[1][list(findings.SRANK_COLUMNS)].tolist()[::2] == [200.0, 190.0]
     assert math.isnan(records.sranks.iloc[1]["srank/policy_weights"])
+    assert records.q_means.values.tolist() == [[finished, 50, -42.5]]
+    # the range of returns comes from the run's agent config; a run without one has none
+    assert runs.loc[spec.run_id, ["return_low", "return_high"]].tolist() == pytest.approx([-100.0, 0.0])
+    assert runs.loc[finished, ["return_low", "return_high"]].isna().all()
     measured = str(claim_for(findings.seed_findings(store.load(), records, SUITE, REPS, 0), "Twin", UMAZE)["measured"])
     # the shared run has no status.json: it counts as not ended, but its final evaluation is used
     assert measured.startswith("IQL-1Q diverged in 1/1 ended runs; IQL diverged in 0/1 ended runs (1 not ended yet).")
