@@ -10,7 +10,8 @@ every claim is listed whether or not it has been measured.
 Inputs: the store's evaluation records (`ResultsStore.load`) and `RunRecords` (`load_run_records`): one row per run
 with its state (status.json) and identity (its evaluations, else provenance.json, so that a run that diverged before
 its first evaluation still counts), and the sranks that `iqlzoo.diagnostics.SrankCallback` logged at every checkpoint
-to the run's train_log.jsonl (`benchmarks.runner`). Every function but `load_run_records` is pure.
+to the run's train_log.jsonl (`benchmarks.runner`), with the mean Q logged there and the range of returns the
+run's agent config fixes (`return_range`). Every function but `load_run_records` is pure.
 
 What "ours" is:
 
@@ -527,7 +528,8 @@ def _value_range_text(label: str, runs: pd.DataFrame, q_means: pd.DataFrame) -> 
 
 
 def twin_q_claims(suite: _Suite) -> list[Claim]:
-    """Claim 1, per dataset of the IQL-1Q cell: divergence share and final score of IQL-1Q and IQL."""
+    """Claim 1, per dataset of the IQL-1Q cell: divergence share, runs whose mean Q left the range of every return,
+    and final score of IQL-1Q and IQL."""
     claims = []
     for dataset in _CELLS[SINGLE_Q].datasets:
         groups = {SINGLE_Q: suite.runs(SINGLE_Q, dataset), BASELINE: suite.runs(BASELINE, dataset)}
