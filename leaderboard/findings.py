@@ -63,6 +63,7 @@ from benchmarks.suites import (
     home_suite,
     task_of,
 )
+from iqlzoo.agents.config import return_bounds
 from leaderboard.budgets import superseded, superseded_note
 from leaderboard.report_claims import SRANK_CLAIMS, STATEMENTS
 from leaderboard.text import span, with_ci
@@ -90,8 +91,8 @@ Q_MEAN = "train/q_mean"
 #: (gymnasium-robotics `reward_type="sparse"`, in D4RL's data and in our regenerations). Locomotion rewards are not
 #: bounded by definition, so their runs get no range.
 RAW_REWARD_RANGES: dict[str, tuple[float, float]] = {"antmaze": (0.0, 1.0)}
-#: (scale, shift) of the reward transforms that do not depend on the data (`iqlzoo.agents.config.fit_reward_transform`,
-#: not imported: that module imports torch); `return_scale` divides by the dataset's spread of episode returns.
+#: (scale, shift) of the reward transforms that do not depend on the data (as `iqlzoo.agents.config`'s
+#: `fit_reward_transform` fits them); `return_scale` divides by the spread of episode returns, which records lack.
 DATA_FREE_REWARD_TRANSFORMS: dict[str, tuple[float, float]] = {"none": (1.0, 0.0), "minus_one": (1.0, -1.0)}
 #: The state of a run without status.json.
 UNKNOWN_STATE = "unknown"
@@ -190,9 +191,9 @@ def return_range(config: Mapping[str, object]) -> tuple[float, float] | None:
     """The interval every discounted return of a run's training rewards lies in, from its agent config (``domain``,
     ``reward_transform``, ``gamma``), or None where the config does not fix it.
 
-    With rewards in [r_lo, r_hi] after the transform r ↦ scale·r + shift, a return Σ_t γ^t r_t over any number of
-    steps (an episode may end at a terminal) lies in [min(r_lo, 0), max(r_hi, 0)] / (1 − γ), and so does every value
-    Q(s, a) and V(s) a correct fit can take. AntMaze with r − 1: [−1/(1−γ), 0] = [−100, 0] at γ = 0.99.
+    Rewards in [r_lo, r_hi] after the transform r ↦ scale·r + shift give [min(r_lo, 0), max(r_hi, 0)] / (1 − γ)
+    (`iqlzoo.agents.config.return_bounds`, which the agents warn with during training; a penalty leaves only the upper
+    end). AntMaze with r − 1: [−1/(1−γ), 0] = [−100, 0] at γ = 0.99.
     """
     raw = RAW_REWARD_RANGES.get(str(config.get("domain")))
     transform = DATA_FREE_REWARD_TRANSFORMS.get(str(config.get("reward_transform")))
@@ -201,7 +202,7 @@ def return_range(config: Mapping[str, object]) -> tuple[float, float] | None:
         return None
     scale, shift = transform
     low, high = sorted(scale * reward + shift for reward in raw)
-    return min(low, 0.0) / (1.0 - gamma), max(high, 0.0) / (1.0 - gamma)
+    return return_bounds(low, high, float(gamma), penalized=config.get("penalty", "none") != "none")
 
 
 def is_findings_suite(suite: str) -> bool:

@@ -152,6 +152,8 @@ def test_return_range_bounds_every_discounted_return_where_the_config_fixes_the_
     # bounded by the data, not by definition: no range
     assert findings.return_range({**antmaze, "reward_transform": "return_scale"}) is None
     assert findings.return_range({**antmaze, "domain": "halfcheetah"}) is None
+    # an anti-exploration penalty lowers the rewards the critics see without a fixed bound: only the top end holds
+    assert findings.return_range({**antmaze, "penalty": "rnd"}) == (-math.inf, pytest.approx(0.0))
     assert findings.return_range({**antmaze, "gamma": 1.0}) is None
     assert findings.return_range({}) is None
 

@@ -130,6 +130,40 @@ def test_single_critic_divergence_is_detected_not_crashing(pendulum_data):
     IQL("MlpPolicy", pendulum_data, n_critics=1, **SMALL).learn(5)  # the ablation itself runs
 
 
+def test_return_bounds_hold_every_discounted_return():
+    from iqlzoo.agents.config import return_bounds
+
+    assert return_bounds(-1.0, 0.0, 0.99) == pytest.approx((-100.0, 0.0))  # AntMaze's r - 1
+    assert return_bounds(0.5, 2.0, 0.9) == pytest.approx((0.0, 20.0))  # an episode may end early: 0 is reachable
+    assert return_bounds(-1.0, 0.0, 0.99, penalized=True) == (-float("inf"), pytest.approx(0.0))
+    with pytest.raises(ValueError, match="gamma"):
+        return_bounds(-1.0, 0.0, 1.0)
+
+
+def test_values_outside_every_return_warn_once_per_agent(pendulum_data):
+    """A mean Q no return of the training rewards can have warns (the guard stops training only at 10x the bound),
+    once per agent, naming the agent; a small excursion (the twin minimum's bias at a floor) does not."""
+    import warnings
+
+    model = IQL("MlpPolicy", pendulum_data, n_seeds=2, **SMALL)
+    model.learn(2)
+    rewards = model.buffer.split(model.buffer.data)[2]
+    gamma = model.config.gamma
+    expected = (min(float(rewards.min()), 0.0) / (1 - gamma), max(float(rewards.max()), 0.0) / (1 - gamma))
+    assert model.return_bounds == pytest.approx(expected)
+    low, high = model.return_bounds
+    bound = float(rewards.abs().max()) / (1 - gamma)
+    means = torch.zeros(2, len(model.stat_names))
+    q = model.stat_names.index("q_mean")
+    means[0, q], means[1, q] = low - 0.05 * bound, high + 0.5 * bound  # agent 0 within the slack, agent 1 far out
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model._dump_logs(means, 1.0)
+        model._dump_logs(means, 1.0)  # once per agent, not at every log line
+    texts = [str(w.message) for w in caught if "lies outside" in str(w.message)]
+    assert len(texts) == 1 and "IQL (agent 1 of 2): mean Q" in texts[0] and f"[{low:g}, {high:g}]" in texts[0]
+
+
 def test_srank_callback_logs_both_forms(pendulum_data):
     model = D2RLIQL("MlpPolicy", pendulum_data, **SMALL)
     callback = SrankCallback(every=5, batch_size=128)

@@ -207,6 +207,18 @@ def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, 
     return 1000.0 / spread, 0.0
 
 
+def return_bounds(reward_low: float, reward_high: float, gamma: float, penalized: bool = False) -> tuple[float, float]:
+    """The interval every discounted return of rewards in [r_lo, r_hi] lies in, and so every value a correct Q or V fit
+    can take: a return Σ_t γ^t r_t over any number of steps (an episode may end at a terminal) lies in
+    [min(r_lo, 0), max(r_hi, 0)] / (1 − γ). An anti-exploration penalty lowers the rewards the critics are trained on
+    by an amount with no fixed bound, so with ``penalized`` only the upper end holds (the lower is −inf).
+    AntMaze's r − 1 at γ = 0.99: [−100, 0]."""
+    if not 0.0 <= gamma < 1.0:
+        raise ValueError(f"returns are bounded only for 0 <= gamma < 1, got gamma={gamma}")
+    low = -float("inf") if penalized else min(reward_low, 0.0) / (1.0 - gamma)
+    return low, max(reward_high, 0.0) / (1.0 - gamma)
+
+
 def _widths(arch: Any) -> Any:
     """``net_arch`` widths as a tuple when they are a list or tuple; anything else is left for validate() to name."""
     return tuple(arch) if isinstance(arch, (list, tuple)) else arch

@@ -49,7 +49,7 @@ from torch import nn
 
 from iqlzoo.agents.base import OfflineAgent, library_versions
 from iqlzoo.agents.compiled_step import adam_step, compile_update, init_adam_state
-from iqlzoo.agents.config import DataTransform, IQLConfig, config_from_kwargs, fit_reward_transform
+from iqlzoo.agents.config import DataTransform, IQLConfig, config_from_kwargs, fit_reward_transform, return_bounds
 from iqlzoo.agents.multiseed import agent_slice, check_stackable, extract, stack_into, stack_states
 from iqlzoo.arguments import positive_int
 from iqlzoo.checkpoint import (
@@ -262,6 +262,9 @@ class IQL(OfflineAgent):
         self.compile = compile
         self.stat_names = self.base_stats + (self.penalty_stats if cfg.penalty != "none" else ())
         self.q_limit = math.inf
+        #: [low, high] every discounted return of the training rewards lies in (set with the buffer; None for γ = 1)
+        self.return_bounds: tuple[float, float] | None = None
+        self._warned_outside_returns: set[int] = set()
         self._critic_head = head_class(cfg.critic_head)
         self._value_head = head_class(cfg.value_head)
         super().__init__(
@@ -373,9 +376,13 @@ class IQL(OfflineAgent):
                 reward_shift=self.transform.reward_shift,
                 device=self.device,
             )
-            max_reward = float(self.buffer.split(self.buffer.data)[2].abs().max())
+            rewards = self.buffer.split(self.buffer.data)[2]
+            max_reward = float(rewards.abs().max())
             if self.config.gamma < 1.0 and max_reward > 0.0:
                 self.q_limit = self.config.divergence_factor * max_reward / (1.0 - self.config.gamma)
+            if self.config.gamma < 1.0:
+                self.return_bounds = return_bounds(float(rewards.min()), float(rewards.max()), self.config.gamma,
+                                                   penalized=self.config.penalty != "none")
         want = self.compile is True or (self.compile == "auto" and total_timesteps >= AUTO_COMPILE_STEPS)
         if want and self._compiled_update is None:
             example = self._example_inputs()
@@ -554,6 +561,36 @@ class IQL(OfflineAgent):
 
     def _extra_log_values(self) -> dict[str, float]:
         return {"actor_lr": float(self._param_group("actor")["lr"])}
+
+    def _dump_logs(self, means: torch.Tensor, updates_per_s: float) -> None:
+        super()._dump_logs(means, updates_per_s)
+        self._warn_if_values_leave_returns(means)
+
+    def _warn_if_values_leave_returns(self, means: torch.Tensor) -> None:
+        """Warn, once per agent, when an agent's mean Q over the last log interval lies outside ``return_bounds`` by
+        more than a tenth of max|r|/(1−γ): a value no return of these rewards can have, i.e. the critic overestimates
+        (or underestimates) without bound. The divergence guard stops training only at ``divergence_factor`` (10) times
+        max|r|/(1−γ); a single critic on AntMaze left [−100, 0] at ~330k–430k steps and reached +628 by 500k without
+        tripping it. The tenth is slack for the small bias of the twin minimum at a floor (expectile 0.5 on AntMaze:
+        mean Q to −103 against −100)."""
+        if self.return_bounds is None or "q_mean" not in self.stat_names or not math.isfinite(self.q_limit):
+            return
+        low, high = self.return_bounds
+        slack = 0.1 * self.q_limit / self.config.divergence_factor  # a tenth of max|r|/(1−γ)
+        q_means = means.reshape(-1, len(self.stat_names))[:, self.stat_names.index("q_mean")].tolist()
+        for k, q_mean in enumerate(q_means):
+            if k in self._warned_outside_returns or low - slack <= q_mean <= high + slack:
+                continue
+            self._warned_outside_returns.add(k)
+            who = f"{self.agent_name}" + (f" (agent {k} of {len(q_means)})" if len(q_means) > 1 else "")
+            warnings.warn(
+                f"{who}: mean Q {q_mean:.1f} at step {self.num_timesteps} lies outside [{low:g}, {high:g}], the range "
+                f"every discounted return of these training rewards lies in (γ = {self.config.gamma:g}): the critic's "
+                "values are diverging. Training goes on (the divergence guard stops it only at |mean Q| > "
+                f"{self.q_limit:g}); two critics (n_critics=2), a lower critic_lr or a smaller gamma usually keep "
+                "the values in range.",
+                stacklevel=2,
+            )
 
     # ------------------------------------------------------------------ acting and diagnostics
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
