@@ -63,7 +63,7 @@ from benchmarks.suites import (
     home_suite,
     task_of,
 )
-from iqlzoo.agents.config import return_bounds
+from iqlzoo.agents.config import DATA_FREE_REWARD_TRANSFORMS, return_bounds
 from leaderboard.budgets import superseded, superseded_note
 from leaderboard.report_claims import SRANK_CLAIMS, STATEMENTS
 from leaderboard.text import span, with_ci
@@ -91,9 +91,6 @@ Q_MEAN = "train/q_mean"
 #: (gymnasium-robotics `reward_type="sparse"`, in D4RL's data and in our regenerations). Locomotion rewards are not
 #: bounded by definition, so their runs get no range.
 RAW_REWARD_RANGES: dict[str, tuple[float, float]] = {"antmaze": (0.0, 1.0)}
-#: (scale, shift) of the reward transforms that do not depend on the data (as `iqlzoo.agents.config`'s
-#: `fit_reward_transform` fits them); `return_scale` divides by the spread of episode returns, which records lack.
-DATA_FREE_REWARD_TRANSFORMS: dict[str, tuple[float, float]] = {"none": (1.0, 0.0), "minus_one": (1.0, -1.0)}
 #: The state of a run without status.json.
 UNKNOWN_STATE = "unknown"
 #: States of runs that are left out of scores and sranks.
@@ -196,6 +193,7 @@ def return_range(config: Mapping[str, object]) -> tuple[float, float] | None:
     end). AntMaze with r − 1: [−1/(1−γ), 0] = [−100, 0] at γ = 0.99.
     """
     raw = RAW_REWARD_RANGES.get(str(config.get("domain")))
+    # `return_scale` divides by the spread of the data's episode returns, which the records do not hold: no range
     transform = DATA_FREE_REWARD_TRANSFORMS.get(str(config.get("reward_transform")))
     gamma = config.get("gamma")
     if raw is None or transform is None or not isinstance(gamma, (int, float)) or not 0.0 <= gamma < 1.0:

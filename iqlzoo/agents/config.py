@@ -188,12 +188,14 @@ class DataTransform:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: (scale, shift) of the reward transforms that do not depend on the data; ``return_scale`` is fitted on it.
+DATA_FREE_REWARD_TRANSFORMS: dict[str, tuple[float, float]] = {"none": (1.0, 0.0), "minus_one": (1.0, -1.0)}
+
+
 def fit_reward_transform(kind: str, dataset: TransitionDataset) -> tuple[float, float]:
     """(scale, shift) of r ↦ scale·r + shift for the named transform."""
-    if kind == "none":
-        return 1.0, 0.0
-    if kind == "minus_one":
-        return 1.0, -1.0
+    if kind in DATA_FREE_REWARD_TRANSFORMS:
+        return DATA_FREE_REWARD_TRANSFORMS[kind]
     returns = dataset.episode_returns
     if returns is None or len(returns) < 2:
         raise InvalidInputError(
