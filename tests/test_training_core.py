@@ -116,11 +116,13 @@ def test_multi_seed_divergence_is_judged_per_agent(pendulum_data):
 
 
 def test_every_model_in_a_process_compiles(pendulum_data):
-    # dynamo stops compiling a shared code object after 8 cached graphs; harness workers train run after run
+    # dynamo stops compiling a shared code object after recompile_limit (8) cached graphs; harness workers train run
+    # after run. The limit lowered to 2 asks the same question of 3 models instead of 9 (a third of the compiles).
     from torch._dynamo.utils import counters
 
-    for seed in range(9):
-        graphs = counters["stats"]["unique_graphs"]
-        model = IQL("MlpPolicy", pendulum_data, seed=seed, compile=True, **SMALL).learn(2)
-        assert model._compiled_update is not None, f"model {seed} fell back to eager"
-        assert counters["stats"]["unique_graphs"] > graphs, f"model {seed} compiled no graph"
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for seed in range(3):
+            graphs = counters["stats"]["unique_graphs"]
+            model = IQL("MlpPolicy", pendulum_data, seed=seed, compile=True, **SMALL).learn(2)
+            assert model._compiled_update is not None, f"model {seed} fell back to eager"
+            assert counters["stats"]["unique_graphs"] > graphs, f"model {seed} compiled no graph"

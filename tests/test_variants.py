@@ -176,7 +176,9 @@ def test_srank_callback_logs_both_forms(pendulum_data):
     assert 1 <= ranks["srank/q_features"] <= 32 and 1 <= ranks["srank/policy_weights"] <= 32
 
 
-LEARNERS = [(cls, {}) for cls in (IQL, DistributionalIQL, D2RLIQL, BonusIQL)] + [
+# Plain IQL is left out: tests/test_learning.py trains the very same model (seed 0, 128x128, 3000 steps) to a
+# stricter bar.
+LEARNERS = [(cls, {}) for cls in (DistributionalIQL, D2RLIQL, BonusIQL)] + [
     (IQL, combo) for combo in COMBINATIONS.values()
 ]
 
