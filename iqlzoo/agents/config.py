@@ -188,7 +188,7 @@ class DataTransform:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-#: (scale, shift) of the reward transforms that do not depend on the data; ``return_scale`` is fitted on it.
+#: (scale, shift) of the reward transforms that do not depend on the data; ``return_scale`` is fitted on the data.
 DATA_FREE_REWARD_TRANSFORMS: dict[str, tuple[float, float]] = {"none": (1.0, 0.0), "minus_one": (1.0, -1.0)}
 
 

@@ -377,10 +377,11 @@ class IQL(OfflineAgent):
                 device=self.device,
             )
             rewards = self.buffer.split(self.buffer.data)[2]
-            max_reward = float(rewards.abs().max())
             if self.config.gamma < 1.0:
-                self.return_bounds = return_bounds(float(rewards.min()), float(rewards.max()), self.config.gamma,
+                low, high = float(rewards.min()), float(rewards.max())
+                self.return_bounds = return_bounds(low, high, self.config.gamma,
                                                    penalized=self.config.penalty != "none")
+                max_reward = max(-low, high)  # max |r|
                 if max_reward > 0.0:
                     self.q_limit = self.config.divergence_factor * max_reward / (1.0 - self.config.gamma)
         want = self.compile is True or (self.compile == "auto" and total_timesteps >= AUTO_COMPILE_STEPS)
