@@ -3,18 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from combinations import COMBINATIONS
 from devices import PARITY_ATOL, TEST_DEVICE
 
 from iqlzoo import IQL, BonusIQL
 
 SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "batch_size": 64, "device": TEST_DEVICE}
-# three configurations that together take every branch of the update: both bodies, both heads, both
-# distributional losses, no penalty and both penalties
-CONFIGS = {
-    "iql": {},
-    "d2rl+rnd+quantile": dict(critic_body="d2rl", actor_body="d2rl", penalty="rnd", critic_head="quantile"),
-    "quantile_huber+cvae": dict(critic_head="quantile", distributional_loss="quantile_huber", penalty="cvae"),
-}
+# plain IQL and the two combinations: together they take every branch of the update
+CONFIGS = {"iql": {}, **COMBINATIONS}
 
 
 def _max_difference(a: IQL, b: IQL) -> float:

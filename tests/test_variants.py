@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from combinations import COMBINATIONS
 from stable_baselines3.common.logger import configure
 from test_agent import assert_every_trainable_parameter_moves
 
@@ -12,12 +13,6 @@ from iqlzoo.losses import quantile_huber_loss
 from iqlzoo.penalties import CVAEBonus, RNDBonus
 
 SMALL = {"policy_kwargs": {"net_arch": [32, 32]}, "batch_size": 64, "seed": 0, "device": "cpu"}
-COMBINATIONS = {
-    # the three presets at once: D2RLIQL's bodies, BonusIQL's RND bonus, DistributionalIQL's quantile critics
-    "d2rl+rnd+quantile": dict(actor_body="d2rl", critic_body="d2rl", value_body="d2rl", penalty="rnd",
-                              critic_head="quantile"),
-    "quantile_huber+cvae": dict(critic_head="quantile", distributional_loss="quantile_huber", penalty="cvae"),
-}
 
 
 def test_quantile_huber_loss_by_hand():
