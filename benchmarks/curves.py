@@ -8,9 +8,9 @@ configuration settings, or a folder of ``seed<N>.csv`` curves written by :mod:`b
         --group "iqlzoo standardised=$S:normalize_observations=true" --group "reference=csv:docs/antmaze/ref-umaze"
 
 For every evaluation step the table gives each group's mean over seeds, the seeds' values and n; the PNG plots the
-mean with the seeds' range. ``--compare A B`` adds whether two groups agree within seed noise (`agreement`);
-``--budget-at 0.9 A`` the step from which A's mean curve stays at or above 90% of its final value (`budget_at`).
-The metric is the success rate in % where the runs record one, else the normalised score.
+mean with the seeds' range. ``--compare A B`` (repeatable) adds whether two groups agree within seed noise
+(`agreement`); ``--budget-at 0.9 A`` the step from which A's mean curve stays at or above 90% of its final value
+(`budget_at`). The metric is the success rate in % where the runs record one, else the normalised score.
 """
 
 from __future__ import annotations
@@ -197,8 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--group", action="append", required=True, help="NAME=store:... or NAME=csv:... (repeat)")
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
     parser.add_argument("--ylabel", default="success rate (%)")
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                        help="two group names: add their difference per step with Welch 95%% CIs over seeds")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), action="append", default=[],
+                        help="two group names: add their difference per step with Welch 95%% CIs over seeds (repeat "
+                        "for more pairs)")
     parser.add_argument("--budget-at", nargs=2, metavar=("FRACTION", "GROUP"),
                         help="the step from which GROUP's mean curve stays at or above FRACTION of its final value")
     args = parser.parse_args(argv)
@@ -208,20 +209,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no runs found for {empty}", file=sys.stderr)
         return 1
     text = markdown(groups)
-    if args.compare:
-        named = {g.name: g for g in groups}
-        missing = [name for name in args.compare if name not in named]
+    named = {g.name: g for g in groups}
+    for pair in args.compare:
+        missing = [name for name in pair if name not in named]
         if missing:
             print(f"error: --compare names {missing}, not among the groups {sorted(named)}", file=sys.stderr)
             return 2
         try:
-            text += "\n" + agreement(named[args.compare[0]], named[args.compare[1]])
+            text += "\n" + agreement(named[pair[0]], named[pair[1]])
         except ValueError as error:
-            print(f"error: --compare {' '.join(args.compare)}: {error}", file=sys.stderr)
+            print(f"error: --compare {' '.join(pair)}: {error}", file=sys.stderr)
             return 2
     if args.budget_at:
         fraction, name = args.budget_at
-        named = {g.name: g for g in groups}
         if name not in named:
             print(f"error: --budget-at names {name!r}, not among the groups {sorted(named)}", file=sys.stderr)
             return 2

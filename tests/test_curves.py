@@ -57,6 +57,10 @@ def test_agreement_uses_welch_intervals_over_seeds(tmp_path):
     assert main(["--out", str(out), "--group", f"r={'csv:' + str(ref)}", "--group", f"s={'csv:' + str(ref)}",
                  "--compare", "r", "s"]) == 0
     assert "r vs s (2 and 2 seeds, 2 evaluations)" in out.with_suffix(".md").read_text()
+    assert main(["--out", str(out), "--group", f"r={'csv:' + str(ref)}", "--group", f"s={'csv:' + str(ref)}",
+                 "--compare", "r", "s", "--compare", "s", "r"]) == 0  # repeated: one comparison each
+    written = out.with_suffix(".md").read_text()
+    assert "r vs s (2 and 2 seeds" in written and "s vs r (2 and 2 seeds" in written
     assert main(["--out", str(out), "--group", f"r={'csv:' + str(ref)}", "--compare", "r", "q"]) == 2
     (ref / "seed1.csv").write_text("step,success_rate,normalized_score\n25,0.3,0\n")  # seed 1 stopped early
     assert main(["--out", str(out), "--group", f"r={'csv:' + str(ref)}", "--group", f"s={'csv:' + str(ref)}",
