@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import stats
+from benchmarks.curves import welch_interval
 from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
 from benchmarks.suites import (
     ANTMAZE,
@@ -360,7 +361,8 @@ def method_notes(reps: int, seed: int) -> list[str]:
         "[−100, 0]; locomotion rewards are not bounded by definition, so there only the largest |mean Q| is given): "
         "a value no return can have, short of the guard's margin.",
         f"- *Expectile*: 0.5 and 0.7 are the IQL-expectile cells, {ANTMAZE_EXPECTILE:g} the IQL cell (AntMaze preset); "
-        '"rise" means each mean is above the one of the next lower expectile.',
+        '"rise" means each mean is above the one of the next lower expectile; each step up the sweep is also given as '
+        "the difference of the means with its Welch 95% interval over seeds, which says whether 3 seeds resolve it.",
         f"- *srank*: srank_δ, δ = {SRANK_DELTA:g}, of the penultimate layer of the policy and of the first "
         f"Q-network, from each run's last srank in `{TRAIN_LOG}` (logged at every checkpoint), mean over seeds: first "
         f"of the layer's features on a fixed batch of {SRANK_BATCH} dataset pairs (the report's form, after Kumar et "
@@ -552,6 +554,18 @@ def twin_q_claims(suite: _Suite) -> list[Claim]:
     return claims
 
 
+def _expectile_steps(values: Mapping[str, np.ndarray]) -> str:
+    """Each step up the sweep as the difference of mean final scores, higher expectile minus lower, with its Welch
+    95% interval over seeds (`benchmarks.curves.welch_interval`); empty where a cell has fewer than 2 seeds."""
+    texts = []
+    for (low, low_label), (high, high_label) in zip(EXPECTILE_SWEEP, EXPECTILE_SWEEP[1:]):
+        if min(values[low_label].size, values[high_label].size) < 2:
+            return ""
+        diff, lo, hi = welch_interval(values[high_label], values[low_label])
+        texts.append(f"{high:g} − {low:g}: {diff:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+    return f" Steps (Welch 95% CI over seeds): {'; '.join(texts)}."
+
+
 def expectile_claims(suite: _Suite) -> list[Claim]:
     """Claim 2, per dataset of the expectile cells: final score per expectile and whether it rises with it."""
     claims = []
@@ -561,13 +575,20 @@ def expectile_claims(suite: _Suite) -> list[Claim]:
         if any(not runs.empty for runs in groups.values()):
             values = {label: suite.scores(runs) for label, runs in groups.items()}
             parts = [f"{expectile:g}: {suite.mean_text(label, values[label])}" for expectile, label in EXPECTILE_SWEEP]
+            steps = ""
             if all(scores.size for scores in values.values()):
                 means = [float(np.mean(values[label])) for _, label in EXPECTILE_SWEEP]
-                rises = "yes" if all(low < high for low, high in zip(means, means[1:])) else "no"
+                if all(low < high for low, high in zip(means, means[1:])):
+                    rises = "yes"
+                elif all(low > high for low, high in zip(means, means[1:])):
+                    rises = "no, they fall as it rises"
+                else:
+                    rises = "no"
+                steps = _expectile_steps(values)
             else:
                 rises = "needs a final score for every expectile"
             measured = (
-                f"Final score by expectile: {'; '.join(parts)}. Means rise with the expectile: {rises}."
+                f"Final score by expectile: {'; '.join(parts)}. Means rise with the expectile: {rises}.{steps}"
                 f"{suite.left_out_text(groups)} {suite.steps_text(list(groups.values()))}"
             )
         finding = _CELLS[EXPECTILE_SWEEP[0][1]].finding

@@ -191,25 +191,38 @@ def test_divergence_share_counts_only_ended_runs() -> None:
     assert "Final evaluations at step 50 (budget 100)." in measured
 
 
-def test_expectile_sweep_reports_each_expectile_and_whether_the_means_rise() -> None:
+def test_expectile_sweep_reports_each_expectile_whether_the_means_rise_and_each_step() -> None:
     built = Records()
-    sweep = {
+    sweep = {  # rising on umaze, falling on medium-play
         UMAZE: ([10.0, 20.0, 30.0], [40.0, 50.0, 60.0], [70.0, 80.0, 90.0]),
-        MEDIUM: ([40.0, 50.0, 60.0], [20.0, 30.0, 40.0], [55.0, 60.0, 65.0]),
+        MEDIUM: ([70.0, 80.0, 90.0], [40.0, 50.0, 60.0], [10.0, 20.0, 30.0]),
     }
     for dataset, (low, mid, high) in sweep.items():
         built.finals("IQL-expectile0.5", dataset, low)
         built.finals("IQL-expectile0.7", dataset, mid)
         built.finals("IQL", dataset, high)
     claims = built.claims()
-    for dataset, rises in ((UMAZE, "yes"), (MEDIUM, "no")):
+    # each step: difference 30 of means, sample variances 100 and 100 over 3 seeds -> se = sqrt(200/3) = 8.165,
+    # Welch dof = 4, t(0.975, 4) = 2.7764 -> half-width 22.67
+    for dataset, rises, step in ((UMAZE, "yes", "+30.0 [+7.3, +52.7]"),
+                                 (MEDIUM, "no, they fall as it rises", "-30.0 [-52.7, -7.3]")):
         low, mid, high = sweep[dataset]
         measured = str(claim_for(claims, "Expectile", dataset)["measured"])
         assert measured == (
             f"Final score by expectile: 0.5: IQL-expectile0.5 {mean_ci(low)} (3 seeds); "
             f"0.7: IQL-expectile0.7 {mean_ci(mid)} (3 seeds); 0.9: IQL {mean_ci(high)} (3 seeds). "
-            f"Means rise with the expectile: {rises}. Final evaluations at step 100 (budget 100)."
+            f"Means rise with the expectile: {rises}. Steps (Welch 95% CI over seeds): 0.7 − 0.5: {step}; "
+            f"0.9 − 0.7: {step}. Final evaluations at step 100 (budget 100)."
         )
+
+
+def test_expectile_sweep_neither_rising_nor_falling_and_single_seeds_give_no_steps() -> None:
+    built = Records()
+    for label, score in (("IQL-expectile0.5", 40.0), ("IQL-expectile0.7", 20.0), ("IQL", 60.0)):
+        built.finals(label, UMAZE, [score])
+    measured = str(claim_for(built.claims(), "Expectile", UMAZE)["measured"])
+    assert "Means rise with the expectile: no. Final evaluations" in measured
+    assert "Steps" not in measured
 
 
 def test_expectile_sweep_with_an_expectile_missing_does_not_judge_monotonicity() -> None:
