@@ -124,6 +124,11 @@ def welch_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) 
     return diff, diff - half, diff + half
 
 
+def difference_text(diff: float, low: float, high: float) -> str:
+    """A difference and its interval with signs, one decimal: "+2.0 [-1.5, +5.5]"."""
+    return f"{diff:+.1f} [{low:+.1f}, {high:+.1f}]"
+
+
 def agreement(a: Group, b: Group) -> str:
     """Whether two groups' curves agree within seed noise, as Markdown: per common evaluation step, the difference
     of the means (a − b) with its Welch 95% CI over seeds; then the same for each seed's mean over all common steps
@@ -136,11 +141,11 @@ def agreement(a: Group, b: Group) -> str:
     for step in steps:
         diff, low, high = welch_interval([c[step] for c in full[a.name]], [c[step] for c in full[b.name]])
         verdicts.append(low <= 0.0 <= high)
-        lines.append(f"| {step:,} | {diff:+.1f} [{low:+.1f}, {high:+.1f}] | {'yes' if verdicts[-1] else 'no'} |")
+        lines.append(f"| {step:,} | {difference_text(diff, low, high)} | {'yes' if verdicts[-1] else 'no'} |")
     areas = [[float(np.mean([c[s] for s in steps])) for c in full[g.name]] for g in (a, b)]
     diff, low, high = welch_interval(*areas)
     within = low <= 0.0 <= high
-    lines.append(f"| mean over steps | {diff:+.1f} [{low:+.1f}, {high:+.1f}] | {'yes' if within else 'no'} |")
+    lines.append(f"| mean over steps | {difference_text(diff, low, high)} | {'yes' if within else 'no'} |")
     summary = (f"{a.name} vs {b.name} ({len(full[a.name])} and {len(full[b.name])} seeds, {len(steps)} evaluations): "
                f"within seed noise at {sum(verdicts)} of {len(steps)} evaluations and over the whole curve: "
                f"{'yes' if within else 'no'} (mean over steps {np.mean(areas[0]):.1f} vs "

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import stats
-from benchmarks.curves import welch_interval
+from benchmarks.curves import difference_text, welch_interval
 from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
 from benchmarks.suites import (
     ANTMAZE,
@@ -561,8 +561,7 @@ def _expectile_steps(values: Mapping[str, np.ndarray]) -> str:
     for (low, low_label), (high, high_label) in zip(EXPECTILE_SWEEP, EXPECTILE_SWEEP[1:]):
         if min(values[low_label].size, values[high_label].size) < 2:
             return ""
-        diff, lo, hi = welch_interval(values[high_label], values[low_label])
-        texts.append(f"{high:g} − {low:g}: {diff:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+        texts.append(f"{high:g} − {low:g}: {difference_text(*welch_interval(values[high_label], values[low_label]))}")
     return f" Steps (Welch 95% CI over seeds): {'; '.join(texts)}."
 
 
