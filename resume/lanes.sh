@@ -145,8 +145,11 @@ case $LANE in
     # (Issue 19's reference IQL runs left this lane on 2026-12-04, fifteenth sitting, finished: on medium-play-v0 it
     # ended at 49% at 1M beside iqlzoo's 49.0, on medium-play-evalgoal it fell to 0%; their curves are committed in
     # docs/antmaze/reference-medium-play*/, and a fresh machine would otherwise train them again)
-    for data in medium medium-expert; do group "$PAPER" halfcheetah paper IQL $data; done
+    group "$PAPER" halfcheetah paper IQL medium
+    # IQL large-play before HalfCheetah medium-expert: its 1M curve is the last one issue 18 (item 3) waits on as well
+    # as one of issue 19's groups, while medium-expert serves issue 19 alone
     group "$PAPER" antmaze paper IQL large-play
+    group "$PAPER" halfcheetah paper IQL medium-expert
     group "$PAPER" antmaze paper D2RLIQL large-play
     group "$PAPER" antmaze paper IQL large-diverse
     ;;
