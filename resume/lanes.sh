@@ -127,6 +127,9 @@ case $LANE in
     group "$QUICK" antmaze quick D2RLIQL medium-play "${AM_STORE[@]}"
     for agent in IQL D2RLIQL BC; do group "$QUICK" antmaze quick $agent large-play "${AM_STORE[@]}"; done
     group "$QUICK" seed-findings quick IQL-expectile0.7 medium-play "${AM_STORE[@]}"
+    # a paper group at the end of this lane, which has ~21 core-hours queued against lane 2's ~33 (2026-12-05)
+    worktree "$PAPER" cc01a5d
+    group "$PAPER" antmaze paper IQL large-diverse
     ;;
   2)  # issue 18's comparison cells (umaze, then medium-play), the HalfCheetah float32 reruns (issue 20), then the
       # paper protocol (issue 19)
@@ -151,7 +154,7 @@ case $LANE in
     group "$PAPER" antmaze paper IQL large-play
     group "$PAPER" halfcheetah paper IQL medium-expert
     group "$PAPER" antmaze paper D2RLIQL large-play
-    group "$PAPER" antmaze paper IQL large-diverse
+    # (IQL large-diverse, 1M, is at the end of lane 1)
     ;;
   *) echo "no lane $LANE: pass 1 or 2" >&2; exit 2 ;;
 esac
