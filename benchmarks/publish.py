@@ -58,12 +58,13 @@ from iqlzoo.agents.presets import infer_domain
 from iqlzoo.atomic import atomic_write_folder
 from iqlzoo.checkpoint import Checkpoint, CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
 from iqlzoo.data.minari import from_minari
-from iqlzoo.evaluation import EvaluationResult, evaluate
+from iqlzoo.evaluation import EVAL_THREADS, EvaluationResult, evaluate
 from iqlzoo.hub import HubError, push_folder, write_model_card
+from iqlzoo.machine import cpu_model
 from iqlzoo.recipes.common import CODE_BASE_URL
 from iqlzoo.recipes.registry import RECIPES
 from iqlzoo.replay import RenderUnavailableError, record_replay
-from iqlzoo.zoo import DEFAULT_ORG, REEVAL_SEED, RESULTS_FILE, repo_name
+from iqlzoo.zoo import DEFAULT_ORG, REEVAL_ENVS, REEVAL_SEED, RESULTS_FILE, repo_name
 
 DEFAULT_OUT = REPO_ROOT / "zoo"
 LEADERBOARD_URL = f"{CODE_BASE_URL}/leaderboard/README.md"
@@ -309,18 +310,7 @@ def results_document(
             "success_rate": seed_summary(finals["success_rate"], reps),
             "return_mean": seed_summary(finals["return_mean"], reps),
         },
-        "reevaluation": {
-            "n_episodes": reeval.n_episodes,
-            "first_seed": REEVAL_SEED,
-            "deterministic": True,
-            "normalized_score": reeval.normalized_score,
-            "success_rate": reeval.success_rate,
-            "mean_return": reeval.mean_return,
-            "std_return": reeval.std_return,
-            "returns": reeval.returns,
-            "lengths": reeval.lengths,
-            "successes": reeval.successes,
-        },
+        "reevaluation": reevaluation_block(reeval),
         "replay": dict(replay),
         "learning_curve": CURVE_FILE,
         "runs": [_run_entry(store, cell, row) for _, row in finals.iterrows()],
@@ -331,6 +321,44 @@ def results_document(
             "publish": library_versions(),
         },
     })
+
+
+def reevaluate(model: IQL, data: Any, n_episodes: int) -> EvaluationResult:
+    """The card's re-evaluation of `model`: `n_episodes` deterministic episodes reset with seeds REEVAL_SEED + i,
+    REEVAL_ENVS at a time (`evaluate` runs the policy on EVAL_THREADS torch threads)."""
+    return evaluate(model, data, n_episodes=n_episodes, seed=REEVAL_SEED, n_envs=REEVAL_ENVS)
+
+
+def reevaluation_block(reeval: EvaluationResult) -> dict[str, Any]:
+    """``results.json``'s record of a re-evaluation: its scores and episodes, and what reproducing them to the bit
+    takes (the same seeds, batch, torch thread count and kind of CPU)."""
+    return _jsonable({
+        "n_episodes": reeval.n_episodes,
+        "first_seed": REEVAL_SEED,
+        "deterministic": True,
+        "n_envs": min(reeval.n_episodes, REEVAL_ENVS),
+        "torch_threads": EVAL_THREADS,
+        "cpu": cpu_model(),
+        "normalized_score": reeval.normalized_score,
+        "success_rate": reeval.success_rate,
+        "mean_return": reeval.mean_return,
+        "std_return": reeval.std_return,
+        "returns": reeval.returns,
+        "lengths": reeval.lengths,
+        "successes": reeval.successes,
+    })
+
+
+def replay_record(model: IQL, data: Any, path: Path, max_frames: int, log: Any = print) -> dict[str, Any]:
+    """Render the re-evaluation's first episode to `path` (`record_replay`) and return ``results.json``'s record of
+    it; on a machine that cannot render, nothing is written and the record says why."""
+    try:
+        shot = record_replay(model, data, path, seed=REEVAL_SEED, max_frames=max_frames)
+    except RenderUnavailableError as error:
+        log(f"{path.parent.name}: no replay: {error}")
+        return {"file": None, "reason": str(error)}
+    return {"file": path.name, "seed": shot.seed, "return": shot.episode_return, "length": shot.length,
+            "success": shot.success, "frames": shot.n_frames, "every": shot.every, "speed": shot.speed}
 
 
 def weights_summary(
@@ -471,17 +499,10 @@ def publish_cell(
             raise PublishError(f"{repo_id}: the exported weights differ from those of {ckpt_path}")
         n_episodes = eval_episodes or REEVAL_EPISODES[infer_domain(cell.dataset_id)]
         log(f"{repo_id}: re-evaluating on {n_episodes} episodes (reset seeds from {REEVAL_SEED:,})")
-        reeval = evaluate(model, data, n_episodes=n_episodes, seed=REEVAL_SEED)
+        reeval = reevaluate(model, data, n_episodes)
         replay_info: dict[str, Any] = {"file": None, "reason": "not recorded (--no-replay)"}
         if replay:
-            try:
-                shot = record_replay(model, data, staging / REPLAY_FILE, seed=REEVAL_SEED, max_frames=replay_frames)
-                replay_info = {"file": REPLAY_FILE, "seed": shot.seed, "return": shot.episode_return,
-                               "length": shot.length, "success": shot.success, "frames": shot.n_frames,
-                               "every": shot.every, "speed": shot.speed}
-            except RenderUnavailableError as error:
-                replay_info = {"file": None, "reason": str(error)}
-                log(f"{repo_id}: no replay: {error}")
+            replay_info = replay_record(model, data, staging / REPLAY_FILE, replay_frames, log)
         write_learning_curve(cell, int(chosen["seed"]), metric, staging / CURVE_FILE)
         results = results_document(repo_id=repo_id, cell=cell, store=store, chosen=chosen, ckpt_config=ckpt.config,
                                    evaluation_hash=evaluation_hash, reeval=reeval, replay=replay_info, reps=reps,
@@ -543,6 +564,48 @@ def reexport_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, log: Any
     log(f"{folder}: re-exported without {', '.join(untrained)} ({(folder / 'model.safetensors').stat().st_size:,} "
         "bytes of weights)")
     return True
+
+
+def reevaluate_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, *, replay: bool = True,
+                    replay_frames: int = 150, log: Any = print) -> dict[str, Any]:
+    """Re-evaluate a published repo's weights as `publish_cell` does today (same episodes and seeds; the batch,
+    torch thread count and CPU recorded), re-render its replay (kept as it was where this machine cannot render, or
+    without `replay`) and its card; the weights, the training records and the curve stay. For repos whose
+    re-evaluation predates the fixed thread count (2026-12-05) or was made on another kind of CPU. Returns the new
+    ``reevaluation`` record."""
+    results = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
+    ckpt = load_checkpoint(folder)
+    dataset_id = results["dataset"]["id"]
+    data = from_minari(dataset_id, download=False)
+    evaluation_hash = dataset_fingerprint(data)
+    if evaluation_hash != results["dataset"].get("hash"):
+        log(f"{folder.name}: the local {dataset_id} (hash {evaluation_hash}) is another build than the one trained on "
+            f"({results['dataset'].get('hash')}); the re-evaluation uses the local one")
+    model = IQL.load(folder, device="cpu")
+    before = results["reevaluation"]
+    with tempfile.TemporaryDirectory(prefix="iqlzoo-reevaluate-") as work:
+        staging = Path(work) / folder.name
+        staging.mkdir()
+        for name in ("config.json", "model.safetensors", CURVE_FILE, REPLAY_FILE):
+            if (folder / name).is_file():
+                (staging / name).write_bytes((folder / name).read_bytes())
+        results["reevaluation"] = reevaluation_block(reevaluate(model, data, int(before["n_episodes"])))
+        results["dataset"]["evaluation_hash"] = evaluation_hash
+        results["versions"]["publish"] = library_versions()
+        if replay:
+            shot = replay_record(model, data, staging / REPLAY_FILE, replay_frames, log)
+            if shot["file"] is not None or (results.get("replay") or {}).get("file") is None:
+                results["replay"] = shot
+        (staging / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=2, sort_keys=True) + "\n",
+                                            encoding="utf-8")
+        _, weights_text = weights_summary(ckpt.tensors, never_trained(ckpt), str(ckpt.config["agent_class"]))
+        _write_card(staging, results, weights_text, ckpt.config["config"], leaderboard_url)
+        atomic_write_folder(folder, {p.name: p.read_bytes() for p in sorted(staging.iterdir())})
+    after = results["reevaluation"]
+    metric = "normalized_score" if after.get("normalized_score") is not None else "mean_return"
+    log(f"{folder.name}: re-evaluated {before[metric]:.2f} -> {after[metric]:.2f} ({metric}, {after['n_episodes']} "
+        f"episodes, {after['torch_threads']} torch thread, on {after['cpu']})")
+    return after
 
 
 def repo_folders(zoo: Path, org: str) -> list[Path]:
@@ -617,9 +680,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reexport", nargs="+", type=Path, metavar="REPO_FOLDER",
                         help="rewrite these published repos' weights as today's export (leaving out the networks "
                              "their agent never trains) and re-render their cards; nothing is re-evaluated")
+    parser.add_argument("--reevaluate", nargs="+", type=Path, metavar="REPO_FOLDER",
+                        help="re-evaluate these published repos' weights on this machine as publishing does today "
+                             "(same seeds, one torch thread) and re-render their replays and cards; the weights and "
+                             "training records stay")
     args = parser.parse_args(argv)
-    if not args.push_only and not args.reexport and not args.suite:
-        parser.error("--suite is required (unless --push-only or --reexport)")
+    if not args.push_only and not args.reexport and not args.reevaluate and not args.suite:
+        parser.error("--suite is required (unless --push-only, --reexport or --reevaluate)")
     for name in ("eval_episodes", "reps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
@@ -635,6 +702,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for folder in args.reexport:
                 reexport_repo(folder, args.leaderboard_url)
         except (PublishError, CheckpointError, OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    if args.reevaluate:
+        try:
+            for folder in args.reevaluate:
+                reevaluate_repo(folder, args.leaderboard_url, replay=not args.no_replay)
+        except (CheckpointError, OSError, ValueError, KeyError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         return 0

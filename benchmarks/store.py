@@ -17,7 +17,6 @@ no-op.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -38,6 +37,7 @@ from typing import IO, Any
 import pandas as pd
 
 from iqlzoo.atomic import atomic_write as durable_write
+from iqlzoo.machine import cpu_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The committed results store and the leaderboard generated from it: `benchmarks.run` writes the one, `python -m
@@ -370,14 +370,6 @@ def _git(repo_dir: Path, *args: str) -> str | None:
     return done.stdout.strip()
 
 
-def _cpu_model() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or None
-
-
 def collect_provenance(argv: Sequence[str] | None = None, repo_dir: Path | None = None) -> dict[str, Any]:
     """Describe what is producing a run: versions, code commit, machine and command line.
 
@@ -403,7 +395,7 @@ def collect_provenance(argv: Sequence[str] | None = None, repo_dir: Path | None 
         "git_dirty": None if dirty is None else bool(dirty),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch_threads,

@@ -124,6 +124,16 @@ def _protocol_text(results: Mapping[str, Any]) -> str:
         f"re-evaluation resets episode i with seed {reeval['first_seed']:,} + i, disjoint from the seeds of the "
         "training-time evaluations (1,000,000 + 1,000 · seed + i)."
     ]
+    if reeval.get("torch_threads") is not None:
+        lines.append(
+            f"It ran {reeval['n_envs']} episodes side by side with the policy on {reeval['torch_threads']} torch "
+            f"thread{'s' if reeval['torch_threads'] != 1 else ''} (as `iqlzoo.evaluate` does) on "
+            f"{'the CPU `' + reeval['cpu'] + '`' if reeval.get('cpu') else 'a CPU it did not record'}: on that kind of "
+            "CPU, "
+            f"`evaluate(model, n_episodes={reeval['n_episodes']}, seed={reeval['first_seed']})` reproduces its returns "
+            "to the bit; on another kind, last-bit differences in the arithmetic grow along an episode, so expect "
+            "agreement within sampling noise."
+        )
     if reeval.get("normalized_score") is not None:
         lines.append(
             "Normalised score: 100 × (return − random return) / (expert return − random return) with the dataset's "

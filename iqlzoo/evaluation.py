@@ -4,18 +4,25 @@ Reports the mean and standard deviation of undiscounted episode returns, the D4R
 100·(R − R_random)/(R_expert − R_random) when the dataset has reference scores, and for goal-reaching tasks the
 success rate: the share of episodes in which the environment reported ``info["success"]`` at least once (in
 continuing mazes the return counts steps spent at the goal, so return ≠ success).
+
+Rollouts call the policy on :data:`EVAL_THREADS` torch thread(s) whatever the process has set: how a matmul is split
+between threads changes its last bits, and the dynamics (HalfCheetah's, AntMaze's contacts) grow a last-bit
+difference in an action into a different episode, so a published card's returns are reproducible only at a fixed
+thread count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import minari
 import numpy as np
+import torch
 from gymnasium.envs.registration import EnvSpec
 from minari import MinariDataset
 
@@ -24,6 +31,22 @@ from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
 
 EnvSource = tuple[Callable[[], gym.Env], Callable[[np.ndarray], np.ndarray] | None, str | None]
+
+#: torch CPU threads that :func:`evaluate` runs the policy on (one: a rollout's batch is at most a few hundred rows,
+#: too small for more threads to help, and the same count everywhere makes the returns reproducible).
+EVAL_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch CPU threads and restore the caller's count afterwards (a process-wide setting:
+    other threads of the process that use torch meanwhile run on ``n`` too)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -160,7 +183,8 @@ def evaluate(
     from its spec) or None for the model's own dataset; a model loaded without one is evaluated on the dataset or
     environment its checkpoint records (see :func:`_env_source`). Episodes run ``n_envs`` at a time (default
     min(n_episodes, 10)) in a ``SyncVectorEnv`` (faster than subprocesses on few cores); episode i is reset with
-    seed ``seed + i``, so results are reproducible.
+    seed ``seed + i``, and the policy runs on :data:`EVAL_THREADS` torch thread(s), so on one kind of CPU the
+    returns are reproducible to the bit.
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
@@ -170,26 +194,27 @@ def evaluate(
     returns, lengths, successes = [], [], []
     saw_success = False
     try:
-        for first in range(0, n_episodes, n_envs):
-            count = min(n_envs, n_episodes - first)
-            obs, _ = venv.reset(seed=[seed + first + i for i in range(n_envs)])
-            ret, length = np.zeros(n_envs), np.zeros(n_envs, dtype=np.int64)
-            success = np.zeros(n_envs, dtype=bool)
-            active = np.ones(n_envs, dtype=bool)
-            active[count:] = False
-            while active.any():
-                action, _ = model.predict(obs, deterministic=deterministic)
-                obs, reward, terminated, truncated, info = venv.step(action)
-                ret += np.where(active, reward, 0.0)
-                length += active
-                if "success" in info:
-                    saw_success = True
-                    mask = info.get("_success", np.ones(n_envs, dtype=bool))
-                    success |= active & mask & np.asarray(info["success"], dtype=bool)
-                active &= ~(terminated | truncated)
-            returns.extend(ret[:count])
-            lengths.extend(length[:count])
-            successes.extend(success[:count])
+        with torch_threads(EVAL_THREADS):
+            for first in range(0, n_episodes, n_envs):
+                count = min(n_envs, n_episodes - first)
+                obs, _ = venv.reset(seed=[seed + first + i for i in range(n_envs)])
+                ret, length = np.zeros(n_envs), np.zeros(n_envs, dtype=np.int64)
+                success = np.zeros(n_envs, dtype=bool)
+                active = np.ones(n_envs, dtype=bool)
+                active[count:] = False
+                while active.any():
+                    action, _ = model.predict(obs, deterministic=deterministic)
+                    obs, reward, terminated, truncated, info = venv.step(action)
+                    ret += np.where(active, reward, 0.0)
+                    length += active
+                    if "success" in info:
+                        saw_success = True
+                        mask = info.get("_success", np.ones(n_envs, dtype=bool))
+                        success |= active & mask & np.asarray(info["success"], dtype=bool)
+                    active &= ~(terminated | truncated)
+                returns.extend(ret[:count])
+                lengths.extend(length[:count])
+                successes.extend(success[:count])
     finally:
         venv.close()
     returns_arr = np.asarray(returns, dtype=np.float64)

@@ -45,9 +45,11 @@ def zoo_step(repo_id: str) -> dict:
     """Load the shipped pretrained agent `repo_id` from the zoo on this machine (no network) and replay the first
     batch of its card's re-evaluation: the same reset seeds (2,000,000 + i) in as many parallel environments as the
     card used (10, or fewer when it had fewer episodes). The batch matters: the policy's matmuls round differently at
-    other batch sizes, and HalfCheetah's dynamics amplify a last-bit difference into a different episode. On the same
-    CPU the returns are the card's to float precision."""
-    from iqlzoo.zoo import REEVAL_SEED, RESULTS_FILE, local_copy
+    other batch sizes (and thread counts, which `evaluate` fixes), and HalfCheetah's dynamics amplify a last-bit
+    difference into a different episode. On the kind of CPU the card records the returns are the card's to float
+    precision."""
+    from iqlzoo.machine import cpu_model
+    from iqlzoo.zoo import REEVAL_ENVS, REEVAL_SEED, RESULTS_FILE, local_copy
 
     folder = local_copy(repo_id)
     if folder is None:
@@ -55,7 +57,7 @@ def zoo_step(repo_id: str) -> dict:
         raise FileNotFoundError(f"{repo_id} is not in a zoo folder on this machine ({roots}); --zoo none skips it")
     results = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
     card = results["reevaluation"]
-    batch = min(int(card["n_episodes"]), 10)
+    batch = min(int(card["n_episodes"]), int(card.get("n_envs", REEVAL_ENVS)))
     model = IQL.load(folder)
     start = time.perf_counter()
     result = evaluate(model, n_episodes=batch, seed=REEVAL_SEED, n_envs=batch)
@@ -73,6 +75,8 @@ def zoo_step(repo_id: str) -> dict:
         "card_normalized_score": card["normalized_score"],
         "card_episodes": card["n_episodes"],
         "eval_seconds": round(seconds, 1),
+        "card_cpu": card.get("cpu"),
+        "cpu": cpu_model(),
     }
 
 
@@ -85,8 +89,14 @@ def print_zoo_step(summary: dict) -> None:
           f"{summary['max_abs_difference']:.3g}); the card's normalised score over {summary['card_episodes']} "
           f"episodes: {summary['card_normalized_score']:.1f} ({summary['eval_seconds']} s)")
     if summary["max_abs_difference"] > 1e-3:
-        print("     (not the card's returns to float precision: this CPU's floating-point arithmetic differs from the "
-              "machine that made the card, and the dynamics amplify a last-bit difference over an episode)")
+        if summary["card_cpu"] and summary["card_cpu"] == summary["cpu"]:
+            why = (f"the card was made on this kind of CPU ({summary['cpu']}), so the torch or MuJoCo build must "
+                   "differ from the one its results.json lists")
+        else:
+            why = (f"the card was made on {summary['card_cpu'] or 'a CPU it does not record'}, this is "
+                   f"{summary['cpu'] or 'an unknown CPU'}, and their arithmetic can differ in the last bits")
+        print(f"     (not the card's returns to float precision: {why}; the dynamics amplify a last-bit difference "
+              "over an episode)")
     print(f"     from the Hub:  IQL.load_from_hub({summary['repo_id']!r})   offline: python -m iqlzoo.serve_zoo zoo/")
 
 

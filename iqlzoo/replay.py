@@ -25,6 +25,7 @@ from PIL import Image
 
 from iqlzoo.atomic import atomic_write
 from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.evaluation import EVAL_THREADS, torch_threads
 
 
 class RenderUnavailableError(RuntimeError):
@@ -108,22 +109,23 @@ def record_replay(
     except Exception as error:  # creating a rendering env can fail where a plain one works (display, GL)
         raise RenderUnavailableError(_advice(env_id, error)) from None
     try:
-        max_steps = getattr(env.spec, "max_episode_steps", None) or max_frames
-        every = max(1, math.ceil(max_steps / (max_frames - 1)))
-        obs, _ = env.reset(seed=seed)
-        frames = [_frame(env, width, height, env_id)]
-        total, length, success, done = 0.0, 0, None, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            length += 1
-            if "success" in info:
-                success = bool(success) or bool(info["success"])
-            done = terminated or truncated
-            if (length % every == 0 or done) and len(frames) < max_frames:
-                frames.append(_frame(env, width, height, env_id))
-        dt = float(getattr(env.unwrapped, "dt", 0.05))
+        with torch_threads(EVAL_THREADS):  # as evaluate(): the episode a card's re-evaluation plays
+            max_steps = getattr(env.spec, "max_episode_steps", None) or max_frames
+            every = max(1, math.ceil(max_steps / (max_frames - 1)))
+            obs, _ = env.reset(seed=seed)
+            frames = [_frame(env, width, height, env_id)]
+            total, length, success, done = 0.0, 0, None, False
+            while not done:
+                action, _ = model.predict(obs, deterministic=True)
+                obs, reward, terminated, truncated, info = env.step(action)
+                total += float(reward)
+                length += 1
+                if "success" in info:
+                    success = bool(success) or bool(info["success"])
+                done = terminated or truncated
+                if (length % every == 0 or done) and len(frames) < max_frames:
+                    frames.append(_frame(env, width, height, env_id))
+            dt = float(getattr(env.unwrapped, "dt", 0.05))
     finally:
         env.close()
     duration_ms = max(20, round(1000 * every * dt / speed))

@@ -74,6 +74,9 @@ def local_copy_hint(repo_id: str) -> str:
 RESULTS_FILE = "results.json"
 #: The first evaluation seed of a published repo's re-evaluation: episode i is reset with seed 2,000,000 + i.
 REEVAL_SEED = 2_000_000
+#: How many of the re-evaluation's episodes run side by side (one batched policy call per step): the batch is part of
+#: what makes its returns reproducible, since a matmul rounds differently at another batch size.
+REEVAL_ENVS = 10
 #: The repo the quick start shows first when the zoo has it.
 FEATURED = ("iqlzoo/IQL-halfcheetah-medium-v0", "iqlzoo/IQL-antmaze-umaze-v0")
 

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from iqlzoo import evaluate
+from iqlzoo.evaluation import EVAL_THREADS
 
 
 def test_evaluate_reports_returns_and_normalised_scores(pendulum_data, make_iql):
@@ -19,6 +21,31 @@ def test_evaluate_reports_returns_and_normalised_scores(pendulum_data, make_iql)
     np.testing.assert_allclose(again.returns, result.returns)  # episode i uses seed + i whatever the batching
     metrics = result.as_metrics()
     assert metrics["n_episodes"] == 3 and metrics["normalized_score"] == pytest.approx(result.normalized_score)
+
+
+def test_the_policy_runs_on_a_fixed_thread_count_whatever_the_caller_set(pendulum_data, make_iql):
+    """A matmul's last bits depend on how many threads split it, and a rollout grows them into another episode, so
+    `evaluate` calls the policy on EVAL_THREADS threads (a published card's returns rest on it) and then gives the
+    caller's count back."""
+    model = make_iql(pendulum_data)
+    seen: list[int] = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def predict(self, obs, deterministic=True):
+            seen.append(torch.get_num_threads())
+            return model.predict(obs, deterministic=deterministic)
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(EVAL_THREADS + 1)
+        evaluate(Spy(), pendulum_data, n_episodes=2, seed=0)
+        assert torch.get_num_threads() == EVAL_THREADS + 1  # restored
+    finally:
+        torch.set_num_threads(before)
+    assert len(seen) == 200 and set(seen) == {EVAL_THREADS}
 
 
 def test_goal_tasks_report_success_rate(antmaze_data, make_iql):

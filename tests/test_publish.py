@@ -32,8 +32,10 @@ from benchmarks.suites import PENDULUM_TOY, Protocol, RunSpec, budget_of_store_s
 from benchmarks.zoo_card import TAGS, RepoFile, check_card, render_zoo_card
 from iqlzoo import BC, IQL, evaluate
 from iqlzoo.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
+from iqlzoo.evaluation import EVAL_THREADS
 from iqlzoo.hub import HubConnectionError, HubOfflineError
 from iqlzoo.hub_server import ZooServer
+from iqlzoo.machine import cpu_model
 from iqlzoo.replay import RenderUnavailableError, record_replay
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -291,6 +293,33 @@ def test_results_json_holds_every_seeds_records_and_provenance(store_root: Path,
     reeval = results["reevaluation"]
     assert reeval["n_episodes"] == 3 and reeval["first_seed"] == publish.REEVAL_SEED
     assert reeval["mean_return"] == pytest.approx(np.mean(reeval["returns"]))
+    # what reproducing it to the bit takes: the batch, the thread count and the kind of CPU
+    assert reeval["n_envs"] == 3 and reeval["torch_threads"] == EVAL_THREADS and reeval["cpu"] == cpu_model()
+
+
+def test_reevaluate_rewrites_a_repos_evaluation_and_card_only(zoo: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`--reevaluate` on a repo whose re-evaluation predates the recorded thread count (or came from another CPU)
+    evaluates its weights again as publishing does today: the same episodes as a fresh publish, the weights and
+    training records untouched, the card re-rendered to say how to reproduce it."""
+    repo = tmp_path / "iqlzoo" / "IQL-old"
+    shutil.copytree(zoo / REPO_ID, repo)
+    fresh = results_of(zoo)
+    old = json.loads((repo / "results.json").read_text())
+    for key in ("n_envs", "torch_threads", "cpu"):
+        del old["reevaluation"][key]
+    old["reevaluation"]["returns"] = [0.0] * 3
+    (repo / "results.json").write_text(json.dumps(old))
+    weights = (repo / "model.safetensors").read_bytes()
+    assert publish.main(["--reevaluate", str(repo), "--no-replay"]) == 0
+    assert "IQL-old: re-evaluated" in capsys.readouterr().out
+    now = json.loads((repo / "results.json").read_text())
+    assert now["reevaluation"] == fresh["reevaluation"]
+    assert now["runs"] == fresh["runs"] and now["training"] == fresh["training"] and now["replay"] == fresh["replay"]
+    assert (repo / "model.safetensors").read_bytes() == weights
+    card = (repo / "README.md").read_text()
+    assert f"{EVAL_THREADS} torch thread" in card and f"`{cpu_model()}`" in card
+    assert publish.main(["--reevaluate", str(tmp_path / "absent")]) == 1
 
 
 # ------------------------------------------------------------------ the card
