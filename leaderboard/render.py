@@ -475,9 +475,10 @@ def _legend(reps: int, seed: int, out_dir: Path) -> list[str]:
         "of all run x dataset scores; median and mean are taken over datasets of each dataset's mean over seeds; "
         "optimality gap is 100 minus the mean of min(score, 100) (lower is better). "
         f"P(X > {stats.BASELINE}) is the probability that a run of X scores above a run of {stats.BASELINE} on a "
-        "dataset, averaged over datasets. \"Still rising\" flags a cell whose seeds gained, from their previous "
-        "evaluation to their final one, more than the standard error of that gain (a budget too short to show "
-        "where the agent converges); \"Precision\" is the arithmetic the agent trained in (bf16: bfloat16 "
+        "dataset, averaged over datasets. \"Still rising\" flags a cell whose seeds gained over the last tenth of "
+        "training (their mean evaluation there minus that of the tenth before; with sparser evaluations, their final "
+        "one minus the previous one) more than the standard error of that gain (a budget too short to show where "
+        "the agent converges); \"Precision\" is the arithmetic the agent trained in (bf16: bfloat16 "
         "autocast, which until 2026-12-02 also covered the value networks); \"Zoo\" links the model card of the "
         "agent published from one of the row's runs (`python -m benchmarks.publish`).",
         "",

@@ -174,3 +174,21 @@ def test_still_rising_needs_a_gain_beyond_its_standard_error() -> None:
     noisy = frame({"a": [10, 40], "b": [40, 10], "c": [20, 21]})  # mean gain 0.33, far below its standard error
     assert stats.still_rising(noisy, ["a", "b", "c"]) is False
     assert stats.still_rising(frame({"a": [5]}), ["a"]) is None
+
+
+def test_still_rising_averages_the_last_tenth_of_a_densely_evaluated_curve() -> None:
+    """Forty evaluations of a flat curve with noise: each seed happens to gain from its 39th to its 40th evaluation
+    (the one-step test would flag it), but the last tenth of training does not score above the tenth before."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    flat = {run: list(50 + rng.normal(0, 1, 40)) for run in "abc"}
+    for values in flat.values():
+        values[-2], values[-1] = 48.0, 52.0
+        values[-8:-4] = [51.0, 51.0, 51.0, 51.0]  # the tenth before: a little above the last tenth's mean
+    rows = [{"run_id": run, "step": 5 * (i + 1), "normalized_score": v}
+            for run, values in flat.items() for i, v in enumerate(values)]
+    assert stats.still_rising(pd.DataFrame(rows), list("abc")) is False
+    climbing = [{"run_id": run, "step": 5 * (i + 1), "normalized_score": i + offset}
+                for offset, run in enumerate("abc") for i in range(40)]
+    assert stats.still_rising(pd.DataFrame(climbing), list("abc")) is True
