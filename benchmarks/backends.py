@@ -248,7 +248,11 @@ class RayBackend:
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            # A cluster started here runs its workers at nice 0, as the local backend's: Ray's default (15) leaves
+            # the training runs a few percent of a core beside any other work on the machine (measured: 3.9 min
+            # instead of 0.3 for a 40-step smoke run beside two training jobs). An existing cluster keeps its own.
+            system = {"worker_niceness": 0} if address is None else None
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, _system_config=system)
         threads = max(1, int(cpus_per_run))
         self.context = context
         cluster_cpus = ray.cluster_resources().get("CPU", 1.0)

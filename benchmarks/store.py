@@ -375,8 +375,9 @@ def collect_provenance(argv: Sequence[str] | None = None, repo_dir: Path | None 
 
     Keys: `packages` (version of each of `PROVENANCE_PACKAGES`, "not installed" when missing), `git_commit` and
     `git_dirty` (tracked files modified; both None outside a git checkout or before the first commit), `python`,
-    `platform`, `cpu_model`, `cpu_count`, `cpus_available` (this process's affinity), `torch_threads` and
-    `cuda_device` (None without torch or CUDA), `command` (shell-quoted `argv`, default `sys.argv`), `created_at`
+    `platform`, `cpu_model`, `cpu_count`, `cpus_available` (this process's affinity), `niceness` (its scheduling
+    priority: a run at 15, Ray's default for workers, gets a few percent of a core beside other work), `torch_threads`
+    and `cuda_device` (None without torch or CUDA), `command` (shell-quoted `argv`, default `sys.argv`), `created_at`
     (UTC). `repo_dir` is the checkout to describe, by default the one holding this package.
     """
     repo_dir = Path(__file__).resolve().parents[1] if repo_dir is None else Path(repo_dir)
@@ -398,6 +399,7 @@ def collect_provenance(argv: Sequence[str] | None = None, repo_dir: Path | None 
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "niceness": os.nice(0) if hasattr(os, "nice") else None,
         "torch_threads": torch_threads,
         "cuda_device": cuda_device,
         "command": shlex.join(sys.argv if argv is None else argv),

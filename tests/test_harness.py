@@ -170,17 +170,19 @@ def test_killed_worker_and_failing_run_are_retried_while_the_grid_goes_on(tmp_pa
 
 
 def test_smoke_suite_on_a_local_ray_cluster(tmp_path: Path) -> None:
+    """The harness starts its own local Ray cluster (workers at nice 0), runs the grid on it and shuts it down."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         assert main(smoke_args(tmp_path, "--backend", "ray", "--seeds", "2", "--steps", "40", "--eval-every", "20",
                                "--checkpoint-every", "20")) == 0
+        assert not ray.is_initialized()
     finally:
         ray.shutdown()
+    store = ResultsStore(tmp_path)
+    assert {store.read_provenance(run_id)["niceness"] for run_id in store.run_ids()} == {0}  # not Ray's default 15
     records = load_results(tmp_path)
     assert sorted(records.groupby("run_id")["step"].apply(list).tolist()) == [[20, 40]] * 4  # 2 agents x 2 seeds
     assert set(records["seed"]) == {0, 1} and set(records["agent"]) == {"IQL", "D2RLIQL"}
-    store = ResultsStore(tmp_path)
     assert all(store.read_status(run_id).state == "finished" for run_id in store.run_ids())
     assert "smoke-steps40-every20-episodes2" in (tmp_path / "board" / "README.md").read_text()
 

@@ -224,7 +224,7 @@ def test_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert provenance["git_commit"] is None and provenance["git_dirty"] is None  # tmp_path is no git checkout
     assert provenance["command"] == "benchmarks.run --suite 'antmaze x'"
     assert provenance["cpu_count"] >= 1 and provenance["python"].count(".") == 2
-    assert {"platform", "cpu_model", "torch_threads", "cuda_device", "cpus_available"} <= set(provenance)
+    assert {"platform", "cpu_model", "torch_threads", "cuda_device", "cpus_available", "niceness"} <= set(provenance)
     results = ResultsStore(tmp_path)
     results.write_provenance("r1", provenance)
     assert results.read_provenance("r1") == provenance
