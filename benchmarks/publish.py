@@ -507,7 +507,7 @@ def publish_cell(
         results = results_document(repo_id=repo_id, cell=cell, store=store, chosen=chosen, ckpt_config=ckpt.config,
                                    evaluation_hash=evaluation_hash, reeval=reeval, replay=replay_info, reps=reps,
                                    test_data=test_data)
-        (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _write_results(staging, results)
         _, weights_text = weights_summary(export.tensors, untrained, str(ckpt.config["agent_class"]))
         _write_card(staging, results, weights_text, ckpt.config["config"], leaderboard_url)
         # the whole repo replaces the old one in one move: a reader sees the old repo or the new, never a mix
@@ -526,6 +526,11 @@ REPO_FILES = {
     REPLAY_FILE: "one deterministic evaluation episode",
     CURVE_FILE: "training-time evaluations of the seeds",
 }
+
+
+def _write_results(staging: Path, results: Mapping[str, Any]) -> None:
+    """Write a repo's ``results.json`` (sorted keys, indented: a republish changes only the lines that changed)."""
+    (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _write_card(staging: Path, results: Mapping[str, Any], weights_text: str, config: Mapping[str, Any],
@@ -596,8 +601,7 @@ def reevaluate_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, *, rep
             shot = replay_record(model, data, staging / REPLAY_FILE, replay_frames, log)
             if shot["file"] is not None or (results.get("replay") or {}).get("file") is None:
                 results["replay"] = shot
-        (staging / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=2, sort_keys=True) + "\n",
-                                            encoding="utf-8")
+        _write_results(staging, results)
         _, weights_text = weights_summary(ckpt.tensors, never_trained(ckpt), str(ckpt.config["agent_class"]))
         _write_card(staging, results, weights_text, ckpt.config["config"], leaderboard_url)
         atomic_write_folder(folder, {p.name: p.read_bytes() for p in sorted(staging.iterdir())})

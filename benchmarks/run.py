@@ -63,6 +63,7 @@ from iqlzoo.agents.presets import infer_domain
 from iqlzoo.arguments import cli_non_negative_float, cli_positive_int, cli_seed, resolve_device
 from iqlzoo.data.equivalents import build_time, regenerated_equivalent
 from iqlzoo.data.minari import DatasetNotFoundError, from_minari, is_local, resolve_dataset
+from iqlzoo.machine import torch_threads
 from iqlzoo.recipes.registry import RECIPES, build
 
 #: The results store and leaderboard file of `leaderboard.render` (not imported up front: matplotlib and rliable
@@ -137,16 +138,13 @@ def build_dataset(dataset_id: str, console: Console) -> bool:
     """Build an iqlzoo dataset for ``--build-missing`` as ``python -m iqlzoo.recipes build`` does (one torch
     thread, a progress bar on a terminal); False, with the reason printed, when the build fails."""
     console.print(f"building {dataset_id} ({build_time(dataset_id)})")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     started = time.monotonic()
     try:
-        build(dataset_id, progress=console.is_terminal)
+        with torch_threads(1):
+            build(dataset_id, progress=console.is_terminal)
     except Exception as error:  # a missing behaviour policy, a full disk: report it and go on with the rest
         console.print(f"[red]building {dataset_id} failed[/]: {escape(f'{type(error).__name__}: {error}')}")
         return False
-    finally:
-        torch.set_num_threads(threads)
     console.print(f"built  {dataset_id} ({(time.monotonic() - started) / 60:.1f} min)")
     return True
 

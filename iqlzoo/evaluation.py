@@ -13,40 +13,27 @@ thread count.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import minari
 import numpy as np
-import torch
 from gymnasium.envs.registration import EnvSpec
 from minari import MinariDataset
 
 from iqlzoo.data.minari import from_minari, is_local, load_dataset
 from iqlzoo.data.spaces import ObservationFlattener
 from iqlzoo.data.transitions import TransitionDataset
+from iqlzoo.machine import torch_threads
 
 EnvSource = tuple[Callable[[], gym.Env], Callable[[np.ndarray], np.ndarray] | None, str | None]
 
 #: torch CPU threads that :func:`evaluate` runs the policy on (one: a rollout's batch is at most a few hundred rows,
 #: too small for more threads to help, and the same count everywhere makes the returns reproducible).
 EVAL_THREADS = 1
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block on ``n`` torch CPU threads and restore the caller's count afterwards (a process-wide setting:
-    other threads of the process that use torch meanwhile run on ``n`` too)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass

@@ -25,7 +25,8 @@ from PIL import Image
 
 from iqlzoo.atomic import atomic_write
 from iqlzoo.data.transitions import TransitionDataset
-from iqlzoo.evaluation import EVAL_THREADS, torch_threads
+from iqlzoo.evaluation import EVAL_THREADS
+from iqlzoo.machine import torch_threads
 
 
 class RenderUnavailableError(RuntimeError):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from benchmarks.publish import DEFAULT_OUT
+from benchmarks.publish import DEFAULT_OUT, repo_folders
 from benchmarks.zoo_card import check_card
 from iqlzoo import IQL
 from iqlzoo.evaluation import EVAL_THREADS
@@ -22,7 +22,7 @@ from iqlzoo.zoo import DEFAULT_ORG, REEVAL_SEED, RESULTS_FILE
 
 #: The issue's size budget for the whole shipped zoo.
 ZOO_BUDGET_BYTES = 40_000_000
-REPOS = sorted(p for p in (DEFAULT_OUT / DEFAULT_ORG).glob("*") if (p / "config.json").is_file())
+REPOS = repo_folders(DEFAULT_OUT, DEFAULT_ORG)
 
 
 def test_the_zoo_ships_repos_within_its_size_budget() -> None:

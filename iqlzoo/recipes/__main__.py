@@ -14,12 +14,12 @@ import json
 import sys
 import time
 
-import torch
 from minari.storage.datasets_root_dir import get_dataset_path
 
 from iqlzoo.arguments import cli_positive_int, cli_seed
 from iqlzoo.data.equivalents import build_time, regenerated_equivalent
 from iqlzoo.data.minari import DatasetNotFoundError, build_command, is_local, load_dataset, local_dataset_ids
+from iqlzoo.machine import torch_threads
 from iqlzoo.recipes.registry import RECIPES, build
 from iqlzoo.recipes.report import dataset_card, dataset_report, plot_positions
 
@@ -80,9 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             stands_in = f" [regenerates {recipe.official_id}]" if recipe.official_id else ""
             print(f"{dataset_id:36s} {'built' if dataset_id in local else 'not built':10s} {recipe.summary}{stands_in}")
     elif args.command == "build":
-        threads = torch.get_num_threads()
-        torch.set_num_threads(args.threads)
-        try:
+        with torch_threads(args.threads):
             for dataset_id in args.dataset_ids:
                 started = time.time()
                 dataset = build(dataset_id, force=args.force, steps=args.steps, progress=not args.quiet)
@@ -90,8 +88,6 @@ def main(argv: list[str] | None = None) -> None:
                     f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps "
                     f"({time.time() - started:.1f} s)"
                 )
-        finally:
-            torch.set_num_threads(threads)
     elif args.command == "expert-check":
         from pathlib import Path
 
