@@ -56,7 +56,15 @@ from iqlzoo.agents.base import AGENTS, library_versions
 from iqlzoo.agents.iql import IQL
 from iqlzoo.agents.presets import infer_domain
 from iqlzoo.atomic import atomic_write_folder
-from iqlzoo.checkpoint import Checkpoint, CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
+from iqlzoo.checkpoint import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    Checkpoint,
+    CheckpointError,
+    export_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from iqlzoo.data.minari import from_minari
 from iqlzoo.evaluation import EVAL_THREADS, EvaluationResult, evaluate
 from iqlzoo.hub import HubError, push_folder, write_model_card
@@ -545,30 +553,41 @@ def _write_card(staging: Path, results: Mapping[str, Any], weights_text: str, co
 
 def reexport_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, log: Any = print) -> bool:
     """Rewrite a published repo's weights as today's `inference_export` of them (e.g. without the networks its
-    agent never trains, which repos published before 2026-12-03 shipped) and re-render its card; results, replay
-    and curve stay, since the policy is unchanged (checked: every tensor kept is bit-equal, so every prediction and
-    the card's re-evaluation are too). Returns whether anything changed."""
+    agent never trains, which repos published before 2026-12-03 shipped) and re-render its card with today's
+    template; results, replay and curve stay, since the policy is unchanged (checked: every tensor kept is bit-equal,
+    so every prediction and the card's re-evaluation are too). Weights that already are today's export keep their
+    bytes. Returns whether any file changed."""
     ckpt = load_checkpoint(folder)
     untrained = never_trained(ckpt)
-    if not untrained or not any(name.startswith(untrained) for name in ckpt.tensors):
-        log(f"{folder}: already today's export")
-        return False
-    export, _ = inference_export(ckpt)
+    exported = not untrained or not any(name.startswith(untrained) for name in ckpt.tensors)
+    export = ckpt if exported else inference_export(ckpt)[0]
     results = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="iqlzoo-reexport-") as work:
         staging = Path(work) / folder.name
-        save_checkpoint(staging, export)
-        if not _same_weights(IQL.load(staging, device="cpu"), IQL.load(folder, device="cpu"), untrained):
-            raise PublishError(f"{folder}: the re-exported weights differ from the published ones")
+        if exported:
+            staging.mkdir()
+            for name in (CONFIG_FILE, MODEL_FILE):
+                (staging / name).write_bytes((folder / name).read_bytes())
+        else:
+            save_checkpoint(staging, export)
+            if not _same_weights(IQL.load(staging, device="cpu"), IQL.load(folder, device="cpu"), untrained):
+                raise PublishError(f"{folder}: the re-exported weights differ from the published ones")
         for name in (RESULTS_FILE, REPLAY_FILE, CURVE_FILE):
             if (folder / name).is_file():
                 (staging / name).write_bytes((folder / name).read_bytes())
         _, weights_text = weights_summary(export.tensors, untrained, str(ckpt.config["agent_class"]))
         _write_card(staging, results, weights_text, ckpt.config["config"], leaderboard_url)
-        atomic_write_folder(folder, {p.name: p.read_bytes() for p in sorted(staging.iterdir())})
-    log(f"{folder}: re-exported without {', '.join(untrained)} ({(folder / 'model.safetensors').stat().st_size:,} "
-        "bytes of weights)")
-    return True
+        files = {p.name: p.read_bytes() for p in sorted(staging.iterdir())}
+        changed = any(not (folder / name).is_file() or (folder / name).read_bytes() != data
+                      for name, data in files.items())
+        if changed:
+            atomic_write_folder(folder, files)
+    if exported:
+        log(f"{folder}: weights already today's export; card {'re-rendered' if changed else 'unchanged'}")
+    else:
+        log(f"{folder}: re-exported without {', '.join(untrained)} ({(folder / MODEL_FILE).stat().st_size:,} "
+            "bytes of weights)")
+    return changed
 
 
 def reevaluate_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, *, replay: bool = True,

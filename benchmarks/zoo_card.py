@@ -117,6 +117,14 @@ def _score_table(results: Mapping[str, Any]) -> tuple[list[str], list[dict[str, 
     return [head for head, *_ in columns] + ["Return"], rows
 
 
+def _batching_text(n_episodes: int, n_envs: int) -> str:
+    """How an evaluation's episodes were stepped: "10 episodes side by side", "100 episodes, 10 at a time side by
+    side," (one batched policy call per step of the batch)."""
+    if n_episodes <= n_envs:
+        return f"{n_episodes} episode{'s' if n_episodes != 1 else ''} side by side"
+    return f"{n_episodes} episodes, {n_envs} at a time side by side,"
+
+
 def _protocol_text(results: Mapping[str, Any]) -> str:
     reeval, training = results["reevaluation"], results["training"]
     lines = [
@@ -126,7 +134,8 @@ def _protocol_text(results: Mapping[str, Any]) -> str:
     ]
     if reeval.get("torch_threads") is not None:
         lines.append(
-            f"It ran {reeval['n_envs']} episodes side by side with the policy on {reeval['torch_threads']} torch "
+            f"It ran {_batching_text(reeval['n_episodes'], reeval['n_envs'])} with the policy on "
+            f"{reeval['torch_threads']} torch "
             f"thread{'s' if reeval['torch_threads'] != 1 else ''} (as `iqlzoo.evaluate` does) on "
             f"{'the CPU `' + reeval['cpu'] + '`' if reeval.get('cpu') else 'a CPU it did not record'}: on that kind of "
             "CPU, "

@@ -264,7 +264,13 @@ def test_reexport_drops_untrained_networks_from_a_published_repo(antmaze_data, z
     obs = model.observation_space.sample()
     np.testing.assert_array_equal(IQL.load(repo, device="cpu").predict(obs)[0], model.predict(obs)[0])
     assert publish.main(["--reexport", str(repo), str(zoo / REPO_ID)]) == 0  # nothing left to drop in either
-    assert capsys.readouterr().out.count("already today's export") == 2
+    assert capsys.readouterr().out.count("already today's export; card unchanged") == 2
+    # a card of an older template is re-rendered, and the weights keep their bytes
+    weights, card = (repo / "model.safetensors").read_bytes(), (repo / "README.md").read_text()
+    (repo / "README.md").write_text(card.replace("side by side", "in a batch"))
+    assert publish.main(["--reexport", str(repo)]) == 0
+    assert "card re-rendered" in capsys.readouterr().out
+    assert (repo / "README.md").read_text() == card and (repo / "model.safetensors").read_bytes() == weights
 
 
 def test_results_json_holds_every_seeds_records_and_provenance(store_root: Path, zoo: Path) -> None:

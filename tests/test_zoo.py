@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors import safe_open
 
-from benchmarks.publish import DEFAULT_OUT, repo_folders
+from benchmarks.publish import DEFAULT_OUT, reexport_repo, repo_folders
 from benchmarks.zoo_card import check_card
 from iqlzoo import IQL
 from iqlzoo.evaluation import EVAL_THREADS
@@ -32,10 +33,10 @@ def test_the_zoo_ships_repos_within_its_size_budget() -> None:
 
 
 @pytest.mark.parametrize("repo", REPOS, ids=lambda p: p.name)
-def test_shipped_repo_card_results_and_weights_agree(repo: Path) -> None:
+def test_shipped_repo_card_results_and_weights_agree(repo: Path, tmp_path: Path) -> None:
     """The card parses (huggingface_hub) with the re-evaluation of results.json in its model-index; that
     re-evaluation is recorded with what reproducing it takes; the weights hold no optimizer or target state and
-    load to predict."""
+    load to predict; the card is what today's template renders from the repo's files."""
     results = json.loads((repo / RESULTS_FILE).read_text(encoding="utf-8"))
     assert results["repo_id"] == f"{DEFAULT_ORG}/{repo.name}" and results["test_data"] is False
     reeval = results["reevaluation"]
@@ -55,3 +56,8 @@ def test_shipped_repo_card_results_and_weights_agree(repo: Path) -> None:
     model = IQL.load(repo, device="cpu")
     action, _ = model.predict(model.observation_space.sample(), deterministic=True)
     assert model.action_space.contains(np.asarray(action, dtype=model.action_space.dtype))
+
+    copy = tmp_path / repo.name
+    shutil.copytree(repo, copy)
+    assert not reexport_repo(copy, log=lambda _: None), f"{repo.name}: its card or weights are not today's export; " \
+        f"run python -m benchmarks.publish --reexport {repo}"
