@@ -26,6 +26,7 @@ from benchmarks.run import expand, main, parse_params, resolve_task, run_grid, s
 from benchmarks.store import TEST_DATA_MARKER, ResultsStore, load_results
 from benchmarks.suites import PENDULUM_TOY, Protocol, RunSpec, plan
 from iqlzoo import IQL
+from iqlzoo.machine import torch_threads
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--suite", "smoke", "--eval-episodes", "2", "--reps", "50"]
@@ -101,12 +102,8 @@ def test_killed_grid_resumes_bit_exact_and_skips_finished_runs(tmp_path: Path) -
     # The same run trained without interruption, in this process with one thread like a worker: same bits.
     straight = tmp_path / "straight"
     spec = smoke_specs(2, 400, 200, 100)[1]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         assert runner.execute_run(spec, runner.RunContext(str(straight))).state == "finished"
-    finally:
-        torch.set_num_threads(threads)
     same_parameters(store.run_dir(seed1) / "checkpoints" / "latest.zip",
                     ResultsStore(straight).run_dir(seed1) / "checkpoints" / "latest.zip")
     columns = ["step", "return_mean", "return_std", "normalized_score"]
@@ -293,9 +290,7 @@ def test_seed_group_trains_resumes_and_falls_back_like_runs_alone(tmp_path: Path
     specs = smoke_specs(3, 200, 100, 100)
     group = [spec for spec in specs if spec.label == specs[0].label]
     assert len(group) == 3 and len({runner.seed_group_key(spec) for spec in group}) == 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         alone = ResultsStore(tmp_path / "alone")
         for spec in group:
             assert runner.execute_run(spec, runner.RunContext(str(alone.root))).state == "finished"
@@ -312,8 +307,6 @@ def test_seed_group_trains_resumes_and_falls_back_like_runs_alone(tmp_path: Path
         assert [o.state for o in runner.execute_group(group, runner.RunContext(str(resumed.root)))] == ["finished"] * 3
         assert [o.state for o in runner.execute_group(group, runner.RunContext(str(uneven.root)))] == ["finished"] * 3
         assert [o.state for o in runner.execute_group(group, runner.RunContext(str(resumed.root)))] == ["finished"] * 3
-    finally:
-        torch.set_num_threads(threads)
     columns = ["step", "return_mean", "normalized_score"]
     for spec in group:
         reference = alone.read_run(spec.run_id)[columns]

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from wandb.proto import wandb_internal_pb2
 
@@ -17,6 +16,7 @@ from benchmarks import runner, tracking
 from benchmarks.run import expand, main, resolve_task
 from benchmarks.store import ResultsStore
 from benchmarks.suites import PENDULUM_TOY, RunSpec, plan
+from iqlzoo.machine import torch_threads
 
 STEPS, EVAL_EVERY = 40, 20  # the runs log their statistics every 20 steps, with each evaluation
 
@@ -67,12 +67,8 @@ def test_runs_write_tensorboard_events_with_losses_and_evaluations(tmp_path: Pat
 
 def test_each_member_of_a_seed_group_gets_its_own_tensorboard_events(tmp_path: Path) -> None:
     specs = toy_runs(2)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         outcomes = runner.execute_group(specs, runner.RunContext(str(tmp_path), track=("tensorboard",)))
-    finally:
-        torch.set_num_threads(threads)
     assert [outcome.state for outcome in outcomes] == ["finished", "finished"]
     store = ResultsStore(tmp_path)
     for spec in specs:
