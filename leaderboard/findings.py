@@ -61,7 +61,9 @@ from benchmarks.suites import (
     HALFCHEETAH,
     SEED_FINDINGS_CELLS,
     SUITES,
+    budget_of_store_suite,
     home_suite,
+    short_name,
     task_of,
 )
 from iqlzoo.agents.config import DATA_FREE_REWARD_TRANSFORMS, return_bounds
@@ -393,15 +395,31 @@ class _Suite:
         self.q_means = records.q_means[records.q_means["run_id"].isin(ids)]
         self.evaluated = set(self.frame["run_id"])
         self.reps, self.seed = reps, seed
+        self.budget = budget_of_store_suite(suite) if suite else None
+
+    def outside_scope(self, labels: Iterable[str], dataset_id: str) -> list[str]:
+        """The cells of `labels` that the scope of this store suite's budget (`hyperparams/seed-findings.yml`,
+        ``scope``) does not train on `dataset_id`."""
+        scope = SUITES[SUITE].scopes.get(self.budget) if self.budget else None
+        if scope is None:
+            return []
+        return [label for label in labels if label in _CELLS and dataset_id not in scope.pairs.get(label, ())]
 
     def with_superseded(self, measured: str | None, labels: Iterable[str], dataset_id: str) -> str | None:
         """`measured` followed by a count of the superseded runs of `labels` on `dataset_id` that it leaves out
-        (`leaderboard.budgets`); when only superseded runs exist, says so instead of "not measured"."""
+        (`leaderboard.budgets`); when only superseded runs exist, says so instead of "not measured"; when the budget's
+        scope trains the claim's cells nowhere, says that and why."""
+        labels = list(labels)
         rows = self.superseded_table
-        note = superseded_note(rows[rows["agent"].isin(list(labels)) & (rows["task"] == dataset_id)])
-        if not note:
-            return measured
-        return f"{measured} {note}" if measured else f"Not measured at the current budget yet: {note}"
+        note = superseded_note(rows[rows["agent"].isin(labels) & (rows["task"] == dataset_id)])
+        if note:
+            return f"{measured} {note}" if measured else f"Not measured at the current budget yet: {note}"
+        left_out = self.outside_scope(labels, dataset_id)
+        if measured is None and left_out:
+            why = SUITES[SUITE].scopes[str(self.budget)].why
+            return (f"Not trained at the `{self.budget}` budget: its scope leaves {', '.join(left_out)} on "
+                    f"`{short_name(dataset_id)}` out: {why}.")
+        return measured
 
     def runs(self, label: str, dataset_id: str) -> pd.DataFrame:
         """The runs of `label` on `dataset_id` at the store suite's current budget, sorted by seed."""

@@ -125,11 +125,13 @@ case $LANE in
     # The medium and large cells last, on the -v0 data: D4RL's evaluation-goal labelling of the same transitions
     # (iqlzoo/recipes/antmaze_evalgoal.py) scored lower, not higher (docs/antmaze/README.md, section 6)
     group "$QUICK" antmaze quick D2RLIQL medium-play "${AM_STORE[@]}"
-    for agent in IQL D2RLIQL BC; do group "$QUICK" antmaze quick $agent large-play "${AM_STORE[@]}"; done
+    # (IQL, D2RLIQL and BC on large-play at 500k left this lane on 2026-12-05, twenty-fifth sitting: the `quick` scope
+    # leaves large-play to the 1M runs, hyperparams/antmaze.yml)
     group "$QUICK" seed-findings quick IQL-expectile0.7 medium-play "${AM_STORE[@]}"
-    # a paper group at the end of this lane, which has ~21 core-hours queued against lane 2's ~33 (2026-12-05)
+    # then a paper group: D2RLIQL large-play (the report's IQL+SC claim) here, ~16 core-hours into this lane, since
+    # lane 2 holds ~15 before it (2026-12-05); IQL large-diverse moved to the end of lane 2
     worktree "$PAPER" cc01a5d
-    group "$PAPER" antmaze paper IQL large-diverse
+    group "$PAPER" antmaze paper D2RLIQL large-play
     ;;
   2)  # issue 18's comparison cells (umaze, then medium-play), the HalfCheetah float32 reruns (issue 20), then the
       # paper protocol (issue 19)
@@ -153,8 +155,8 @@ case $LANE in
     # as one of issue 19's groups, while medium-expert serves issue 19 alone
     group "$PAPER" antmaze paper IQL large-play
     group "$PAPER" halfcheetah paper IQL medium-expert
-    group "$PAPER" antmaze paper D2RLIQL large-play
-    # (IQL large-diverse, 1M, is at the end of lane 1)
+    group "$PAPER" antmaze paper IQL large-diverse
+    # (D2RLIQL large-play, 1M, is at the end of lane 1)
     ;;
   *) echo "no lane $LANE: pass 1 or 2" >&2; exit 2 ;;
 esac

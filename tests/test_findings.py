@@ -477,6 +477,24 @@ def test_runs_of_a_superseded_budget_are_counted_not_compared() -> None:
                              f"{now:,}) are left out: runs of different budgets are not compared.")
 
 
+def test_claims_outside_a_budgets_scope_say_so_and_where_they_are_measured() -> None:
+    """`quick` leaves large-play to the 1M runs (hyperparams/seed-findings.yml, scope): its large-play claims say
+    that, not "not measured yet"; the `paper` budget, without a scope, still waits for its runs."""
+    from benchmarks.suites import BUDGETS
+
+    now = BUDGETS["quick"].protocol("antmaze").steps
+    built = Records()
+    for seed in range(3):
+        built.add("IQL", UMAZE, seed, {now: 70.0}, suite="antmaze-quick", budget=now)
+    quick = built.claims("seed-findings-quick")
+    measured = str(claim_for(quick, "D2RL skip connections", LARGE)["measured"])
+    assert measured.startswith("Not trained at the `quick` budget: its scope leaves IQL, D2RLIQL on `large-play` out: "
+                               "the large-play claims")
+    assert str(claim_for(quick, "srank of the policy", "antmaze-large")["measured"]).startswith("Not trained at")
+    assert claim_for(quick, "srank of the policy", "antmaze-medium")["measured"] is None  # in scope, not yet run
+    assert claim_for(built.claims("seed-findings-paper"), "D2RL skip connections", LARGE)["measured"] is None
+
+
 def test_regenerated_ids_match_the_dataset_registry() -> None:
     from benchmarks.suites import REGENERATED, task_of
     from iqlzoo.recipes.registry import RECIPES
@@ -493,15 +511,17 @@ def test_seed_findings_plain_agent_runs_are_the_main_suites_runs() -> None:
     def resolved(tasks):
         return {task: (task, "official") for task in tasks}
 
-    findings_specs = expand(plan("seed-findings"), resolved(findings.SUITES["seed-findings"].datasets))
-    main_specs = expand(plan("antmaze"), resolved(ANTMAZE.values())) + expand(
-        plan("halfcheetah"), resolved(HALFCHEETAH.values())
+    # at the `paper` budget, which has no scope: every cell on every dataset
+    findings_specs = expand(plan("seed-findings", budget_name="paper", seeds=3),
+                            resolved(findings.SUITES["seed-findings"].datasets))
+    main_specs = expand(plan("antmaze", budget_name="paper", seeds=3), resolved(ANTMAZE.values())) + expand(
+        plan("halfcheetah", budget_name="paper", seeds=3), resolved(HALFCHEETAH.values())
     )
     shared = {spec.run_id for spec in findings_specs} & {spec.run_id for spec in main_specs}
     by_id = {spec.run_id: spec for spec in findings_specs}
     assert {(by_id[run].label, by_id[run].dataset_id) for run in shared} == set(findings.SHARED_CELLS)
     assert len(shared) == 3 * len(findings.SHARED_CELLS)  # 3 seeds each: trained once for both suites
-    assert {by_id[run].suite for run in shared} == {"antmaze-quick", "halfcheetah-quick"}
+    assert {by_id[run].suite for run in shared} == {"antmaze-paper", "halfcheetah-paper"}
     own = [spec for spec in findings_specs if spec.run_id not in shared]
-    assert {spec.suite for spec in own} == {"seed-findings-quick"}
+    assert {spec.suite for spec in own} == {"seed-findings-paper"}
     assert {spec.label for spec in own} == {"IQL-1Q", "IQL-expectile0.5", "IQL-expectile0.7"}

@@ -39,9 +39,11 @@ def test_every_file_trains_exactly_what_it_says() -> None:
 
 
 def test_a_finding_that_is_a_main_suite_run_is_trained_once() -> None:
-    findings = expand(suites.plan("seed-findings", seeds=1), _resolved(suites.SUITES["seed-findings"]))
+    # at the `paper` budget, which has no scope: every cell on every dataset
+    findings = expand(suites.plan("seed-findings", seeds=1, budget_name="paper"),
+                      _resolved(suites.SUITES["seed-findings"]))
     main_runs = {spec.run_id for name in suites.MAIN_SUITES
-                 for spec in expand(suites.plan(name, seeds=1), _resolved(suites.SUITES[name]))}
+                 for spec in expand(suites.plan(name, seeds=1, budget_name="paper"), _resolved(suites.SUITES[name]))}
     shared = {(spec.label, spec.dataset_id.split("/")[-1]) for spec in findings if spec.run_id in main_runs}
     assert ("IQL", "umaze-v1") in shared and ("D2RLIQL", "large-play-v1") in shared
     assert not any(label.startswith("IQL-") for label, _ in shared)  # the ablations are the finding's own runs
@@ -104,7 +106,7 @@ def test_a_budget_scope_narrows_the_default_grid_and_naming_datasets_lifts_it() 
     quick = suites.plan("antmaze", seeds=1)
     pairs = {(cell.label, task) for cell in quick.cells for task in cell.datasets}
     assert pairs == {(label, task) for label, tasks in scope.pairs.items() for task in tasks}
-    assert len(expand(quick, _resolved(antmaze))) == len(pairs) == 11
+    assert len(expand(quick, _resolved(antmaze))) == len(pairs) == 8
     assert ("BonusIQL", suites.ANTMAZE["umaze"]) in pairs and ("BonusIQL", suites.ANTMAZE["medium-play"]) not in pairs
     everything = suites.plan("antmaze", seeds=1, budget_name="paper")  # no scope at 1M: the whole grid
     assert sum(len(cell.datasets) for cell in everything.cells) == len(antmaze.cells) * len(antmaze.datasets)
@@ -113,8 +115,11 @@ def test_a_budget_scope_narrows_the_default_grid_and_naming_datasets_lifts_it() 
     assert named.outside_scope([suites.ANTMAZE["umaze"]]) == []
     text = antmaze.scope_text("quick")
     assert text.startswith("At the `quick` budget the `antmaze` suite trains only IQL, D2RLIQL, BC on umaze, "
-                           "medium-play, large-play; DistributionalIQL, BonusIQL on umaze: the whole grid")
-    assert antmaze.scope_text("paper") == "" and suites.SUITES["seed-findings"].scope_text("quick") == ""
+                           "medium-play; DistributionalIQL, BonusIQL on umaze: the whole grid")
+    assert antmaze.scope_text("paper") == "" and suites.SUITES["seed-findings"].scope_text("paper") == ""
+    # the seed findings leave large-play to the 1M runs at `quick` too
+    findings = suites.plan("seed-findings", seeds=1)
+    assert not [cell.label for cell in findings.cells if suites.ANTMAZE["large-play"] in cell.datasets]
 
 
 def test_naming_a_dataset_outside_the_scope_trains_it_and_says_so(tmp_path: Path,
