@@ -135,8 +135,8 @@ def _protocol_text(results: Mapping[str, Any]) -> str:
     if reeval.get("torch_threads") is not None:
         lines.append(
             f"It ran {_batching_text(reeval['n_episodes'], reeval['n_envs'])} with the policy on "
-            f"{reeval['torch_threads']} torch "
-            f"thread{'s' if reeval['torch_threads'] != 1 else ''} (as `iqlzoo.evaluate` does) on "
+            f"{reeval['torch_threads']} torch thread{'s' if reeval['torch_threads'] != 1 else ''} (as "
+            "`iqlzoo.evaluate` does) on "
             f"{'the CPU `' + reeval['cpu'] + '`' if reeval.get('cpu') else 'a CPU it did not record'}: on that kind of "
             "CPU, "
             f"`evaluate(model, n_episodes={reeval['n_episodes']}, seed={reeval['first_seed']})` reproduces its returns "
