@@ -63,6 +63,20 @@ elsewhere() {  # elsewhere STORE SUITE BUDGET AGENT DATASET: the maker of the CP
   done
 }
 
+set_aside() {  # set_aside STORE SUITE BUDGET AGENT DATASET: a group begun on the other CPU maker's data build and not
+  # ended moves to $WORK/runs/set-aside/<maker>/, so that the `group` step after it starts over on this machine's build
+  # (its records are kept there, and in the git history of the resume/ pack that carried them)
+  if [ "$DRY" = 1 ]; then echo "set_aside $*"; return; fi
+  local maker run
+  ended "$@" && return 0
+  maker=$(elsewhere "$@")
+  [ -n "$maker" ] || return 0
+  mkdir -p "$WORK/runs/set-aside/$maker"
+  for run in $(runs_of "$@"); do mv "$run" "$WORK/runs/set-aside/$maker/"; done
+  echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $4 $5 ($2, $3): its runs began on the data an $maker CPU builds;" \
+    "set aside in $WORK/runs/set-aside/$maker/ to start over on this machine's build"
+}
+
 group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
   if [ "$DRY" = 1 ]; then echo "group $*"; return; fi
   local dir=$1 suite=$2 budget=$3 agent=$4 data=$5
@@ -128,6 +142,12 @@ case $LANE in
     # (IQL, D2RLIQL and BC on large-play at 500k left this lane on 2026-12-05, twenty-fifth sitting: the `quick` scope
     # leaves large-play to the 1M runs, hyperparams/antmaze.yml)
     group "$QUICK" seed-findings quick IQL-expectile0.7 medium-play "${AM_STORE[@]}"
+    # BonusIQL umaze (above) stopped at 450k of 500k on 2026-12-04 on an Intel machine's build of umaze; the twelve
+    # sittings since (the sixteenth to the twenty-seventh) ran on AMD machines, and it is the last cell of issue 18's
+    # grid. Where it has not ended by now, it starts over on this machine's build (~6.4 core-hours on AMD; on an Intel
+    # machine the step above finishes it in ~25 min)
+    set_aside "$WORK/runs/am-quick-store" antmaze quick BonusIQL umaze
+    group "$QUICK" antmaze quick BonusIQL umaze "${AM_STORE[@]}"
     # Issue 19 asks why a 1M score falls below the paper's by more than its CI, with evidence. IQL large-play (lane 2)
     # stood at 20 / 3 / 5% at 300k beside the paper's 39.6; on medium-play the independent IQL at 1M (one seed) was
     # what told the data from iqlzoo's code (docs/antmaze/README.md, section 6), so it runs on large-play too (~3.5 h)

@@ -56,7 +56,7 @@ def test_every_step_of_a_lane_is_one_its_suite_plans_inside_the_budgets_scope(la
     steps = dry_run(lane, tmp_path)
     worktrees = {words[1] for words in steps if words[0] == "worktree"}
     groups = [words[1:] for words in steps if words[0] == "group"]
-    assert groups and {words[0] for words in steps} <= {"worktree", "restore", "group", "reference"}
+    assert groups and {words[0] for words in steps} <= {"worktree", "restore", "group", "reference", "set_aside"}
     for directory, suite, budget, agent, data, *_ in groups:
         assert directory in worktrees, f"{agent} {data} trains in {directory}, a worktree the lane does not make"
         grid, tasks = planned(suite, budget, agent, data)
@@ -67,6 +67,13 @@ def test_every_step_of_a_lane_is_one_its_suite_plans_inside_the_budgets_scope(la
         assert data in RECIPES, f"{data} is not a dataset iqlzoo can build"
         assert not out.startswith(str(REPO_ROOT)), "reference runs write checkpoints: keep them out of the checkout"
         reference_main(["--dataset", data, "--out", out, *options])  # the options parse
+    for store, suite, budget, agent, data in (words[1:] for words in steps if words[0] == "set_aside"):
+        grid, tasks = planned(suite, budget, agent, data)
+        assert len(tasks) == 1 and not grid.outside_scope(tasks)
+        following = steps[steps.index(["set_aside", store, suite, budget, agent, data]) + 1]
+        assert following[:1] == ["group"] and following[2:6] == [suite, budget, agent, data], (
+            "a group set aside must start over at once")
+        assert following[6:8] == ["--out", store], "set aside in the store the group then trains into"
     for words in steps:
         if words[0] == "restore":
             for store_suite in words[2:]:
@@ -147,3 +154,46 @@ def test_a_group_begun_on_another_makers_cpu_waits_for_one(tmp_path):
     assert elsewhere(tmp_path, intel, *group) == ""
     assert elsewhere(tmp_path, amd, "antmaze", "quick", "IQL", "umaze") == "", "a group not begun starts anywhere"
     assert elsewhere(tmp_path, amd, "antmaze", "paper", "BonusIQL", "umaze") == "", "another budget's runs"
+
+
+def set_aside(work: Path, cpu: str, *group: str) -> str:
+    """Run the lanes' `set_aside` step on one group of the store `work`/runs/store on a machine whose CPU is `cpu`."""
+    functions = ";".join(f"/^{name}()/,/^}}/p" for name in ("runs_of", "ended", "cpu_vendor", "elsewhere", "set_aside"))
+    script = f'source <(sed -n "{functions}" "{LANES}"); DRY=0; LANE=1; set_aside "$@"'
+    done = subprocess.run(["bash", "-c", script, "set_aside", str(work / "runs" / "store"), *group],
+                          capture_output=True, text=True, env={**os.environ, "LANES_CPU": cpu, "WORK": str(work)},
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_group_set_aside_moves_only_the_other_makers_unended_runs_of_that_group(tmp_path):
+    intel, amd = "Intel(R) Xeon(R) Processor", "AMD EPYC"
+    store = tmp_path / "runs" / "store" / "runs"
+
+    def write(run_id: str, cpu: str, state: str) -> Path:
+        run = store / run_id
+        run.mkdir(parents=True)
+        (run / "provenance.json").write_text(f'{{\n  "cpu_model": "{cpu}"\n}}\n')
+        (run / "status.json").write_text(f'{{\n  "state": "{state}"\n}}\n')
+        return run
+
+    bonus = [write(f"BonusIQL.iqlzoo-antmaze-umaze-v0.seed{s}.antmaze-quick.0000000{s}", intel, "running")
+             for s in range(3)]
+    ended_on_intel = [write(f"D2RLIQL.iqlzoo-antmaze-umaze-v0.seed{s}.antmaze-quick.1000000{s}", intel, "finished")
+                      for s in range(3)]
+    here = [write(f"IQL.iqlzoo-antmaze-umaze-v0.seed{s}.antmaze-quick.2000000{s}", amd, "running") for s in range(3)]
+
+    assert set_aside(tmp_path, intel, "antmaze", "quick", "BonusIQL", "umaze") == "", "its own maker resumes it"
+    assert all(run.is_dir() for run in bonus)
+    assert set_aside(tmp_path, amd, "antmaze", "quick", "D2RLIQL", "umaze") == "", "an ended group stays"
+    assert set_aside(tmp_path, amd, "antmaze", "quick", "IQL", "umaze") == "", "a group begun here stays"
+    assert all(run.is_dir() for run in ended_on_intel + here)
+
+    said = set_aside(tmp_path, amd, "antmaze", "quick", "BonusIQL", "umaze")
+    assert "BonusIQL umaze" in said and "Intel" in said
+    assert not any(run.exists() for run in bonus)
+    kept = tmp_path / "runs" / "set-aside" / "Intel"
+    assert sorted(p.name for p in kept.iterdir()) == sorted(run.name for run in bonus)
+    assert all((kept / run.name / "provenance.json").is_file() for run in bonus)
+    assert all(run.is_dir() for run in ended_on_intel + here)
