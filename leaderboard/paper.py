@@ -9,7 +9,9 @@ A run belongs to the section when its store suite is a main suite under the `pap
   (last and best evaluation, mean ± std over seeds) — theirs, on data that is not ours;
 - ours − paper, and whether our 95% CI lies wholly below the paper's number ("below by more than our CI"): those are
   the cells whose gap needs an explanation with evidence;
-- the data our runs trained on (source and build) and whether the curve was still rising at its final evaluation.
+- the data our runs trained on (source and build) and whether the curve was still rising at its final evaluation;
+- where our data normalises returns with other reference returns than D4RL's (locomotion: each dataset's own random
+  and expert policies), a paragraph giving both and our returns on D4RL's scale (:func:`scale_note`).
 
 Then one learning-curve plot per suite: per dataset, the mean normalised score over seeds at every evaluation step
 with its 95% bootstrap band, one line per agent, and the IQL paper's number as a dashed line.
@@ -115,6 +117,63 @@ def _task_note(final: pd.DataFrame) -> list[str]:
     ]
 
 
+def normalisation_refs(rows: pd.DataFrame) -> tuple[float, float] | None:
+    """The reference returns (random, expert) behind the normalised scores of the evaluation `rows` of one run,
+    solved by least squares from score = 100 (R − random) / (expert − random) over their (mean return, score) pairs;
+    None when they hold fewer than two distinct scores or do not lie on one line (to 1e-6 of the largest |R|)."""
+    pairs = rows[["return_mean", METRIC]].dropna().to_numpy(dtype=float)
+    if len(np.unique(pairs[:, 1])) < 2:
+        return None
+    slope, random = np.polyfit(pairs[:, 1] / 100.0, pairs[:, 0], 1)  # R = random + (score / 100) (expert − random)
+    if np.max(np.abs(random + slope * pairs[:, 1] / 100.0 - pairs[:, 0])) > 1e-6 * max(1.0, np.abs(pairs[:, 0]).max()):
+        return None
+    return float(random), float(random + slope)
+
+
+def _on_scale(value: float, refs: tuple[float, float]) -> float:
+    """A return `value` as a normalised score (x100) with the reference returns `refs`."""
+    return 100.0 * (value - refs[0]) / (refs[1] - refs[0])
+
+
+def scale_note(runs: pd.DataFrame, final: pd.DataFrame) -> list[str]:
+    """A paragraph per dataset whose runs normalise returns with other reference returns than the D4RL ones its
+    published numbers use (`Published.d4rl_refs`; by more than 0.5% of D4RL's expert − random): the two pairs of
+    references, and each agent's final mean return with its score on D4RL's references, beside the IQL paper's number
+    as a return. *Ours − paper* then compares where each agent stands between its own data's random and expert
+    policies, which is what the normalised score was made for, not returns."""
+    lines = []
+    for dataset_id in sorted(final["dataset_id"].unique()):
+        found = PUBLISHED.get(published_task(dataset_id))
+        if found is None or found.d4rl_refs is None:
+            continue
+        d4rl = found.d4rl_refs
+        on_dataset = runs[runs["dataset_id"] == dataset_id]
+        solved = [normalisation_refs(rows) for _, rows in on_dataset.groupby("run_id")]
+        ours = sorted({(round(refs[0], 1), round(refs[1], 1)) for refs in solved if refs is not None})
+        if not ours or all(max(abs(a - b) for a, b in zip(refs, d4rl, strict=True)) <= 0.005 * (d4rl[1] - d4rl[0])
+                           for refs in ours):
+            continue
+        named = " / ".join(f"random {lo:,.1f}, expert {hi:,.1f}" for lo, hi in ours)
+        returns = []
+        last = final[final["dataset_id"] == dataset_id]
+        for agent in stats.order_agents(last["agent"]):
+            mean = float(last.loc[last["agent"] == agent, "return_mean"].mean())
+            returns.append(f"{agent} {mean:,.0f} ({_on_scale(mean, d4rl):.1f} on D4RL's references)")
+        paper = "" if found.iql_paper is None else (
+            f"; the IQL paper's {found.iql_paper:.1f} is a return of "
+            f"{d4rl[0] + found.iql_paper / 100.0 * (d4rl[1] - d4rl[0]):,.0f}")
+        lines += [
+            f"**Other reference returns on `{dataset_id}`.** Our scores there are normalised with that data's own "
+            f"reference returns ({named}; solved from the runs' records of return and score), the published ones "
+            f"with D4RL's (random {d4rl[0]:,.1f}, expert {d4rl[1]:,.1f}; `d4rl/infos.py`). *Ours − paper* therefore "
+            "compares where each agent stands between its own data's random and expert policies, not returns. In "
+            f"returns, mean over seeds of the final evaluations: {'; '.join(returns)}{paper}. How our data was made, "
+            "with its behaviour policies' scores: [docs/datasets/README.md](../docs/datasets/README.md).",
+            "",
+        ]
+    return lines
+
+
 def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[[str], str]) -> list[str]:
     """The section's markdown lines (empty when no finished run of a `PAPER_SUITES` suite is in `frame`)."""
     runs = paper_frame(frame)
@@ -155,7 +214,7 @@ def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[
                 f"{sources} {builds}",
                 ", ".join(renderer.run_link(run.run_id, f"s{run.seed}") for run in cell.itertuples()),
             ])
-    lines += [*markdown_table(header, rows), "", *_task_note(final)]
+    lines += [*markdown_table(header, rows), "", *_task_note(final), *scale_note(runs, final)]
     for suite in sorted(set(runs["suite"])):
         in_suite = runs[runs["suite"] == suite]
         panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}

@@ -6,6 +6,9 @@
 - ``corl_last`` / ``corl_best``: CORL's IQL (Tarasov et al., 2022, README "D4RL Benchmarks", offline): mean ± std over
   seeds of each run's last and of its best evaluation, on D4RL ``-v2`` datasets.
 - ``corl_bc_last``: CORL's behaviour cloning, last evaluation — what imitation alone reaches on that data.
+- ``d4rl_refs``: the reference returns (random, expert) D4RL normalises that environment's returns with
+  (``d4rl/infos.py``, ``REF_MIN_SCORE`` / ``REF_MAX_SCORE``), for the locomotion datasets; None on AntMaze, where
+  D4RL's references are 0 and 1, as every AntMaze dataset's here, so scores there are success rates on both sides.
 
 Keys are the official Minari ids our suites name; None where a source reports no number for that dataset.
 """
@@ -25,6 +28,11 @@ class Published:
     corl_last: tuple[float, float] | None
     corl_best: tuple[float, float] | None
     corl_bc_last: tuple[float, float] | None
+    d4rl_refs: tuple[float, float] | None = None
+
+
+#: D4RL's reference returns for HalfCheetah (random, expert): d4rl/infos.py.
+D4RL_HALFCHEETAH_REFS = (-280.178953, 12135.0)
 
 
 PUBLISHED: dict[str, Published] = {
@@ -38,10 +46,10 @@ PUBLISHED: dict[str, Published] = {
     "D4RL/antmaze/large-diverse-v1": Published("antmaze-large-diverse", 47.5, (30.25, 3.63), (53.00, 3.00),
                                                (0.00, 0.00)),
     "mujoco/halfcheetah/medium-v0": Published("halfcheetah-medium", 47.4, (48.31, 0.22), (48.84, 0.07),
-                                              (42.40, 0.19)),
+                                              (42.40, 0.19), D4RL_HALFCHEETAH_REFS),
     "mujoco/halfcheetah/medium-expert-v0": Published("halfcheetah-medium-expert", 86.7, (94.74, 0.52), (95.38, 0.17),
-                                                     (55.95, 7.35)),
-    "mujoco/halfcheetah/expert-v0": Published("halfcheetah-expert", None, None, None, None),
+                                                     (55.95, 7.35), D4RL_HALFCHEETAH_REFS),
+    "mujoco/halfcheetah/expert-v0": Published("halfcheetah-expert", None, None, None, None, D4RL_HALFCHEETAH_REFS),
 }
 
 
@@ -56,9 +64,12 @@ def published_line(official_id: str) -> str | None:
     if found is None or (found.iql_paper is None and found.corl_last is None):
         return None
     paper = "n/a" if found.iql_paper is None else f"{found.iql_paper:.1f}"
+    scale = "" if found.d4rl_refs is None else (
+        f"; normalised with D4RL's reference returns (random {found.d4rl_refs[0]:,.1f}, expert "
+        f"{found.d4rl_refs[1]:,.1f}), not with our data's")
     return (f"Published on the official D4RL `{found.d4rl_name}` data (not ours, not our data): IQL paper {paper}; "
             f"CORL IQL last {plus_minus(found.corl_last)}, best {plus_minus(found.corl_best)}; CORL BC last "
-            f"{plus_minus(found.corl_bc_last)} (mean ± std over seeds).")
+            f"{plus_minus(found.corl_bc_last)} (mean ± std over seeds){scale}.")
 
 
 def published_task(dataset_id: str) -> str:

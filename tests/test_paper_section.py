@@ -91,3 +91,62 @@ def test_paper_runs_get_a_section_beside_the_published_numbers(tmp_path: Path) -
     assert "Final score: IQL 42.3 [" in convergence and "D2RLIQL 33.0 [" in convergence
     assert "Final evaluations at step 1,000,000 (budget 1,000,000)" in convergence
 
+
+
+def write_halfcheetah_runs(root: Path, refs: tuple[float, float], returns: list[tuple[float, float]]) -> None:
+    """IQL on halfcheetah-medium at the paper budget, each seed's (500k, 1M) mean returns normalised with `refs`."""
+    store = ResultsStore(root)
+    for seed, seed_returns in enumerate(returns):
+        run_id = f"paper-IQL-halfcheetah-s{seed}"
+        store.write_provenance(run_id, {"note": "ARBITRARY TEST DATA"})
+        for step, value in zip((500_000, 1_000_000), seed_returns, strict=True):
+            store.append(EvalRecord(
+                run_id=run_id, agent="IQL", config_hash="x", dataset_id="iqlzoo/halfcheetah/medium-v0",
+                dataset_hash="abcdef0123", data_source="regenerated", suite="halfcheetah-paper", budget=1_000_000,
+                seed=seed, step=step, return_mean=value, return_std=10.0,
+                normalized_score=100 * (value - refs[0]) / (refs[1] - refs[0]), success_rate=float("nan"),
+                n_episodes=10, wall_time_s=1.0,
+            ))
+        store.set_status(run_id, "finished")
+
+
+def test_scores_on_other_reference_returns_than_d4rls_are_set_beside_the_returns(tmp_path: Path) -> None:
+    from leaderboard.published import D4RL_HALFCHEETAH_REFS
+
+    # ARBITRARY TEST DATA: mean returns of three seeds at 500k and 1M steps
+    returns = [(3900.0, 4000.0), (3950.0, 4100.0), (4000.0, 4060.0)]
+    root = tmp_path / "results"
+    write_halfcheetah_runs(root, (-297.6, 8122.1), returns)
+    write_paper_runs(root)  # AntMaze: success rates on both sides, no note
+    out = tmp_path / "board" / "README.md"
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 0
+    markdown = out.read_text()
+    notes = [line for line in markdown.splitlines() if line.startswith("**Other reference returns on")]
+    assert len(notes) == 1 and "`iqlzoo/halfcheetah/medium-v0`" in notes[0]
+    final = np.mean([seed[-1] for seed in returns])
+    d4rl_score = 100 * (final - D4RL_HALFCHEETAH_REFS[0]) / (D4RL_HALFCHEETAH_REFS[1] - D4RL_HALFCHEETAH_REFS[0])
+    paper_return = D4RL_HALFCHEETAH_REFS[0] + 0.474 * (D4RL_HALFCHEETAH_REFS[1] - D4RL_HALFCHEETAH_REFS[0])
+    assert "random -297.6, expert 8,122.1" in notes[0] and "random -280.2, expert 12,135.0" in notes[0]
+    assert f"IQL {final:,.0f} ({d4rl_score:.1f} on D4RL's references)" in notes[0]
+    assert f"the IQL paper's 47.4 is a return of {paper_return:,.0f}" in notes[0]
+    assert "normalised with D4RL's reference returns (random -280.2, expert 12,135.0)" in markdown  # suite table
+
+    # runs normalised with D4RL's own references need no note
+    root = tmp_path / "d4rl-scale"
+    write_halfcheetah_runs(root, D4RL_HALFCHEETAH_REFS, returns)
+    assert main(["--results", str(root), "--out", str(tmp_path / "b" / "README.md"), "--reps", "100"]) == 0
+    assert "**Other reference returns on" not in (tmp_path / "b" / "README.md").read_text()
+
+
+def test_reference_returns_are_solved_only_from_scores_on_one_line() -> None:
+    import pandas as pd
+
+    from leaderboard.paper import normalisation_refs
+
+    returns = np.array([100.0, 2500.0, 4000.0])
+    rows = pd.DataFrame({"return_mean": returns, "normalized_score": 100 * (returns + 297.6) / (8122.1 + 297.6)})
+    random, expert = normalisation_refs(rows)
+    assert abs(random + 297.6) < 1e-6 and abs(expert - 8122.1) < 1e-6
+    rows.loc[2, "normalized_score"] += 0.5  # not one normalisation
+    assert normalisation_refs(rows) is None
+    assert normalisation_refs(rows.iloc[:1]) is None  # one score fixes no line
