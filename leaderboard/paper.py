@@ -118,9 +118,10 @@ def _task_note(final: pd.DataFrame) -> list[str]:
 
 
 def normalisation_refs(rows: pd.DataFrame) -> tuple[float, float] | None:
-    """The reference returns (random, expert) behind the normalised scores of the evaluation `rows` of one run,
-    solved by least squares from score = 100 (R − random) / (expert − random) over their (mean return, score) pairs;
-    None when they hold fewer than two distinct scores or do not lie on one line (to 1e-6 of the largest |R|)."""
+    """The reference returns (random, expert) behind the normalised scores of the evaluation `rows` (of runs on one
+    build of a dataset, which all normalise alike), solved by least squares from score = 100 (R − random) / (expert −
+    random) over their (mean return, score) pairs; None when they hold fewer than two distinct scores or do not lie
+    on one line (to 1e-6 of the largest |R|)."""
     pairs = rows[["return_mean", METRIC]].dropna().to_numpy(dtype=float)
     if len(np.unique(pairs[:, 1])) < 2:
         return None
@@ -148,7 +149,7 @@ def scale_note(runs: pd.DataFrame, final: pd.DataFrame) -> list[str]:
             continue
         d4rl = found.d4rl_refs
         on_dataset = runs[runs["dataset_id"] == dataset_id]
-        solved = [normalisation_refs(rows) for _, rows in on_dataset.groupby("run_id")]
+        solved = [normalisation_refs(rows) for _, rows in on_dataset.groupby("dataset_hash")]
         ours = sorted({(round(refs[0], 1), round(refs[1], 1)) for refs in solved if refs is not None})
         if not ours or all(max(abs(a - b) for a, b in zip(refs, d4rl, strict=True)) <= 0.005 * (d4rl[1] - d4rl[0])
                            for refs in ours):
@@ -164,11 +165,11 @@ def scale_note(runs: pd.DataFrame, final: pd.DataFrame) -> list[str]:
             f"{d4rl[0] + found.iql_paper / 100.0 * (d4rl[1] - d4rl[0]):,.0f}")
         lines += [
             f"**Other reference returns on `{dataset_id}`.** Our scores there are normalised with that data's own "
-            f"reference returns ({named}; solved from the runs' records of return and score), the published ones "
-            f"with D4RL's (random {d4rl[0]:,.1f}, expert {d4rl[1]:,.1f}; `d4rl/infos.py`). *Ours − paper* therefore "
-            "compares where each agent stands between its own data's random and expert policies, not returns. In "
-            f"returns, mean over seeds of the final evaluations: {'; '.join(returns)}{paper}. How our data was made, "
-            "with its behaviour policies' scores: [docs/datasets/README.md](../docs/datasets/README.md).",
+            f"reference returns ({named}; solved from the runs' records of return and score, per build), the "
+            f"published ones with D4RL's (random {d4rl[0]:,.1f}, expert {d4rl[1]:,.1f}; `d4rl/infos.py`). *Ours − "
+            "paper* therefore compares where each agent stands between its own data's random and expert policies, not "
+            f"returns. In returns, mean over seeds of the final evaluations: {'; '.join(returns)}{paper}. How our data "
+            "was made, with its behaviour policies' scores: [docs/datasets/README.md](../docs/datasets/README.md).",
             "",
         ]
     return lines

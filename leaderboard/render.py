@@ -76,16 +76,27 @@ def _suite_link(suite: str) -> str:
     return f"[`{suite}`](#suite-{_slug(suite).lower()})"
 
 
-def _mixed_builds_note(runs: pd.DataFrame) -> list[str]:
-    """A warning, when the runs on one dataset id were trained on more than one build of it (content hash)."""
+def _mixed_builds_note(runs: pd.DataFrame, evaluations: pd.DataFrame) -> list[str]:
+    """A warning, when the runs on one dataset id (`runs`, their final evaluations; `evaluations`, all of theirs)
+    were trained on more than one build of it (content hash); it also names the reference returns each build
+    normalises with (`paper.normalisation_refs`, solved from the build's records) where they differ."""
     builds = sorted(runs["dataset_hash"].unique())
     if len(builds) < 2:
         return []
     named = ", ".join(f"`{build_label(data_hash)}`" for data_hash in builds)
+    refs = {data_hash: paper.normalisation_refs(rows) for data_hash, rows in evaluations.groupby("dataset_hash")}
+    scale = ""
+    if (all(refs.get(data_hash) for data_hash in builds)
+            and len({tuple(round(value, 1) for value in refs[data_hash]) for data_hash in builds}) > 1):
+        spans = [refs[data_hash][1] - refs[data_hash][0] for data_hash in builds]
+        scale = (" Their scores are normalised with different reference returns too, measured when each build was made "
+                 "(" + "; ".join(f"`{build_label(data_hash)}`: random {refs[data_hash][0]:,.1f}, expert "
+                                 f"{refs[data_hash][1]:,.1f}" for data_hash in builds)
+                 + f"): one return scores up to {100 * (max(spans) / min(spans) - 1):.1f}% apart on them.")
     return [
         f"These runs were trained on {len(builds)} different builds of this dataset ({named}; column Data build). "
         "A regeneration is rebuilt from the same recipe and seed but is not bit-identical across CPUs, so agents "
-        "on different builds differ in their data as well as in their algorithm.",
+        f"on different builds differ in their data as well as in their algorithm.{scale}",
         "",
     ]
 
@@ -295,7 +306,8 @@ class _Renderer:
         header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs",
                    "Zoo"]
         published = published_line(published_task(dataset_id))
-        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows), *self.mixed_precision_note(rows),
+        evaluations = self.frame[self.frame["run_id"].isin(rows["run_id"])]
+        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows, evaluations), *self.mixed_precision_note(rows),
                 *markdown_table(header, table_rows), "",
                 *([published, ""] if published else [])]
 

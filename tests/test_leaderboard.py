@@ -232,9 +232,29 @@ def test_runs_on_different_builds_of_one_dataset_are_flagged(tmp_path: Path) -> 
     assert "trained on 2 different builds of this dataset (`01234567`, `fixture-`" in umaze
     assert re.search(r"\| D2RLIQL \|.*\| `01234567` \|", umaze) and re.search(r"\| IQL \|.*\| `fixture-` \|", umaze)
     assert markdown.count("different builds of this dataset") == 1
+    assert "reference returns too" not in umaze  # success rates: both builds score returns the same way
     unchanged = tmp_path / "unchanged.md"
     assert main(["--results", str(FIXTURE), "--out", str(unchanged), "--reps", REPS]) == 0
     assert "different builds" not in unchanged.read_text()
+
+
+def test_builds_normalising_with_other_reference_returns_are_named() -> None:
+    from leaderboard.render import _mixed_builds_note
+
+    def runs(data_hash: str, expert: float, returns: list[float]) -> pd.DataFrame:
+        # ARBITRARY TEST DATA: one run's evaluations, normalised with random -297.6 and `expert`
+        return pd.DataFrame({"run_id": data_hash, "dataset_hash": data_hash, "return_mean": returns,
+                             "normalized_score": [100 * (r + 297.6) / (expert + 297.6) for r in returns]})
+
+    evaluations = pd.concat([runs("aaaaaaaa11", 8122.1, [3000.0, 4000.0]),
+                             runs("bbbbbbbb22", 8177.5, [3100.0, 3900.0])])
+    final = evaluations.groupby("run_id").tail(1)
+    note = _mixed_builds_note(final, evaluations)[0]
+    assert "2 different builds" in note
+    assert "`aaaaaaaa`: random -297.6, expert 8,122.1; `bbbbbbbb`: random -297.6, expert 8,177.5" in note
+    assert f"up to {100 * ((8177.5 + 297.6) / (8122.1 + 297.6) - 1):.1f}% apart" in note
+    same = pd.concat([runs("aaaaaaaa11", 8122.1, [3000.0, 4000.0]), runs("bbbbbbbb22", 8122.1, [3100.0, 3900.0])])
+    assert "reference returns" not in _mixed_builds_note(same.groupby("run_id").tail(1), same)[0]
 
 
 def test_rows_link_the_model_card_published_from_their_runs(tmp_path: Path) -> None:
