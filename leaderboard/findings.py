@@ -69,6 +69,7 @@ from benchmarks.suites import (
 from iqlzoo.agents.config import DATA_FREE_REWARD_TRANSFORMS, return_bounds
 from leaderboard.budgets import superseded, superseded_note
 from leaderboard.report_claims import SRANK_CLAIMS, STATEMENTS
+from leaderboard.scales import differing_refs, largest_gap
 from leaderboard.text import span, with_ci
 
 #: The suite whose runs measure the findings; its store suites are "seed-findings-<budget or overrides>".
@@ -471,7 +472,13 @@ class _Suite:
             f"`{build_label(data_hash)}` for {', '.join(sorted(group['agent'].unique()))}"
             for data_hash, group in hashes.groupby("dataset_hash", sort=True)
         ]
-        return f" Trained on {hashes['dataset_hash'].nunique()} builds of the dataset ({'; '.join(named)})."
+        refs = differing_refs(self.frame[self.frame["run_id"].isin(ids)])
+        scale = "" if not refs else (
+            ", whose scores are normalised with different reference returns ("
+            + "; ".join(f"`{build_label(data_hash)}`: random {lo:,.1f}, expert {hi:,.1f}"
+                        for data_hash, (lo, hi) in refs.items())
+            + f"; one return scores up to {largest_gap(refs):.1f}% apart)")
+        return f" Trained on {hashes['dataset_hash'].nunique()} builds of the dataset ({'; '.join(named)}){scale}."
 
     def improvement_text(self, values: Mapping[str, np.ndarray], label: str) -> str:
         """The text "P(label > IQL) = p [95% CI]": rliable's probability of improvement of `label`'s final scores

@@ -30,6 +30,7 @@ from benchmarks.store import build_label
 from benchmarks.suites import BUDGETS, MAIN_SUITES, task_of
 from leaderboard import plots
 from leaderboard.published import PUBLISHED, plus_minus, published_task
+from leaderboard.scales import normalisation_refs
 from leaderboard.text import markdown_table, span, with_ci
 
 PAPER_BUDGET = BUDGETS["paper"]
@@ -115,20 +116,6 @@ def _task_note(final: pd.DataFrame) -> list[str]:
         "[docs/antmaze/README.md](../docs/antmaze/README.md), section 6), so these rows stay on the `-v0` task.",
         "",
     ]
-
-
-def normalisation_refs(rows: pd.DataFrame) -> tuple[float, float] | None:
-    """The reference returns (random, expert) behind the normalised scores of the evaluation `rows` (of runs on one
-    build of a dataset, which all normalise alike), solved by least squares from score = 100 (R − random) / (expert −
-    random) over their (mean return, score) pairs; None when they hold fewer than two distinct scores or do not lie
-    on one line (to 1e-6 of the largest |R|)."""
-    pairs = rows[["return_mean", METRIC]].dropna().to_numpy(dtype=float)
-    if len(np.unique(pairs[:, 1])) < 2:
-        return None
-    slope, random = np.polyfit(pairs[:, 1] / 100.0, pairs[:, 0], 1)  # R = random + (score / 100) (expert − random)
-    if np.max(np.abs(random + slope * pairs[:, 1] / 100.0 - pairs[:, 0])) > 1e-6 * max(1.0, np.abs(pairs[:, 0]).max()):
-        return None
-    return float(random), float(random + slope)
 
 
 def _on_scale(value: float, refs: tuple[float, float]) -> float:

@@ -31,7 +31,7 @@ from benchmarks.store import (
 from benchmarks.suites import BUDGETS, SUITES, Budget, budget_of_store_suite, split_store_suite
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
-from leaderboard import findings, paper, plots
+from leaderboard import findings, paper, plots, scales
 from leaderboard.budgets import superseded, superseded_note
 from leaderboard.published import published_line, published_task
 from leaderboard.report_claims import REPORT, SRANK_TABLE
@@ -79,20 +79,17 @@ def _suite_link(suite: str) -> str:
 def _mixed_builds_note(runs: pd.DataFrame, evaluations: pd.DataFrame) -> list[str]:
     """A warning, when the runs on one dataset id (`runs`, their final evaluations; `evaluations`, all of theirs)
     were trained on more than one build of it (content hash); it also names the reference returns each build
-    normalises with (`paper.normalisation_refs`, solved from the build's records) where they differ."""
+    normalises with where they differ (`scales.differing_refs`)."""
     builds = sorted(runs["dataset_hash"].unique())
     if len(builds) < 2:
         return []
     named = ", ".join(f"`{build_label(data_hash)}`" for data_hash in builds)
-    refs = {data_hash: paper.normalisation_refs(rows) for data_hash, rows in evaluations.groupby("dataset_hash")}
-    scale = ""
-    if (all(refs.get(data_hash) for data_hash in builds)
-            and len({tuple(round(value, 1) for value in refs[data_hash]) for data_hash in builds}) > 1):
-        spans = [refs[data_hash][1] - refs[data_hash][0] for data_hash in builds]
-        scale = (" Their scores are normalised with different reference returns too, measured when each build was made "
-                 "(" + "; ".join(f"`{build_label(data_hash)}`: random {refs[data_hash][0]:,.1f}, expert "
-                                 f"{refs[data_hash][1]:,.1f}" for data_hash in builds)
-                 + f"): one return scores up to {100 * (max(spans) / min(spans) - 1):.1f}% apart on them.")
+    refs = scales.differing_refs(evaluations)
+    scale = "" if not refs else (
+        " Their scores are normalised with different reference returns too, measured when each build was made ("
+        + "; ".join(f"`{build_label(data_hash)}`: random {lo:,.1f}, expert {hi:,.1f}" for data_hash, (lo, hi)
+                    in refs.items())
+        + f"): one return scores up to {scales.largest_gap(refs):.1f}% apart on them.")
     return [
         f"These runs were trained on {len(builds)} different builds of this dataset ({named}; column Data build). "
         "A regeneration is rebuilt from the same recipe and seed but is not bit-identical across CPUs, so agents "

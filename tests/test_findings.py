@@ -51,10 +51,12 @@ class Records:
         budget: int = BUDGET,
         q_means: dict[int, float] | None = None,
         returns: tuple[float, float] = (math.nan, math.nan),
+        refs: tuple[float, float] = (0.0, 100.0),
     ) -> str:
         """A run with normalised `scores` by step, its `state`, and srank rows step -> (policy features, policy
         weights, q features, q weights), trained on the build `dataset_hash` of `dataset`; its logged mean Q by step
-        and the range its returns lie in (`findings.return_range`; NaN: unknown)."""
+        and the range its returns lie in (`findings.return_range`; NaN: unknown). Its mean returns are the scores
+        on the reference returns `refs` (random, expert)."""
         run_id = f"{label}.{dataset.replace('/', '-')}.seed{seed}.{suite}.{budget}"
         self.runs.append(
             {
@@ -82,7 +84,7 @@ class Records:
                 budget=budget,
                 seed=seed,
                 step=step,
-                return_mean=score,
+                return_mean=refs[0] + score / 100 * (refs[1] - refs[0]),
                 return_std=1.0,
                 normalized_score=score,
                 success_rate=math.nan,
@@ -294,6 +296,20 @@ def test_runs_compared_across_builds_of_a_dataset_say_so() -> None:
     assert note in str(claim_for(claims, "D2RL skip connections", LARGE)["measured"])
     assert note in str(claim_for(claims, "srank of the policy", "antmaze-large")["measured"])
     assert "builds of the dataset" not in str(claim_for(claims, "Distributional", UMAZE)["measured"])
+
+
+def test_builds_that_normalise_with_other_reference_returns_say_so() -> None:
+    built = Records()
+    for seed in range(3):  # ARBITRARY TEST DATA
+        built.add("IQL", LARGE, seed, {BUDGET // 2: 10.0 + seed, BUDGET: 20.0 + seed}, dataset_hash="aaaaaaaa01",
+                  refs=(-297.6, 8122.1))
+        built.add("D2RLIQL", LARGE, seed, {BUDGET // 2: 15.0 + seed, BUDGET: 30.0 + seed}, dataset_hash="bbbbbbbb02",
+                  refs=(-297.6, 8177.5))
+    measured = str(claim_for(built.claims(), "D2RL skip connections", LARGE)["measured"])
+    gap = 100 * ((8177.5 + 297.6) / (8122.1 + 297.6) - 1)
+    assert (" Trained on 2 builds of the dataset (`aaaaaaaa` for IQL; `bbbbbbbb` for D2RLIQL), whose scores are "
+            "normalised with different reference returns (`aaaaaaaa`: random -297.6, expert 8,122.1; `bbbbbbbb`: "
+            f"random -297.6, expert 8,177.5; one return scores up to {gap:.1f}% apart).") in measured
 
 
 def test_distributional_reports_instability_over_the_second_half_of_training() -> None:
