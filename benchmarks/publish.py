@@ -263,11 +263,13 @@ def results_document(
     ckpt_config: Mapping[str, Any],
     evaluation_hash: str,
     reeval: EvaluationResult,
+    references: list[float] | None,
     replay: Mapping[str, Any],
     reps: int,
     test_data: bool,
 ) -> dict[str, Any]:
-    """The content of ``results.json`` (the card is rendered from it)."""
+    """The content of ``results.json`` (the card is rendered from it); `references` are the reference returns of the
+    re-evaluation's data (`reference_returns`)."""
     provenance = store.read_provenance(str(chosen["run_id"])) or {}
     protocol = (provenance.get("run") or {}).get("protocol") or {}
     metric = score_column(cell.finals)
@@ -318,7 +320,7 @@ def results_document(
             "success_rate": seed_summary(finals["success_rate"], reps),
             "return_mean": seed_summary(finals["return_mean"], reps),
         },
-        "reevaluation": reevaluation_block(reeval),
+        "reevaluation": reevaluation_block(reeval, references),
         "replay": dict(replay),
         "learning_curve": CURVE_FILE,
         "runs": [_run_entry(store, cell, row) for _, row in finals.iterrows()],
@@ -337,10 +339,18 @@ def reevaluate(model: IQL, data: Any, n_episodes: int) -> EvaluationResult:
     return evaluate(model, data, n_episodes=n_episodes, seed=REEVAL_SEED, n_envs=REEVAL_ENVS)
 
 
-def reevaluation_block(reeval: EvaluationResult) -> dict[str, Any]:
-    """``results.json``'s record of a re-evaluation: its scores and episodes, and what reproducing them to the bit
-    takes (the same seeds, batch, torch thread count and kind of CPU)."""
+def reference_returns(data: Any) -> list[float] | None:
+    """The reference returns [random, expert] that normalise scores on `data` (a TransitionDataset: those of its
+    build, measured when it was made), or None when it has none."""
+    return [float(data.ref_min_score), float(data.ref_max_score)] if data.has_reference_scores else None
+
+
+def reevaluation_block(reeval: EvaluationResult, references: list[float] | None) -> dict[str, Any]:
+    """``results.json``'s record of a re-evaluation: its scores and episodes, the reference returns its normalised
+    score uses (`reference_returns` of the data it ran on), and what reproducing them to the bit takes (the same
+    seeds, batch, torch thread count and kind of CPU)."""
     return _jsonable({
+        "reference_returns": references,
         "n_episodes": reeval.n_episodes,
         "first_seed": REEVAL_SEED,
         "deterministic": True,
@@ -513,7 +523,8 @@ def publish_cell(
             replay_info = replay_record(model, data, staging / REPLAY_FILE, replay_frames, log)
         write_learning_curve(cell, int(chosen["seed"]), metric, staging / CURVE_FILE)
         results = results_document(repo_id=repo_id, cell=cell, store=store, chosen=chosen, ckpt_config=ckpt.config,
-                                   evaluation_hash=evaluation_hash, reeval=reeval, replay=replay_info, reps=reps,
+                                   evaluation_hash=evaluation_hash, reeval=reeval,
+                                   references=reference_returns(data), replay=replay_info, reps=reps,
                                    test_data=test_data)
         _write_results(staging, results)
         _, weights_text = weights_summary(export.tensors, untrained, str(ckpt.config["agent_class"]))
@@ -614,7 +625,8 @@ def reevaluate_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, *, rep
     with tempfile.TemporaryDirectory(prefix="iqlzoo-reevaluate-") as work:
         staging = Path(work) / folder.name
         _copy_files(folder, staging, (CONFIG_FILE, MODEL_FILE, CURVE_FILE, REPLAY_FILE))
-        results["reevaluation"] = reevaluation_block(reevaluate(model, data, int(before["n_episodes"])))
+        results["reevaluation"] = reevaluation_block(reevaluate(model, data, int(before["n_episodes"])),
+                                                     reference_returns(data))
         results["dataset"]["evaluation_hash"] = evaluation_hash
         results["versions"]["publish"] = library_versions()
         if replay:

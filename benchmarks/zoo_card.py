@@ -16,16 +16,20 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+import pandas as pd
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from benchmarks.scales import normalisation_refs
+from iqlzoo.hub import METRICS
 
 TAGS = ("reinforcement-learning", "deep-reinforcement-learning", "offline-reinforcement-learning", "iqlzoo")
 TASK_NAME = "Offline Reinforcement Learning"
 #: re-evaluation key -> (model-index metric type, metric name)
 MODEL_INDEX_METRICS = {
-    "normalized_score": ("normalized_score", "Normalized score (D4RL, x100)"),
-    "success_rate": ("success_rate", "Success rate"),
-    "mean_return": ("mean_reward", "Mean episode return"),
-    "std_return": ("std_reward", "Std of episode return"),
+    "normalized_score": METRICS["normalized_score"],
+    "success_rate": METRICS["success_rate"],
+    "mean_return": METRICS["mean_reward"],
+    "std_return": METRICS["std_reward"],
 }
 
 
@@ -145,8 +149,8 @@ def _protocol_text(results: Mapping[str, Any]) -> str:
         )
     if reeval.get("normalized_score") is not None:
         lines.append(
-            "Normalised score: 100 × (return − random return) / (expert return − random return) with the dataset's "
-            "reference returns (D4RL convention: 0 is a random policy, 100 an expert)."
+            "Normalised score: 100 × (return − random return) / (expert return − random return), D4RL's convention "
+            f"(0 is a random policy, 100 an expert), with the dataset's reference returns{_references_text(results)}."
         )
     lines.append(
         "The 95% confidence intervals over seeds are percentile intervals of rliable's bootstrap "
@@ -154,6 +158,30 @@ def _protocol_text(results: Mapping[str, Any]) -> str:
         "they are wide."
     )
     return " ".join(lines)
+
+
+def _references_text(results: Mapping[str, Any]) -> str:
+    """", random R0 and expert R1. These are ..." naming the reference returns the re-evaluation's score uses when
+    they are returns (locomotion), not AntMaze's 0 and 1 (success): as its record names them (`reference_returns`),
+    else, for a re-evaluation on the build the runs trained on, solved from their records
+    (`scales.normalisation_refs`); then the training-time scores' own where they differ (another build: each measures
+    its references when it is made). "" when neither is known."""
+    build = results["dataset"]["hash"]
+    rows = pd.DataFrame([record for run in results["runs"] if run["dataset_hash"] == build
+                         for record in run["evaluations"]], columns=["return_mean", "normalized_score"])
+    trained = normalisation_refs(rows.astype(float))
+    recorded = results["reevaluation"].get("reference_returns")
+    same_build = results["dataset"].get("evaluation_hash", build) == build
+    refs = tuple(recorded) if recorded else (trained if same_build else None)
+    if refs is None or (abs(refs[0]) < 1e-6 and abs(refs[1] - 1.0) < 1e-6):
+        return ""
+    text = f", random {refs[0]:,.1f} and expert {refs[1]:,.1f}"
+    if trained is not None and (round(trained[0], 1), round(trained[1], 1)) != (round(refs[0], 1), round(refs[1], 1)):
+        text += (f" (the training-time scores: random {trained[0]:,.1f} and expert {trained[1]:,.1f}, solved from the "
+                 "training records of the build they trained on, which measured its own)")
+    return (text + ". These are this data's own, not the ones D4RL's published tables normalise with: beside a "
+            "published score, this one says where the agent stands between its own data's random and expert "
+            "policies, not how large its returns are")
 
 
 def _dataset_text(results: Mapping[str, Any], code_url: str) -> tuple[str, str]:

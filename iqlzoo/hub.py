@@ -50,7 +50,7 @@ CHECKPOINT_PATTERNS = (CONFIG_FILE, "*.safetensors", "*.json", CARD_FILE)
 BASE_TAGS = ("reinforcement-learning", "offline-reinforcement-learning", "iql", "minari", "iqlzoo")
 #: metrics key -> (model-index metric type, human-readable name)
 METRICS = {
-    "normalized_score": ("normalized_score", "Normalized score (D4RL, x100)"),
+    "normalized_score": ("normalized_score", "Normalized score (x100, D4RL convention)"),
     "mean_reward": ("mean_reward", "Mean episode return"),
     "std_reward": ("std_reward", "Std of episode return"),
     "success_rate": ("success_rate", "Success rate"),

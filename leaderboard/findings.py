@@ -54,6 +54,7 @@ import pandas as pd
 
 from benchmarks import stats
 from benchmarks.curves import difference_text, welch_interval
+from benchmarks.scales import differing_refs, largest_gap
 from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
 from benchmarks.suites import (
     ANTMAZE,
@@ -69,7 +70,6 @@ from benchmarks.suites import (
 from iqlzoo.agents.config import DATA_FREE_REWARD_TRANSFORMS, return_bounds
 from leaderboard.budgets import superseded, superseded_note
 from leaderboard.report_claims import SRANK_CLAIMS, STATEMENTS
-from leaderboard.scales import differing_refs, largest_gap
 from leaderboard.text import span, with_ci
 
 #: The suite whose runs measure the findings; its store suites are "seed-findings-<budget or overrides>".

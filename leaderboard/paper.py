@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import stats
+from benchmarks.scales import normalisation_refs
 from benchmarks.store import build_label
 from benchmarks.suites import BUDGETS, MAIN_SUITES, task_of
 from leaderboard import plots
 from leaderboard.published import PUBLISHED, plus_minus, published_task
-from leaderboard.scales import normalisation_refs
 from leaderboard.text import markdown_table, span, with_ci
 
 PAPER_BUDGET = BUDGETS["paper"]

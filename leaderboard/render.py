@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import stats
+from benchmarks import scales, stats
 from benchmarks.store import (
     DEFAULT_LEADERBOARD,
     EVALUATIONS_FILE,
@@ -31,7 +31,7 @@ from benchmarks.store import (
 from benchmarks.suites import BUDGETS, SUITES, Budget, budget_of_store_suite, split_store_suite
 from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
-from leaderboard import findings, paper, plots, scales
+from leaderboard import findings, paper, plots
 from leaderboard.budgets import superseded, superseded_note
 from leaderboard.published import published_line, published_task
 from leaderboard.report_claims import REPORT, SRANK_TABLE

@@ -141,7 +141,7 @@ def test_scores_on_other_reference_returns_than_d4rls_are_set_beside_the_returns
 def test_reference_returns_are_solved_only_from_scores_on_one_line() -> None:
     import pandas as pd
 
-    from leaderboard.scales import normalisation_refs
+    from benchmarks.scales import normalisation_refs
 
     returns = np.array([100.0, 2500.0, 4000.0])
     rows = pd.DataFrame({"return_mean": returns, "normalized_score": 100 * (returns + 297.6) / (8122.1 + 297.6)})

@@ -351,6 +351,12 @@ def test_card_parses_with_model_index_and_states_the_facts(zoo: Path) -> None:
                  "| Precision | float32 |", "Test data", publish.LEADERBOARD_URL, "The target critic",
                  "python -m iqlzoo.serve_zoo zoo/", f"build it with `python -m iqlzoo.recipes build {PENDULUM_TOY}`"):
         assert fact in text, fact
+    # the reference returns the re-evaluation normalised with are recorded, and named beside D4RL's caveat
+    reeval = results["reevaluation"]
+    low_ref, high_ref = reeval["reference_returns"]
+    assert reeval["normalized_score"] == pytest.approx(100 * (reeval["mean_return"] - low_ref) / (high_ref - low_ref))
+    assert f"with the dataset's reference returns, random {low_ref:,.1f} and expert {high_ref:,.1f}. These are " \
+           "this data's own, not the ones D4RL's published tables normalise with" in text
     code = card_code(text)
     assert code.strip().splitlines() == [
         "from iqlzoo import IQL, evaluate",

@@ -1,4 +1,4 @@
-"""The reference returns behind the stored normalised scores, solved from the records themselves.
+"""The reference returns behind stored normalised scores, solved from the records themselves (leaderboard, zoo cards).
 
 A normalised score is 100 (R − random) / (expert − random), with the reference returns of the data the run trained
 on. Regenerated datasets measure theirs when they are built (100 episodes of their random and expert policies), so
