@@ -165,7 +165,7 @@ def _references_text(results: Mapping[str, Any]) -> str:
     they are returns (locomotion), not AntMaze's 0 and 1 (success): as its record names them (`reference_returns`),
     else, for a re-evaluation on the build the runs trained on, solved from their records
     (`scales.normalisation_refs`); then the training-time scores' own where they differ (another build: each measures
-    its references when it is made). "" when neither is known."""
+    its references when it is made); on regenerated data, that they are not D4RL's. "" when neither is known."""
     build = results["dataset"]["hash"]
     rows = pd.DataFrame([record for run in results["runs"] if run["dataset_hash"] == build
                          for record in run["evaluations"]], columns=["return_mean", "normalized_score"])
@@ -179,6 +179,8 @@ def _references_text(results: Mapping[str, Any]) -> str:
     if trained is not None and (round(trained[0], 1), round(trained[1], 1)) != (round(refs[0], 1), round(refs[1], 1)):
         text += (f" (the training-time scores: random {trained[0]:,.1f} and expert {trained[1]:,.1f}, solved from the "
                  "training records of the build they trained on, which measured its own)")
+    if results["dataset"].get("source") != "regenerated":
+        return text  # official data: its references are Minari's, which may or may not be D4RL's
     return (text + ". These are this data's own, not the ones D4RL's published tables normalise with: beside a "
             "published score, this one says where the agent stands between its own data's random and expert "
             "policies, not how large its returns are")
