@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchmarks.store import build_label
+
 METRIC = "normalized_score"
 
 
@@ -28,14 +30,19 @@ def normalisation_refs(rows: pd.DataFrame) -> tuple[float, float] | None:
     return float(random), float(random + slope)
 
 
+def rounded(refs: tuple[float, float]) -> tuple[float, float]:
+    """Reference returns to 0.1, the precision they are compared and shown at."""
+    return round(refs[0], 1), round(refs[1], 1)
+
+
 def differing_refs(evaluations: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """Each build's (``dataset_hash``) reference returns, rounded to 0.1, when the builds in `evaluations` normalise
     with different ones; empty when they agree, when there is one build, or when a build's cannot be solved."""
     refs = {data_hash: normalisation_refs(rows) for data_hash, rows in evaluations.groupby("dataset_hash", sort=True)}
     if len(refs) < 2 or any(found is None for found in refs.values()):
         return {}
-    rounded = {data_hash: (round(found[0], 1), round(found[1], 1)) for data_hash, found in refs.items() if found}
-    return rounded if len(set(rounded.values())) > 1 else {}
+    shown = {data_hash: rounded(found) for data_hash, found in refs.items() if found}
+    return shown if len(set(shown.values())) > 1 else {}
 
 
 def largest_gap(refs: dict[str, tuple[float, float]]) -> float:
@@ -43,3 +50,9 @@ def largest_gap(refs: dict[str, tuple[float, float]]) -> float:
     narrowest expert − random, minus one."""
     spans = [expert - random for random, expert in refs.values()]
     return 100.0 * (max(spans) / min(spans) - 1.0)
+
+
+def named_refs(refs: dict[str, tuple[float, float]]) -> str:
+    """"`a1b2c3d4`: random R0, expert R1; ..." for the builds' reference returns `refs` (`differing_refs`)."""
+    return "; ".join(f"`{build_label(data_hash)}`: random {lo:,.1f}, expert {hi:,.1f}"
+                     for data_hash, (lo, hi) in refs.items())

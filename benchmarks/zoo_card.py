@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from benchmarks.scales import normalisation_refs
+from benchmarks.scales import normalisation_refs, rounded
 from iqlzoo.hub import METRICS
 
 TAGS = ("reinforcement-learning", "deep-reinforcement-learning", "offline-reinforcement-learning", "iqlzoo")
@@ -176,7 +176,7 @@ def _references_text(results: Mapping[str, Any]) -> str:
     if refs is None or (abs(refs[0]) < 1e-6 and abs(refs[1] - 1.0) < 1e-6):
         return ""
     text = f", random {refs[0]:,.1f} and expert {refs[1]:,.1f}"
-    if trained is not None and (round(trained[0], 1), round(trained[1], 1)) != (round(refs[0], 1), round(refs[1], 1)):
+    if trained is not None and rounded(trained) != rounded(refs):
         text += (f" (the training-time scores: random {trained[0]:,.1f} and expert {trained[1]:,.1f}, solved from the "
                  "training records of the build they trained on, which measured its own)")
     if results["dataset"].get("source") != "regenerated":

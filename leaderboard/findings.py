@@ -54,7 +54,7 @@ import pandas as pd
 
 from benchmarks import stats
 from benchmarks.curves import difference_text, welch_interval
-from benchmarks.scales import differing_refs, largest_gap
+from benchmarks.scales import differing_refs, largest_gap, named_refs
 from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
 from benchmarks.suites import (
     ANTMAZE,
@@ -474,10 +474,8 @@ class _Suite:
         ]
         refs = differing_refs(self.frame[self.frame["run_id"].isin(ids)])
         scale = "" if not refs else (
-            ", whose scores are normalised with different reference returns ("
-            + "; ".join(f"`{build_label(data_hash)}`: random {lo:,.1f}, expert {hi:,.1f}"
-                        for data_hash, (lo, hi) in refs.items())
-            + f"; one return scores up to {largest_gap(refs):.1f}% apart)")
+            f", whose scores are normalised with different reference returns ({named_refs(refs)}; one return scores "
+            f"up to {largest_gap(refs):.1f}% apart)")
         return f" Trained on {hashes['dataset_hash'].nunique()} builds of the dataset ({'; '.join(named)}){scale}."
 
     def improvement_text(self, values: Mapping[str, np.ndarray], label: str) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import stats
-from benchmarks.scales import normalisation_refs
+from benchmarks.scales import normalisation_refs, rounded
 from benchmarks.store import build_label
 from benchmarks.suites import BUDGETS, MAIN_SUITES, task_of
 from leaderboard import plots
@@ -137,7 +137,7 @@ def scale_note(runs: pd.DataFrame, final: pd.DataFrame) -> list[str]:
         d4rl = found.d4rl_refs
         on_dataset = runs[runs["dataset_id"] == dataset_id]
         solved = [normalisation_refs(rows) for _, rows in on_dataset.groupby("dataset_hash")]
-        ours = sorted({(round(refs[0], 1), round(refs[1], 1)) for refs in solved if refs is not None})
+        ours = sorted({rounded(refs) for refs in solved if refs is not None})
         if not ours or all(max(abs(a - b) for a, b in zip(refs, d4rl, strict=True)) <= 0.005 * (d4rl[1] - d4rl[0])
                            for refs in ours):
             continue

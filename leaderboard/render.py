@@ -76,20 +76,18 @@ def _suite_link(suite: str) -> str:
     return f"[`{suite}`](#suite-{_slug(suite).lower()})"
 
 
-def _mixed_builds_note(runs: pd.DataFrame, evaluations: pd.DataFrame) -> list[str]:
-    """A warning, when the runs on one dataset id (`runs`, their final evaluations; `evaluations`, all of theirs)
-    were trained on more than one build of it (content hash); it also names the reference returns each build
-    normalises with where they differ (`scales.differing_refs`)."""
+def _mixed_builds_note(runs: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
+    """A warning, when the runs on one dataset id (`runs`, their final evaluations) were trained on more than one
+    build of it (content hash); it also names the reference returns each build normalises with where they differ
+    (`scales.differing_refs`, from those runs' evaluations in `frame`)."""
     builds = sorted(runs["dataset_hash"].unique())
     if len(builds) < 2:
         return []
     named = ", ".join(f"`{build_label(data_hash)}`" for data_hash in builds)
-    refs = scales.differing_refs(evaluations)
+    refs = scales.differing_refs(frame[frame["run_id"].isin(runs["run_id"])])
     scale = "" if not refs else (
-        " Their scores are normalised with different reference returns too, measured when each build was made ("
-        + "; ".join(f"`{build_label(data_hash)}`: random {lo:,.1f}, expert {hi:,.1f}" for data_hash, (lo, hi)
-                    in refs.items())
-        + f"): one return scores up to {scales.largest_gap(refs):.1f}% apart on them.")
+        " Their scores are normalised with different reference returns too, measured when each build was made "
+        f"({scales.named_refs(refs)}): one return scores up to {scales.largest_gap(refs):.1f}% apart on them.")
     return [
         f"These runs were trained on {len(builds)} different builds of this dataset ({named}; column Data build). "
         "A regeneration is rebuilt from the same recipe and seed but is not bit-identical across CPUs, so agents "
@@ -303,8 +301,7 @@ class _Renderer:
         header += ["Seeds", "Steps", "Still rising", "Precision", "Budget", "Data source", "Data build", "Runs",
                    "Zoo"]
         published = published_line(published_task(dataset_id))
-        evaluations = self.frame[self.frame["run_id"].isin(rows["run_id"])]
-        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows, evaluations), *self.mixed_precision_note(rows),
+        return [f"#### `{dataset_id}`", "", *_mixed_builds_note(rows, self.frame), *self.mixed_precision_note(rows),
                 *markdown_table(header, table_rows), "",
                 *([published, ""] if published else [])]
 
