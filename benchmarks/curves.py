@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -197,6 +198,21 @@ def plot(groups: Sequence[Group], path: Path, ylabel: str) -> None:
     plt.close(fig)
 
 
+def footer(argv: Sequence[str], note: str = "") -> str:
+    """The command that made the file's table and plot (``--note`` left out of it), then `note`: written by the tool
+    itself, so that a rerun keeps it and anyone can remake the file."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            shown.append(arg)
+    line = f"Made with `{shlex.join(['python', '-m', 'benchmarks.curves', *shown])}`."
+    return line + (f" {note}" if note else "") + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.curves", description=__doc__.split("\n")[0])
     parser.add_argument("--group", action="append", required=True, help="NAME=store:... or NAME=csv:... (repeat)")
@@ -207,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "for more pairs)")
     parser.add_argument("--budget-at", nargs=2, metavar=("FRACTION", "GROUP"),
                         help="the step from which GROUP's mean curve stays at or above FRACTION of its final value")
+    parser.add_argument("--note", default="",
+                        help="a line on what the runs are (data build, dates), written under the command at the foot")
     args = parser.parse_args(argv)
     groups = [parse_group(text) for text in args.group]
     empty = [g.name for g in groups if not g.curves]
@@ -235,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as error:
             print(f"error: --budget-at {fraction} {name}: {error}", file=sys.stderr)
             return 2
+    text += "\n" + footer(list(sys.argv[1:] if argv is None else argv), args.note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)
     plot(groups, args.out.with_suffix(".png"), args.ylabel)

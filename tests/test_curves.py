@@ -28,8 +28,12 @@ def test_groups_select_runs_and_table_lists_seed_values(tmp_path):
     table = markdown([raw, std, reference])
     assert "| 50 | 30.0 (20.0 / 40.0) | 90.0 (90.0) | 60.0 (60.0) |" in table
     store = f"store:{tmp_path}:IQL:d/x-v0:s-steps50"
-    assert main(["--out", str(tmp_path / "out" / "curves"), "--group", f"raw={store}"]) == 0
+    assert main(["--out", str(tmp_path / "out" / "curves"), "--group", f"raw={store}", "--note", "Build `abc`."]) == 0
     assert (tmp_path / "out" / "curves.png").exists() and (tmp_path / "out" / "curves.md").exists()
+    # the file names the command that remakes it (without the note), then the note
+    foot = (tmp_path / "out" / "curves.md").read_text().strip().splitlines()[-1]
+    assert foot == (f"Made with `python -m benchmarks.curves --out {tmp_path / 'out' / 'curves'} --group "
+                    f"raw={store}`. Build `abc`."), foot
     assert main(["--out", str(tmp_path / "none"), "--group", f"none=store:{tmp_path}:SAC:d/x-v0:s-steps50"]) == 1
 
 
