@@ -63,18 +63,23 @@ elsewhere() {  # elsewhere STORE SUITE BUDGET AGENT DATASET: the maker of the CP
   done
 }
 
-set_aside() {  # set_aside STORE SUITE BUDGET AGENT DATASET: a group begun on the other CPU maker's data build and not
-  # ended moves to $WORK/runs/set-aside/<maker>/, so that the `group` step after it starts over on this machine's build
-  # (its records are kept there, and in the git history of the resume/ pack that carried them)
+set_aside() {  # set_aside MAKER STORE SUITE BUDGET AGENT DATASET: a group begun on MAKER's data build (not this
+  # machine's) and not ended moves to $WORK/runs/set-aside/MAKER/<UTC time>/, so that the `group` step after it starts
+  # over on this machine's build (its records are kept there, and in the git history of the resume/ pack that carried
+  # them). A group begun on any other maker's build stays, and the `group` step skips it until a machine of that maker
   if [ "$DRY" = 1 ]; then echo "set_aside $*"; return; fi
-  local maker run
+  local only=$1 maker run into
+  shift
   ended "$@" && return 0
   maker=$(elsewhere "$@")
-  [ -n "$maker" ] || return 0
-  mkdir -p "$WORK/runs/set-aside/$maker"
-  for run in $(runs_of "$@"); do mv "$run" "$WORK/runs/set-aside/$maker/"; done
+  [ -n "$maker" ] && [ "$maker" = "$only" ] || return 0
+  # a folder of its own per setting aside: a run set aside before under the same name is never overwritten or nested
+  into="$WORK/runs/set-aside/$maker/$(date -u +%Y%m%dT%H%M%S)"
+  while [ -e "$into" ]; do into="$into.1"; done
+  mkdir -p "$into"
+  for run in $(runs_of "$@"); do mv "$run" "$into/" || return 1; done
   echo "== $(date -u +%F' '%H:%M:%S) lane $LANE: $4 $5 ($2, $3): its runs began on the data an $maker CPU builds;" \
-    "set aside in $WORK/runs/set-aside/$maker/ to start over on this machine's build"
+    "set aside in $into/ to start over on this machine's build"
 }
 
 group() {  # group DIR SUITE BUDGET AGENT DATASET [benchmarks.run options]
@@ -142,11 +147,11 @@ case $LANE in
     # (IQL, D2RLIQL and BC on large-play at 500k left this lane on 2026-12-05, twenty-fifth sitting: the `quick` scope
     # leaves large-play to the 1M runs, hyperparams/antmaze.yml)
     group "$QUICK" seed-findings quick IQL-expectile0.7 medium-play "${AM_STORE[@]}"
-    # BonusIQL umaze (above) stopped at 450k of 500k on 2026-12-04 on an Intel machine's build of umaze; the twelve
-    # sittings since (the sixteenth to the twenty-seventh) ran on AMD machines, and it is the last cell of issue 18's
-    # grid. Where it has not ended by now, it starts over on this machine's build (~6.4 core-hours on AMD; on an Intel
-    # machine the step above finishes it in ~25 min)
-    set_aside "$WORK/runs/am-quick-store" antmaze quick BonusIQL umaze
+    # BonusIQL umaze (above) stopped at 450k of 500k on 2026-12-04 on an Intel machine's build of umaze; after twelve
+    # AMD sittings (the sixteenth to the twenty-seventh) it started over on the AMD build `ba6618e3` (2026-12-06), and
+    # resume/antmaze-quick has carried its AMD runs since. A store that still holds the Intel runs sets them aside here;
+    # an Intel machine leaves the AMD runs for an AMD one (the `group` step skips them) rather than starting over again
+    set_aside Intel "$WORK/runs/am-quick-store" antmaze quick BonusIQL umaze
     group "$QUICK" antmaze quick BonusIQL umaze "${AM_STORE[@]}"
     # Issue 19 asks why a 1M score falls below the paper's by more than its CI, with evidence. IQL large-play (lane 2)
     # stood at 20 / 3 / 5% at 300k beside the paper's 39.6; on medium-play the independent IQL at 1M (one seed) was

@@ -67,10 +67,11 @@ def test_every_step_of_a_lane_is_one_its_suite_plans_inside_the_budgets_scope(la
         assert data in RECIPES, f"{data} is not a dataset iqlzoo can build"
         assert not out.startswith(str(REPO_ROOT)), "reference runs write checkpoints: keep them out of the checkout"
         reference_main(["--dataset", data, "--out", out, *options])  # the options parse
-    for store, suite, budget, agent, data in (words[1:] for words in steps if words[0] == "set_aside"):
+    for maker, store, suite, budget, agent, data in (words[1:] for words in steps if words[0] == "set_aside"):
+        assert maker in ("Intel", "AMD"), f"set_aside names the maker whose runs it moves, not {maker!r}"
         grid, tasks = planned(suite, budget, agent, data)
         assert len(tasks) == 1 and not grid.outside_scope(tasks)
-        following = steps[steps.index(["set_aside", store, suite, budget, agent, data]) + 1]
+        following = steps[steps.index(["set_aside", maker, store, suite, budget, agent, data]) + 1]
         assert following[:1] == ["group"] and following[2:6] == [suite, budget, agent, data], (
             "a group set aside must start over at once")
         assert following[6:8] == ["--out", store], "set aside in the store the group then trains into"
@@ -156,18 +157,19 @@ def test_a_group_begun_on_another_makers_cpu_waits_for_one(tmp_path):
     assert elsewhere(tmp_path, amd, "antmaze", "paper", "BonusIQL", "umaze") == "", "another budget's runs"
 
 
-def set_aside(work: Path, cpu: str, *group: str) -> str:
-    """Run the lanes' `set_aside` step on one group of the store `work`/runs/store on a machine whose CPU is `cpu`."""
+def set_aside(work: Path, cpu: str, maker: str, *group: str) -> str:
+    """Run the lanes' `set_aside` step for `maker`'s runs of one group of the store `work`/runs/store on a machine
+    whose CPU is `cpu`."""
     functions = ";".join(f"/^{name}()/,/^}}/p" for name in ("runs_of", "ended", "cpu_vendor", "elsewhere", "set_aside"))
     script = f'source <(sed -n "{functions}" "{LANES}"); DRY=0; LANE=1; set_aside "$@"'
-    done = subprocess.run(["bash", "-c", script, "set_aside", str(work / "runs" / "store"), *group],
+    done = subprocess.run(["bash", "-c", script, "set_aside", maker, str(work / "runs" / "store"), *group],
                           capture_output=True, text=True, env={**os.environ, "LANES_CPU": cpu, "WORK": str(work)},
                           timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
-def test_a_group_set_aside_moves_only_the_other_makers_unended_runs_of_that_group(tmp_path):
+def test_a_group_set_aside_moves_only_the_named_makers_unended_runs_of_that_group(tmp_path):
     intel, amd = "Intel(R) Xeon(R) Processor", "AMD EPYC"
     store = tmp_path / "runs" / "store" / "runs"
 
@@ -183,17 +185,32 @@ def test_a_group_set_aside_moves_only_the_other_makers_unended_runs_of_that_grou
     ended_on_intel = [write(f"D2RLIQL.iqlzoo-antmaze-umaze-v0.seed{s}.antmaze-quick.1000000{s}", intel, "finished")
                       for s in range(3)]
     here = [write(f"IQL.iqlzoo-antmaze-umaze-v0.seed{s}.antmaze-quick.2000000{s}", amd, "running") for s in range(3)]
+    group = ("antmaze", "quick", "BonusIQL", "umaze")
 
-    assert set_aside(tmp_path, intel, "antmaze", "quick", "BonusIQL", "umaze") == "", "its own maker resumes it"
+    assert set_aside(tmp_path, intel, "Intel", *group) == "", "its own maker resumes it"
+    assert set_aside(tmp_path, amd, "AMD", *group) == "", "runs of a maker it was not asked to move stay"
     assert all(run.is_dir() for run in bonus)
-    assert set_aside(tmp_path, amd, "antmaze", "quick", "D2RLIQL", "umaze") == "", "an ended group stays"
-    assert set_aside(tmp_path, amd, "antmaze", "quick", "IQL", "umaze") == "", "a group begun here stays"
+    assert set_aside(tmp_path, amd, "Intel", "antmaze", "quick", "D2RLIQL", "umaze") == "", "an ended group stays"
+    assert set_aside(tmp_path, amd, "Intel", "antmaze", "quick", "IQL", "umaze") == "", "a group begun here stays"
     assert all(run.is_dir() for run in ended_on_intel + here)
 
-    said = set_aside(tmp_path, amd, "antmaze", "quick", "BonusIQL", "umaze")
+    said = set_aside(tmp_path, amd, "Intel", *group)
     assert "BonusIQL umaze" in said and "Intel" in said
     assert not any(run.exists() for run in bonus)
     kept = tmp_path / "runs" / "set-aside" / "Intel"
-    assert sorted(p.name for p in kept.iterdir()) == sorted(run.name for run in bonus)
-    assert all((kept / run.name / "provenance.json").is_file() for run in bonus)
+    (first,) = kept.iterdir()
+    assert str(first) in said, "the message says where the runs went"
+    assert sorted(p.name for p in first.iterdir()) == sorted(run.name for run in bonus)
+    assert all((first / run.name / "provenance.json").is_file() for run in bonus)
     assert all(run.is_dir() for run in ended_on_intel + here)
+
+    # the same runs brought back (a pack unpacked again) and set aside again: the first copies stay as they were
+    (first / bonus[0].name / "mark").write_text("first")
+    again = [write(run.name, intel, "running") for run in bonus]
+    assert "Intel" in set_aside(tmp_path, amd, "Intel", *group)
+    assert not any(run.exists() for run in again)
+    folders = sorted(kept.iterdir())
+    assert len(folders) == 2 and first in folders
+    assert (first / bonus[0].name / "mark").read_text() == "first"
+    (second,) = (folder for folder in folders if folder != first)
+    assert sorted(p.name for p in second.iterdir()) == sorted(run.name for run in bonus)
