@@ -214,7 +214,9 @@ def footer(argv: Sequence[str], note: str = "") -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.curves", description=__doc__.split("\n")[0])
+    # no abbreviated options: the footer leaves out exactly `--note`, so `--not` must not stand for it
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.curves", description=__doc__.split("\n")[0],
+                                     allow_abbrev=False)
     parser.add_argument("--group", action="append", required=True, help="NAME=store:... or NAME=csv:... (repeat)")
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
     parser.add_argument("--ylabel", default="success rate (%)")

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks.curves import main, markdown, parse_group
 
 
@@ -35,6 +37,8 @@ def test_groups_select_runs_and_table_lists_seed_values(tmp_path):
     assert foot == (f"Made with `python -m benchmarks.curves --out {tmp_path / 'out' / 'curves'} --group "
                     f"raw={store}`. Build `abc`."), foot
     assert main(["--out", str(tmp_path / "none"), "--group", f"none=store:{tmp_path}:SAC:d/x-v0:s-steps50"]) == 1
+    with pytest.raises(SystemExit):  # an abbreviated --note would land in the footer's command: refused instead
+        main(["--out", str(tmp_path / "out" / "curves"), "--group", f"raw={store}", "--not", "Build `abc`."])
 
 
 def test_agreement_uses_welch_intervals_over_seeds(tmp_path):
