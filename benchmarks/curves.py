@@ -55,9 +55,13 @@ def _matches(config: dict, selector: str) -> bool:
 
 
 def store_group(name: str, root: Path, label: str, dataset_id: str, suite: str, selectors: Sequence[str]) -> Group:
-    """The runs under `root`/runs with this label, dataset and store suite whose spec config matches `selectors`."""
+    """The runs under `root`/runs (or directly under `root`, a folder of run records such as the ones committed beside
+    a doc) with this label, dataset and store suite whose spec config matches `selectors`."""
+    runs = root / "runs" if (root / "runs").is_dir() else root
+    if not runs.is_dir():
+        raise ValueError(f"{root} is not a results store (no folder {root / 'runs'}) nor a folder of runs")
     curves: dict[int, dict[int, float]] = {}
-    for run_dir in sorted((root / "runs").iterdir()):
+    for run_dir in sorted(runs.iterdir()):
         provenance_file, evaluations = run_dir / "provenance.json", run_dir / "evaluations.csv"
         if not provenance_file.exists() or not evaluations.exists():
             continue
@@ -228,7 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--note", default="",
                         help="a line on what the runs are (data build, dates), written under the command at the foot")
     args = parser.parse_args(argv)
-    groups = [parse_group(text) for text in args.group]
+    try:
+        groups = [parse_group(text) for text in args.group]
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     empty = [g.name for g in groups if not g.curves]
     if empty:
         print(f"error: no runs found for {empty}", file=sys.stderr)

@@ -27,6 +27,10 @@ def test_groups_select_runs_and_table_lists_seed_values(tmp_path):
     std = parse_group(f"std=store:{tmp_path}:IQL:d/x-v0:s-steps50:normalize_observations=true")
     reference = parse_group(f"ref=csv:{ref}")
     assert sorted(raw.curves) == [0, 1] and sorted(std.curves) == [0] and sorted(reference.curves) == [0]
+    # a folder of run records (as committed beside a doc) reads like the store that holds them
+    folder = parse_group(f"raw=store:{tmp_path / 'runs'}:IQL:d/x-v0:s-steps50:normalize_observations=")
+    assert folder.curves == raw.curves
+    assert main(["--out", str(tmp_path / "x"), "--group", f"raw=store:{tmp_path / 'absent'}:IQL:d/x-v0:s"]) == 2
     table = markdown([raw, std, reference])
     assert "| 50 | 30.0 (20.0 / 40.0) | 90.0 (90.0) | 60.0 (60.0) |" in table
     store = f"store:{tmp_path}:IQL:d/x-v0:s-steps50"
