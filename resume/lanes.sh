@@ -66,7 +66,7 @@ elsewhere() {  # elsewhere STORE SUITE BUDGET AGENT DATASET: the maker of the CP
 set_aside() {  # set_aside MAKER STORE SUITE BUDGET AGENT DATASET: a group begun on MAKER's data build (not this
   # machine's) and not ended moves to $WORK/runs/set-aside/MAKER/<UTC time>/, so that the `group` step after it starts
   # over on this machine's build (its records are kept there, and in the git history of the resume/ pack that carried
-  # them). A group begun on any other maker's build stays, and the `group` step skips it until a machine of that maker
+  # them). A group begun on any other maker's build stays: the `group` step skips it on machines of another maker
   if [ "$DRY" = 1 ]; then echo "set_aside $*"; return; fi
   local only=$1 maker run into
   shift
