@@ -10,7 +10,8 @@ configuration settings, or a folder of ``seed<N>.csv`` curves written by :mod:`b
 For every evaluation step the table gives each group's mean over seeds, the seeds' values and n; the PNG plots the
 mean with the seeds' range. ``--compare A B`` (repeatable) adds whether two groups agree within seed noise
 (`agreement`); ``--budget-at 0.9 A`` the step from which A's mean curve stays at or above 90% of its final value
-(`budget_at`). The metric is the success rate in % where the runs record one, else the normalised score.
+(`budget_at`). The metric is the success rate in % where the runs record one, else the normalised score; the plot's
+y axis is labelled with the groups' metric unless ``--ylabel`` says otherwise.
 """
 
 from __future__ import annotations
@@ -29,17 +30,29 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Group:
-    """A named set of seeds' curves: `curves[seed]` maps evaluation step -> metric value (in %)."""
+    """A named set of seeds' curves: `curves[seed]` maps evaluation step -> metric value (in %); `metrics` names the
+    metric each curve holds (`SUCCESS` or `SCORE`)."""
 
     name: str
     curves: dict[int, dict[int, float]]
+    metrics: frozenset[str] = frozenset()
 
 
-def _metric(frame: pd.DataFrame) -> pd.Series:
+SUCCESS, SCORE = "success rate (%)", "normalised score"
+
+
+def _metric(frame: pd.DataFrame) -> tuple[str, pd.Series]:
+    """The success rate in % where the evaluations record one, else the normalised score, with its name."""
     success = frame.get("success_rate")
     if success is not None and success.notna().any():
-        return 100.0 * success.astype(float)
-    return frame["normalized_score"].astype(float)
+        return SUCCESS, 100.0 * success.astype(float)
+    return SCORE, frame["normalized_score"].astype(float)
+
+
+def axis_label(groups: Sequence[Group]) -> str:
+    """The y-axis label of `groups`: their metric's name, or both names where the groups hold different metrics."""
+    metrics = set().union(*(g.metrics for g in groups))
+    return " / ".join(name for name in (SUCCESS, SCORE) if name in metrics) or SUCCESS
 
 
 def _matches(config: dict, selector: str) -> bool:
@@ -61,6 +74,7 @@ def store_group(name: str, root: Path, label: str, dataset_id: str, suite: str, 
     if not runs.is_dir():
         raise ValueError(f"{root} is not a results store (no folder {root / 'runs'}) nor a folder of runs")
     curves: dict[int, dict[int, float]] = {}
+    metrics: set[str] = set()
     for run_dir in sorted(runs.iterdir()):
         provenance_file, evaluations = run_dir / "provenance.json", run_dir / "evaluations.csv"
         if not provenance_file.exists() or not evaluations.exists():
@@ -71,17 +85,21 @@ def store_group(name: str, root: Path, label: str, dataset_id: str, suite: str, 
         if not all(_matches(spec["config"], selector) for selector in selectors):
             continue
         frame = pd.read_csv(evaluations)
-        curves[int(spec["seed"])] = dict(zip(frame["step"].astype(int), _metric(frame)))
-    return Group(name, curves)
+        metric, values = _metric(frame)
+        curves[int(spec["seed"])] = dict(zip(frame["step"].astype(int), values))
+        metrics.add(metric)
+    return Group(name, curves, frozenset(metrics))
 
 
 def csv_group(name: str, folder: Path) -> Group:
     """The ``seed<N>.csv`` curves of a :mod:`benchmarks.reference_iql` run."""
-    curves = {}
+    curves, metrics = {}, set()
     for path in sorted(folder.glob("seed*.csv")):
         frame = pd.read_csv(path)
-        curves[int(path.stem[4:])] = dict(zip(frame["step"].astype(int), _metric(frame)))
-    return Group(name, curves)
+        metric, values = _metric(frame)
+        curves[int(path.stem[4:])] = dict(zip(frame["step"].astype(int), values))
+        metrics.add(metric)
+    return Group(name, curves, frozenset(metrics))
 
 
 def parse_group(text: str) -> Group:
@@ -223,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      allow_abbrev=False)
     parser.add_argument("--group", action="append", required=True, help="NAME=store:... or NAME=csv:... (repeat)")
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
-    parser.add_argument("--ylabel", default="success rate (%)")
+    parser.add_argument("--ylabel", help="the y axis's label (default: the groups' metric, success rate (%%) where "
+                        "the runs record one, else normalised score)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), action="append", default=[],
                         help="two group names: add their difference per step with Welch 95%% CIs over seeds (repeat "
                         "for more pairs)")
@@ -266,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text += "\n" + footer(list(sys.argv[1:] if argv is None else argv), args.note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)
-    plot(groups, args.out.with_suffix(".png"), args.ylabel)
+    plot(groups, args.out.with_suffix(".png"), args.ylabel or axis_label(groups))
     print(text)
     return 0
 

@@ -97,3 +97,20 @@ def test_budget_is_where_the_mean_curve_stays_above_the_fraction_of_its_final_va
     assert main(["--out", str(tmp_path / "c"), "--group", f"a={store}", "--budget-at", "0.8", "a"]) == 0
     assert "reaches 80% of it (48.0) at step 50 (50.0)" in (tmp_path / "c.md").read_text()
     assert main(["--out", str(tmp_path / "c"), "--group", f"a={store}", "--budget-at", "0.8", "b"]) == 2
+
+
+def test_the_y_axis_names_the_metric_the_runs_record(tmp_path):
+    from benchmarks.curves import axis_label
+
+    _run(tmp_path, "maze", 0, {}, [0.0, 0.2])
+    locomotion = tmp_path / "locomotion" / "runs" / "cheetah"
+    locomotion.mkdir(parents=True)
+    spec = {"label": "IQL", "dataset_id": "d/x-v0", "suite": "s-steps50", "seed": 0, "config": {}}
+    (locomotion / "provenance.json").write_text(json.dumps({"run": spec}))
+    (locomotion / "evaluations.csv").write_text("step,success_rate,normalized_score\n25,,41.5\n50,,44.0\n")
+    maze = parse_group(f"maze=store:{tmp_path}:IQL:d/x-v0:s-steps50")
+    cheetah = parse_group(f"cheetah=store:{tmp_path / 'locomotion'}:IQL:d/x-v0:s-steps50")
+    assert cheetah.curves == {0: {25: 41.5, 50: 44.0}}
+    assert axis_label([maze]) == "success rate (%)"
+    assert axis_label([cheetah]) == "normalised score"  # a HalfCheetah curve is not labelled a success rate
+    assert axis_label([maze, cheetah]) == "success rate (%) / normalised score"
