@@ -23,7 +23,14 @@ PY="$MAIN/.venv/bin/python"
 
 worktree() {  # worktree DIR COMMIT
   if [ "$DRY" = 1 ]; then echo "worktree $*"; return; fi
-  [ -d "$1" ] || git -C "$MAIN" worktree add --detach "$1" "$2"
+  # both lanes start together on a fresh machine and ask for the same worktrees: one at a time (the lock file
+  # $WORK/.lanes-worktree.lock), so that the second waits until the first has checked it out instead of failing on a
+  # half-made folder and going on to train from it
+  mkdir -p "$WORK"
+  (
+    if command -v flock > /dev/null; then flock 9; fi  # util-linux; without it, as before
+    [ -d "$1" ] || git -C "$MAIN" worktree add --detach "$1" "$2"
+  ) 9> "$WORK/.lanes-worktree.lock"
 }
 
 restore() {  # restore STORE MATCH...: the committed records of runs that ended at today's budget, into STORE

@@ -214,3 +214,37 @@ def test_a_group_set_aside_moves_only_the_named_makers_unended_runs_of_that_grou
     assert (first / bonus[0].name / "mark").read_text() == "first"
     (second,) = (folder for folder in folders if folder != first)
     assert sorted(p.name for p in second.iterdir()) == sorted(run.name for run in bonus)
+
+
+def test_two_lanes_asking_for_one_worktree_take_turns(tmp_path):
+    """On a fresh machine both lanes start together and ask for the same worktree: while one holds the lock (here the
+    test), the other waits instead of finding a half-made folder, then finds the finished one and leaves it."""
+    import fcntl
+    import time
+
+    main_repo = tmp_path / "main"
+    main_repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(main_repo)]
+    subprocess.run(["git", "init", "-q", str(main_repo)], check=True)
+    (main_repo / "file").write_text("x\n")
+    subprocess.run([*git, "add", "file"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    script = f'source <(sed -n "/^worktree()/,/^}}/p" "{LANES}"); DRY=0; MAIN={main_repo}; worktree "$@"'
+    tree = tmp_path / "wt"
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(["bash", "-c", script, "worktree", str(tree), commit], stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "WORK": str(tmp_path)})
+
+    with open(tmp_path / ".lanes-worktree.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waiting = start()
+        time.sleep(2)
+        assert waiting.poll() is None and not tree.exists(), "it made the worktree while the other lane held the lock"
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert waiting.wait(timeout=60) == 0, waiting.stderr.read()
+    assert (tree / "file").read_text() == "x\n"
+    second = start()
+    assert second.wait(timeout=60) == 0, second.stderr.read()
+    assert "already exists" not in second.stderr.read()
