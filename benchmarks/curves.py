@@ -30,7 +30,7 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Group:
-    """A named set of seeds' curves: `curves[seed]` maps evaluation step -> metric value (in %); `metrics` names the
+    """A named set of seeds' curves: `curves[seed]` maps evaluation step -> metric value; `metrics` names the
     metric each curve holds (`SUCCESS` or `SCORE`)."""
 
     name: str
