@@ -49,6 +49,14 @@ def _metric(frame: pd.DataFrame) -> tuple[str, pd.Series]:
     return SCORE, frame["normalized_score"].astype(float)
 
 
+def _read_curve(path: Path) -> tuple[str, dict[int, float]]:
+    """One seed's curve from an evaluations CSV (a run's, or a reference run's ``seed<N>.csv``): its metric's name
+    and evaluation step -> value."""
+    frame = pd.read_csv(path)
+    metric, values = _metric(frame)
+    return metric, dict(zip(frame["step"].astype(int), values))
+
+
 def axis_label(groups: Sequence[Group]) -> str:
     """The y-axis label of `groups`: their metric's name, or both names where the groups hold different metrics."""
     metrics = set().union(*(g.metrics for g in groups))
@@ -84,9 +92,7 @@ def store_group(name: str, root: Path, label: str, dataset_id: str, suite: str, 
             continue
         if not all(_matches(spec["config"], selector) for selector in selectors):
             continue
-        frame = pd.read_csv(evaluations)
-        metric, values = _metric(frame)
-        curves[int(spec["seed"])] = dict(zip(frame["step"].astype(int), values))
+        metric, curves[int(spec["seed"])] = _read_curve(evaluations)
         metrics.add(metric)
     return Group(name, curves, frozenset(metrics))
 
@@ -95,9 +101,7 @@ def csv_group(name: str, folder: Path) -> Group:
     """The ``seed<N>.csv`` curves of a :mod:`benchmarks.reference_iql` run."""
     curves, metrics = {}, set()
     for path in sorted(folder.glob("seed*.csv")):
-        frame = pd.read_csv(path)
-        metric, values = _metric(frame)
-        curves[int(path.stem[4:])] = dict(zip(frame["step"].astype(int), values))
+        metric, curves[int(path.stem[4:])] = _read_curve(path)
         metrics.add(metric)
     return Group(name, curves, frozenset(metrics))
 
