@@ -156,8 +156,9 @@ case $LANE in
     group "$QUICK" seed-findings quick IQL-expectile0.7 medium-play "${AM_STORE[@]}"
     # BonusIQL umaze (above) stopped at 450k of 500k on 2026-12-04 on an Intel machine's build of umaze; after twelve
     # AMD sittings (the sixteenth to the twenty-seventh) it started over on the AMD build `ba6618e3` (2026-12-06), and
-    # resume/antmaze-quick has carried its AMD runs since. A store that still holds the Intel runs sets them aside here;
-    # an Intel machine leaves the AMD runs for an AMD one (the `group` step skips them) rather than starting over again
+    # resume/antmaze-quick carried its AMD runs until they finished (2026-12-06, 75.3%). A store that still holds the
+    # Intel runs sets them aside here; an Intel machine leaves the AMD runs for an AMD one (the `group` step skips
+    # them) rather than starting over again
     set_aside Intel "$WORK/runs/am-quick-store" antmaze quick BonusIQL umaze
     group "$QUICK" antmaze quick BonusIQL umaze "${AM_STORE[@]}"
     # Issue 19 asks why a 1M score falls below the paper's by more than its CI, with evidence. IQL large-play (lane 2)
