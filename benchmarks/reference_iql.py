@@ -32,6 +32,10 @@ with is refused::
     python -m benchmarks.reference_iql --dataset iqlzoo/antmaze/umaze-v0 --seeds 0 1 2 --steps 200000 \\
         --eval-every 25000 --eval-episodes 30 --out docs/reference/umaze
 
+A finished run whose curves and provenance files (not its ``seed<N>.pt`` checkpoints) are copied into the results
+store's ``references/<name>/`` is the leaderboard's independent check: its paper section sets the run's final score
+beside iqlzoo's IQL on the same data, protocol and settings (:mod:`leaderboard.independent`).
+
 The class :class:`ReferenceIQL` is also the eager baseline of ``python -m benchmarks.speed``.
 """
 

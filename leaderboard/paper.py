@@ -10,6 +10,9 @@ A run belongs to the section when its store suite is a main suite under the `pap
 - ours − paper, and whether our 95% CI lies wholly below the paper's number ("below by more than our CI"): those are
   the cells whose gap needs an explanation with evidence;
 - the data our runs trained on (source and build) and whether the curve was still rising at its final evaluation;
+- for IQL, the independent check (`leaderboard.independent`): the final score of the reference IQL
+  (`benchmarks/reference_iql.py`, no code shared with iqlzoo's agents) on the same data, protocol and settings,
+  where the store holds a finished run of it;
 - where our data normalises returns with other reference returns than D4RL's (locomotion: each dataset's own random
   and expert policies), a paragraph giving both and our returns on D4RL's scale (:func:`scale_note`).
 
@@ -20,7 +23,8 @@ with its 95% bootstrap band, one line per agent, and the IQL paper's number as a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -30,6 +34,7 @@ from benchmarks.scales import normalisation_refs, rounded
 from benchmarks.store import build_label
 from benchmarks.suites import BUDGETS, MAIN_SUITES, task_of
 from leaderboard import plots
+from leaderboard.independent import INDEPENDENT_NOTE, ReferenceRun, independent_cell, matching
 from leaderboard.published import PUBLISHED, plus_minus, published_task
 from leaderboard.text import markdown_table, span, with_ci
 
@@ -39,6 +44,8 @@ PAPER_SUITES: tuple[str, ...] = tuple(f"{suite}-{PAPER_BUDGET.name}" for suite i
 TITLE = "Paper protocol: ours at the IQL paper's budget beside the published numbers"
 ANCHOR = "paper-protocol-ours-at-the-iql-papers-budget-beside-the-published-numbers"
 METRIC = "normalized_score"
+#: The agent the reference implementation implements: the only rows with an independent check.
+REFERENCE_AGENT = "IQL"
 
 
 class Renderer(Protocol):
@@ -50,7 +57,11 @@ class Renderer(Protocol):
 
     def precision(self, run_id: str) -> str: ...
 
+    def provenance(self, run_id: str) -> Mapping[str, Any]: ...
+
     def run_link(self, run_id: str, label: str) -> str: ...
+
+    def store_link(self, label: str, path: Path) -> str: ...
 
     def add_plot(self, name: str, png: bytes, alt: str) -> str: ...
 
@@ -162,8 +173,22 @@ def scale_note(runs: pd.DataFrame, final: pd.DataFrame) -> list[str]:
     return lines
 
 
-def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[[str], str]) -> list[str]:
-    """The section's markdown lines (empty when no finished run of a `PAPER_SUITES` suite is in `frame`)."""
+def _independent(references: Sequence[ReferenceRun], renderer: Renderer, agent: str, cell: pd.DataFrame) -> str:
+    """The *Independent IQL* cell of one row (`cell`: its runs' final evaluations)."""
+    if agent != REFERENCE_AGENT:
+        return "n/a"
+    provenances = [renderer.provenance(run_id) for run_id in cell["run_id"]]
+    configs = [provenance.get("agent_config") or {} for provenance in provenances]
+    protocols = [(provenance.get("run") or {}).get("protocol") or {} for provenance in provenances]
+    found = matching(references, str(cell["dataset_id"].iloc[0]), configs, protocols)
+    return independent_cell(found, list(cell["dataset_hash"].unique()),
+                            lambda reference: renderer.store_link(f"s{reference.seed}", reference.curve_file))
+
+
+def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[[str], str],
+                  references: Sequence[ReferenceRun] = ()) -> list[str]:
+    """The section's markdown lines (empty when no finished run of a `PAPER_SUITES` suite is in `frame`);
+    `references`: the store's reference IQL runs (`leaderboard.independent.load_reference_runs`)."""
     runs = paper_frame(frame)
     if runs.empty:
         return []
@@ -175,12 +200,14 @@ def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[
         "seeds of each run's final normalised score [95% CI over seeds]. *IQL paper* (Kostrikov et al., 2021, Table "
         "1) and *CORL IQL* (Tarasov et al., 2022; mean ± std over seeds of the last and of the best evaluation) are "
         "**their** numbers, on the official D4RL data, not ours; ours trained on the data in the *Data* column. "
-        "*Below by more than our CI*: our whole 95% interval lies under the paper's number. Per-suite tables with "
-        "every column are in " + ", ".join(link_suite(suite) for suite in sorted(set(runs["suite"]))) + ".",
+        "*Below by more than our CI*: our whole 95% interval lies under the paper's number. " + INDEPENDENT_NOTE
+        + " Per-suite tables with every column are in "
+        + ", ".join(link_suite(suite) for suite in sorted(set(runs["suite"]))) + ".",
         "",
     ]
     header = ["Dataset", "Agent", "Ours [95% CI]", "Seeds", "Steps", "Still rising", "Precision", "IQL paper",
-              "CORL IQL last", "CORL IQL best", "Ours − paper", "Below by more than our CI", "Data", "Runs"]
+              "CORL IQL last", "CORL IQL best", "Ours − paper", "Below by more than our CI", "Independent IQL",
+              "Data", "Runs"]
     rows: list[list[object]] = []
     for dataset_id in sorted(final["dataset_id"].unique()):
         on_dataset = final[final["dataset_id"] == dataset_id]
@@ -199,6 +226,7 @@ def paper_section(frame: pd.DataFrame, renderer: Renderer, link_suite: Callable[
                 "yes" if rising else ("n/a" if rising is None else "no"),
                 ", ".join(sorted({renderer.precision(run_id) for run_id in cell["run_id"]})),
                 *_published_cells(published_task(dataset_id), point, upper),
+                _independent(references, renderer, agent, cell),
                 f"{sources} {builds}",
                 ", ".join(renderer.run_link(run.run_id, f"s{run.seed}") for run in cell.itertuples()),
             ])

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -33,6 +34,7 @@ from iqlzoo.agents.presets import DOMAIN_DEFAULTS, infer_domain
 from iqlzoo.zoo import CHECKOUT_ZOO, DEFAULT_ORG, repo_name
 from leaderboard import findings, paper, plots
 from leaderboard.budgets import superseded, superseded_note
+from leaderboard.independent import REFERENCES_DIR, load_reference_runs
 from leaderboard.published import published_line, published_task
 from leaderboard.report_claims import REPORT, SRANK_TABLE
 from leaderboard.text import markdown_table, span, with_ci
@@ -216,9 +218,13 @@ class _Renderer:
         self.colors = plots.agent_colors(stats.order_agents(frame["agent"]))
 
     @functools.cache  # noqa: B019 - one renderer per leaderboard; read each run's provenance once
+    def provenance(self, run_id: str) -> dict[str, Any]:
+        """The run's stored provenance ({} when none was written)."""
+        return ResultsStore(self.results_root).read_provenance(run_id) or {}
+
     def precision(self, run_id: str) -> str:
         """``bf16`` or ``float32``: the precision the run's agent trained in, from its provenance."""
-        provenance = ResultsStore(self.results_root).read_provenance(run_id) or {}
+        provenance = self.provenance(run_id)
         config = provenance.get("agent_config") or provenance.get("run", {}).get("config") or {}
         return "bf16" if config.get("bf16") else "float32"
 
@@ -234,6 +240,10 @@ class _Renderer:
 
     def run_link(self, run_id: str, label: str) -> str:
         return _store_link(self.results_root, self.out_dir, label, f"runs/{run_id}/{EVALUATIONS_FILE}")
+
+    def store_link(self, label: str, path: Path) -> str:
+        """A markdown link to `path` (a file in the store), relative to the folder the markdown goes to."""
+        return f"[{label}]({_relative(Path(path), self.out_dir)})"
 
     def card_link(self, agent: str, dataset_id: str, run_ids: Sequence[str], budget: int | None = None) -> str:
         """A link to the published zoo repo's model card of `agent` on `dataset_id` (``zoo/iqlzoo/{Agent}-{dataset}``)
@@ -456,7 +466,8 @@ def _header(results_root: Path, reps: int, seed: int) -> list[str]:
         f"This file is generated from the results store `{results}` by "
         f"`python -m leaderboard --results {results} --reps {reps} --seed {seed}`. "
         "Every number in it is computed from the records stored there (evaluations; for the seed findings also "
-        "the runs' status and the sranks in their training logs).",
+        "the runs' status and the sranks in their training logs; for the independent checks, the "
+        f"reference IQL's curves in `{REFERENCES_DIR}/`).",
         "",
     ]
 
@@ -575,7 +586,7 @@ def build_leaderboard(
         contents.insert(0, f"[paper protocol](#{paper.ANCHOR})")
     lines += ["Suites: " + ", ".join(contents), ""]
     lines += claims
-    lines += paper.paper_section(frame, renderer, _suite_link)
+    lines += paper.paper_section(frame, renderer, _suite_link, load_reference_runs(results_root))
     for suite in suites:
         lines += renderer.suite_section(suite)
     while lines[-1] == "":

@@ -161,13 +161,10 @@ case $LANE in
     # them) rather than starting over again
     set_aside Intel "$WORK/runs/am-quick-store" antmaze quick BonusIQL umaze
     group "$QUICK" antmaze quick BonusIQL umaze "${AM_STORE[@]}"
-    # Issue 19 asks why a 1M score falls below the paper's by more than its CI, with evidence. IQL large-play (lane 2)
-    # stood at 20 / 3 / 5% at 300k beside the paper's 39.6; on medium-play the independent IQL at 1M (one seed) was
-    # what told the data from iqlzoo's code (docs/antmaze/README.md, section 6), so it runs on large-play too (~3.5 h)
-    worktree "$REF2" 03aa704
-    reference "$REF2" iqlzoo/antmaze/large-play-v0 "$WORK/runs/reference/large-play-1m" \
-        --seeds 0 --steps 1000000 --eval-every 100000 --eval-episodes 100 --normalize-observations
-    # then a paper group: D2RLIQL large-play (the report's IQL+SC claim) here, ~16 core-hours into this lane, since
+    # (The independent reference IQL on large-play-v0, 1M, seed 0, left this lane on 2026-12-06, thirty-second
+    # sitting, finished at 27% beside iqlzoo's 16.7; its curve is committed in results/references/large-play-1m/, and
+    # a fresh machine would otherwise train it again)
+    # Then a paper group: D2RLIQL large-play (the report's IQL+SC claim) here, ~16 core-hours into this lane, since
     # lane 2 holds ~15 before it (2026-12-05); IQL large-diverse moved to the end of lane 2
     worktree "$PAPER" cc01a5d
     group "$PAPER" antmaze paper D2RLIQL large-play
@@ -188,7 +185,8 @@ case $LANE in
     group "$PAPER" antmaze paper IQL medium-play
     # (Issue 19's reference IQL runs left this lane on 2026-12-04, fifteenth sitting, finished: on medium-play-v0 it
     # ended at 49% at 1M beside iqlzoo's 49.0, on medium-play-evalgoal it fell to 0%; their curves are committed in
-    # docs/antmaze/reference-medium-play*/, and a fresh machine would otherwise train them again)
+    # results/references/medium-play-1m/ and docs/antmaze/reference-medium-play-evalgoal/, and a fresh machine would
+    # otherwise train them again)
     group "$PAPER" halfcheetah paper IQL medium
     # IQL large-play before HalfCheetah medium-expert: its 1M curve is the last one issue 18 (item 3) waits on as well
     # as one of issue 19's groups, while medium-expert serves issue 19 alone

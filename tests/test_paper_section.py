@@ -19,12 +19,18 @@ CURVES = {
 }
 
 
+#: What a paper run's provenance records of its IQL settings and protocol (reference runs are matched on it).
+IQL_CONFIG = {"expectile": 0.9, "temperature": 10.0, "normalize_observations": True}
+PROTOCOL = {"steps": 1_000_000, "eval_every": 500_000, "eval_episodes": 100}
+
+
 def write_paper_runs(root: Path) -> None:
     store = ResultsStore(root)
     for (dataset_id, agent), seeds in CURVES.items():
         for seed, scores in enumerate(seeds):
             run_id = f"paper-{agent}-{dataset_id.rsplit('/', 1)[1]}-s{seed}"
-            store.write_provenance(run_id, {"note": "ARBITRARY TEST DATA"})
+            store.write_provenance(run_id, {"note": "ARBITRARY TEST DATA", "agent_config": IQL_CONFIG,
+                                            "run": {"protocol": PROTOCOL}})
             for step, score in zip((500_000, 1_000_000), scores, strict=True):
                 store.append(EvalRecord(
                     run_id=run_id, agent=agent, config_hash="x", dataset_id=dataset_id, dataset_hash="abcdef0123",
@@ -71,12 +77,14 @@ def test_paper_runs_get_a_section_beside_the_published_numbers(tmp_path: Path) -
     assert umaze[2].startswith(f"{mean:.1f} [") and umaze[3:5] == ["3", "1,000,000"]
     assert umaze[5] == "yes"  # every seed gained from 500k to 1M
     assert umaze[7:12] == ["87.5", "77.0 ± 5.5", "84.0 ± 4.1", f"{mean - 87.5:+.1f}", "**yes**"]
-    assert umaze[12] == "regenerated `abcdef01`"
+    assert umaze[12] == "—"  # the store holds no reference run
+    assert umaze[13] == "regenerated `abcdef01`"
     large = rows[("D4RL/antmaze/large-play-v1", "IQL")]
     assert large[7] == "39.6" and large[11] == "no"  # ours (42.3) is above the paper: no gap to explain
     d2rl = rows[("D4RL/antmaze/large-play-v1", "D2RLIQL")]
     lower, upper = map(float, re.search(r"\[([\d.]+), ([\d.]+)\]", d2rl[2]).groups())
     assert d2rl[11] == ("**yes**" if upper < 39.6 else "no")
+    assert d2rl[12] == "n/a"  # the reference implements IQL alone
     # large-play's regenerated data labels each episode's own goal (not D4RL's task); umaze's one goal is the
     # evaluation goal, so only large-play is named
     note = next(line for line in markdown.splitlines() if line.startswith("**Not the paper's task on"))
@@ -150,3 +158,76 @@ def test_reference_returns_are_solved_only_from_scores_on_one_line() -> None:
     rows.loc[2, "normalized_score"] += 0.5  # not one normalisation
     assert normalisation_refs(rows) is None
     assert normalisation_refs(rows.iloc[:1]) is None  # one score fixes no line
+
+
+def write_reference(root: Path, name: str, seed: int, dataset_id: str, scores: list[float],
+                    dataset_hash: str = "abcdef0123", **settings: object) -> Path:
+    """A reference IQL run's curve (one evaluation per 500k steps) and provenance, as benchmarks.reference_iql writes
+    them, under the store's references/ folder."""
+    import json
+
+    folder = root / "references" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = [500_000 * (k + 1) for k in range(len(scores))]
+    lines = ["step,mean_return,success_rate,normalized_score,seconds",
+             *(f"{step},{score / 100},{score / 100},{score},1.0" for step, score in zip(steps, scores, strict=True))]
+    (folder / f"seed{seed}.csv").write_text("\n".join(lines) + "\n")
+    recorded = {"dataset": dataset_id, "steps": 1_000_000, "eval_every": 500_000, "eval_episodes": 100,
+                **IQL_CONFIG, **settings}
+    (folder / f"seed{seed}.provenance.json").write_text(json.dumps(
+        {"settings": recorded, "dataset_hash": dataset_hash, "invocations": [{"note": "ARBITRARY TEST DATA"}]}))
+    return folder
+
+
+def test_a_finished_reference_run_on_the_same_data_and_settings_is_set_beside_ours(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    write_paper_runs(root)
+    # ARBITRARY TEST DATA: reference success at 500k and 1M steps
+    write_reference(root, "umaze-1m", 0, "D4RL/antmaze/umaze-v1", [20.0, 41.0])
+    write_reference(root, "umaze-1m", 1, "D4RL/antmaze/umaze-v1", [25.0, 44.0])
+    write_reference(root, "umaze-1m", 2, "D4RL/antmaze/umaze-v1", [30.0])  # stopped at 500k: not counted
+    write_reference(root, "umaze-tau0.7", 0, "D4RL/antmaze/umaze-v1", [90.0, 95.0], expectile=0.7)  # other settings
+    write_reference(root, "umaze-raw", 0, "D4RL/antmaze/umaze-v1", [90.0, 96.0], normalize_observations=False)
+    write_reference(root, "large-play-1m", 0, "D4RL/antmaze/large-play-v1", [10.0, 39.0], dataset_hash="99887766aa")
+    out = tmp_path / "board" / "README.md"
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 0
+    markdown = out.read_text()
+    rows = paper_rows(markdown)
+    umaze = rows[("D4RL/antmaze/umaze-v1", "IQL")]
+    seeds = "[s0](../results/references/umaze-1m/seed0.csv), [s1](../results/references/umaze-1m/seed1.csv)"
+    assert umaze[12] == f"42.5 ({seeds})"
+    large = rows[("D4RL/antmaze/large-play-v1", "IQL")]
+    assert large[12] == "39.0 ([s0](../results/references/large-play-1m/seed0.csv)) on build `99887766`"
+    assert rows[("D4RL/antmaze/large-play-v1", "D2RLIQL")][12] == "n/a"
+    assert "*Independent IQL*: the final score of `benchmarks/reference_iql.py`" in markdown
+    assert all((out.parent / link).is_file() for link in re.findall(r"\]\((\.\./results/references/[^)]+)\)", markdown))
+
+
+def test_a_reference_run_is_not_set_beside_runs_whose_settings_are_unknown(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    write_paper_runs(root)
+    store = ResultsStore(root)
+    store.write_provenance("paper-IQL-umaze-v1-s1", {"note": "ARBITRARY TEST DATA"})  # no agent config, no protocol
+    write_reference(root, "umaze-1m", 0, "D4RL/antmaze/umaze-v1", [20.0, 41.0])
+    out = tmp_path / "board" / "README.md"
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 0
+    rows = paper_rows(out.read_text())
+    assert rows[("D4RL/antmaze/umaze-v1", "IQL")][12] == "—"
+
+
+def test_a_folder_under_references_that_is_not_a_reference_run_is_named_in_the_error(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "results"
+    write_paper_runs(root)
+    folder = write_reference(root, "umaze-1m", 0, "D4RL/antmaze/umaze-v1", [20.0, 41.0])
+    (folder / "seed0.csv").write_text("step,success\n500000,0.2\n")
+    out = tmp_path / "board" / "README.md"
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 1
+    error = capsys.readouterr().err
+    assert "umaze-1m/seed0.csv: expected the columns ['step', 'normalized_score']" in error
+    assert "python -m benchmarks.reference_iql --out" in error and not out.exists()
+    (folder / "seed0.csv").unlink()
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 1
+    assert "seed0.csv: missing beside seed0.provenance.json" in capsys.readouterr().err
+    (folder / "seed0.provenance.json").write_text("[1, 2]")
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 1
+    assert "seed0.provenance.json: expected an object with 'dataset_hash'" in capsys.readouterr().err
