@@ -560,6 +560,7 @@ def build_leaderboard(
     with their plots. A row links the model card of its published zoo repo under `zoo_root` when that repo was
     published from one of the row's runs.
     """
+    references = load_reference_runs(results_root)  # first: a malformed one stops the build before any work
     lines = _header(results_root, reps, seed)
     speed = _speed_section(out_dir)
     records = findings.load_run_records(results_root, frame) if records is None else records
@@ -586,7 +587,7 @@ def build_leaderboard(
         contents.insert(0, f"[paper protocol](#{paper.ANCHOR})")
     lines += ["Suites: " + ", ".join(contents), ""]
     lines += claims
-    lines += paper.paper_section(frame, renderer, _suite_link, load_reference_runs(results_root))
+    lines += paper.paper_section(frame, renderer, _suite_link, references)
     for suite in suites:
         lines += renderer.suite_section(suite)
     while lines[-1] == "":

@@ -204,15 +204,21 @@ def test_a_finished_reference_run_on_the_same_data_and_settings_is_set_beside_ou
 
 
 def test_a_reference_run_is_not_set_beside_runs_whose_settings_are_unknown(tmp_path: Path) -> None:
+    from leaderboard.independent import load_reference_runs, matching
+
     root = tmp_path / "results"
-    write_paper_runs(root)
-    store = ResultsStore(root)
-    store.write_provenance("paper-IQL-umaze-v1-s1", {"note": "ARBITRARY TEST DATA"})  # no agent config, no protocol
     write_reference(root, "umaze-1m", 0, "D4RL/antmaze/umaze-v1", [20.0, 41.0])
-    out = tmp_path / "board" / "README.md"
-    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 0
-    rows = paper_rows(out.read_text())
-    assert rows[("D4RL/antmaze/umaze-v1", "IQL")][12] == "—"
+    references = load_reference_runs(root)
+    assert [(r.seed, r.finished, r.final_score) for r in references] == [(0, True, 41.0)]
+    known = matching(references, "D4RL/antmaze/umaze-v1", [IQL_CONFIG] * 3, [PROTOCOL] * 3)
+    assert known == references
+    # a run that recorded no agent config or no protocol (older stores): nothing to check the reference against
+    assert matching(references, "D4RL/antmaze/umaze-v1", [IQL_CONFIG, {}, IQL_CONFIG], [PROTOCOL] * 3) == []
+    assert matching(references, "D4RL/antmaze/umaze-v1", [IQL_CONFIG] * 3, [PROTOCOL, PROTOCOL, {}]) == []
+    # another budget, or another dataset
+    assert matching(references, "D4RL/antmaze/umaze-v1", [IQL_CONFIG], [{**PROTOCOL, "steps": 500_000}]) == []
+    assert matching(references, "D4RL/antmaze/large-play-v1", [IQL_CONFIG], [PROTOCOL]) == []
+    assert load_reference_runs(tmp_path / "no-store") == []
 
 
 def test_a_folder_under_references_that_is_not_a_reference_run_is_named_in_the_error(tmp_path: Path, capsys) -> None:
