@@ -168,6 +168,7 @@ def independent_cell(references: Sequence[ReferenceRun], our_hashes: Sequence[st
 
 INDEPENDENT_NOTE = (
     "*Independent IQL*: the final score of `benchmarks/reference_iql.py`, an IQL that shares no code with iqlzoo's "
-    "agents, trained on the same data with the same protocol, expectile, temperature and observation standardisation "
-    "(mean over its seeds; each links its curve; a build is named where it is not ours). Where it agrees with ours, "
-    "the gap to the published numbers is in the data, not in iqlzoo's code; \"—\": no finished reference run.")
+    "agents, trained on the same dataset with the same protocol, expectile, temperature and observation "
+    "standardisation (mean over its seeds; each links its curve; its data build is named where it differs from "
+    "ours). Beside ours and the paper's, it tells a gap that the data causes (the independent IQL falls short too) "
+    "from one in iqlzoo's code (it does not); \"—\": no finished reference run.")
