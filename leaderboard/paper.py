@@ -177,9 +177,12 @@ def _independent(references: Sequence[ReferenceRun], renderer: Renderer, agent: 
     """The *Independent IQL* cell of one row (`cell`: its runs' final evaluations)."""
     if agent != REFERENCE_AGENT:
         return "n/a"
+    def mapping(value: object) -> Mapping[str, Any]:  # a record written by hand may hold anything
+        return value if isinstance(value, Mapping) else {}
+
     provenances = [renderer.provenance(run_id) for run_id in cell["run_id"]]
-    configs = [provenance.get("agent_config") or {} for provenance in provenances]
-    protocols = [(provenance.get("run") or {}).get("protocol") or {} for provenance in provenances]
+    configs = [mapping(provenance.get("agent_config")) for provenance in provenances]
+    protocols = [mapping(mapping(provenance.get("run")).get("protocol")) for provenance in provenances]
     found = matching(references, str(cell["dataset_id"].iloc[0]), configs, protocols)
     return independent_cell(found, list(cell["dataset_hash"].unique()),
                             lambda reference: renderer.store_link(f"s{reference.seed}", reference.curve_file))
