@@ -20,6 +20,7 @@ evaluation. A row's cell is the mean over the matching seeds.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -33,11 +34,10 @@ import pandas as pd
 from benchmarks.store import build_label
 
 REFERENCES_DIR = "references"
-#: The settings a reference run must share with our row's runs: (reference setting, our agent config key).
-SHARED_SETTINGS: tuple[tuple[str, str], ...] = (
-    ("expectile", "expectile"), ("temperature", "temperature"), ("normalize_observations", "normalize_observations"))
-#: ... and with their protocol (reference setting, protocol key).
-SHARED_PROTOCOL: tuple[tuple[str, str], ...] = (("steps", "steps"), ("eval_episodes", "eval_episodes"))
+#: The settings a reference run must share with our row's runs: keys of its settings and of their agent configs.
+SHARED_SETTINGS: tuple[str, ...] = ("expectile", "temperature", "normalize_observations")
+#: ... and with their protocol: keys of its settings and of their protocols.
+SHARED_PROTOCOL: tuple[str, ...] = ("steps", "eval_episodes")
 CURVE_COLUMNS = ("step", "normalized_score")
 _SEED_FILE = re.compile(r"seed(\d+)\.provenance\.json")
 #: Reference records are small (a provenance of ~50 invocations is ~60 kB): a larger file is not one of them.
@@ -89,7 +89,7 @@ def _load_seed(provenance_path: Path, seed: int) -> ReferenceRun:
     except json.JSONDecodeError as error:
         raise ReferenceFormatError(f"{provenance_path}: not valid JSON ({error}) {fix}") from error
     settings = provenance.get("settings") if isinstance(provenance, dict) else None
-    needed = {"dataset", *(key for key, _ in SHARED_SETTINGS), *(key for key, _ in SHARED_PROTOCOL)}
+    needed = {"dataset", *SHARED_SETTINGS, *SHARED_PROTOCOL}
     if not isinstance(settings, dict) or not needed <= set(settings) or not isinstance(
             provenance.get("dataset_hash"), str):
         raise ReferenceFormatError(f"{provenance_path}: expected an object with 'dataset_hash' and 'settings' holding "
@@ -97,9 +97,9 @@ def _load_seed(provenance_path: Path, seed: int) -> ReferenceRun:
     curve_path = provenance_path.with_name(f"seed{seed}.csv")
     if not curve_path.is_file():
         raise ReferenceFormatError(f"{curve_path}: missing beside {provenance_path.name} {fix}")
-    _read_small(curve_path)
+    text = _read_small(curve_path)
     try:
-        curve = pd.read_csv(curve_path)
+        curve = pd.read_csv(io.StringIO(text))
         curve = curve[list(CURVE_COLUMNS)].astype({"step": int, "normalized_score": float})
     except (KeyError, ValueError, pd.errors.ParserError) as error:
         raise ReferenceFormatError(f"{curve_path}: expected the columns {list(CURVE_COLUMNS)} with numbers "
@@ -140,16 +140,11 @@ def matching(references: Sequence[ReferenceRun], dataset_id: str, configs: Seque
     unknown: a check is only shown where it is known to measure the same thing."""
     if not configs or not protocols or not all(configs) or not all(protocols):
         return []
-    found = []
-    for reference in references:
-        if reference.dataset_id != dataset_id or not reference.finished:
-            continue
-        if all(_same(config.get(ours), reference.settings[theirs])
-               for config in configs for theirs, ours in SHARED_SETTINGS) and all(
-                _same(protocol.get(ours), reference.settings[theirs])
-                for protocol in protocols for theirs, ours in SHARED_PROTOCOL):
-            found.append(reference)
-    return found
+    pairs = [(config, key) for config in configs for key in SHARED_SETTINGS]
+    pairs += [(protocol, key) for protocol in protocols for key in SHARED_PROTOCOL]
+    return [reference for reference in references
+            if reference.dataset_id == dataset_id and reference.finished
+            and all(_same(ours.get(key), reference.settings[key]) for ours, key in pairs)]
 
 
 def independent_cell(references: Sequence[ReferenceRun], our_hashes: Sequence[str],

@@ -57,7 +57,9 @@ class Renderer(Protocol):
 
     def precision(self, run_id: str) -> str: ...
 
-    def provenance(self, run_id: str) -> Mapping[str, Any]: ...
+    def agent_config(self, run_id: str) -> Mapping[str, Any]: ...
+
+    def protocol(self, run_id: str) -> Mapping[str, Any]: ...
 
     def run_link(self, run_id: str, label: str) -> str: ...
 
@@ -177,13 +179,9 @@ def _independent(references: Sequence[ReferenceRun], renderer: Renderer, agent: 
     """The *Independent IQL* cell of one row (`cell`: its runs' final evaluations)."""
     if agent != REFERENCE_AGENT:
         return "n/a"
-    def mapping(value: object) -> Mapping[str, Any]:  # a record written by hand may hold anything
-        return value if isinstance(value, Mapping) else {}
-
-    provenances = [renderer.provenance(run_id) for run_id in cell["run_id"]]
-    configs = [mapping(provenance.get("agent_config")) for provenance in provenances]
-    protocols = [mapping(mapping(provenance.get("run")).get("protocol")) for provenance in provenances]
-    found = matching(references, str(cell["dataset_id"].iloc[0]), configs, protocols)
+    run_ids = list(cell["run_id"])
+    found = matching(references, str(cell["dataset_id"].iloc[0]), [renderer.agent_config(run) for run in run_ids],
+                     [renderer.protocol(run) for run in run_ids])
     return independent_cell(found, list(cell["dataset_hash"].unique()),
                             lambda reference: renderer.store_link(f"s{reference.seed}", reference.curve_file))
 

@@ -194,6 +194,11 @@ def superseded_budget_lines(suite: str, final: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    """`value` when it is an object (a mapping), else {}: provenance is JSON that a hand-edit may have reshaped."""
+    return value if isinstance(value, Mapping) else {}
+
+
 class _Renderer:
     """Builds the sections of one leaderboard; collects the plots it draws."""
 
@@ -222,11 +227,20 @@ class _Renderer:
         """The run's stored provenance ({} when none was written)."""
         return ResultsStore(self.results_root).read_provenance(run_id) or {}
 
+    def agent_config(self, run_id: str) -> Mapping[str, Any]:
+        """The run's agent configuration from its provenance: ``agent_config``, else (older records) ``run.config``;
+        {} when neither is an object."""
+        provenance = self.provenance(run_id)
+        return _mapping(provenance.get("agent_config")) or _mapping(_mapping(provenance.get("run")).get("config"))
+
+    def protocol(self, run_id: str) -> Mapping[str, Any]:
+        """The run's protocol (steps, evaluation interval and episodes, checkpoint interval) from its provenance;
+        {} when it recorded none."""
+        return _mapping(_mapping(self.provenance(run_id).get("run")).get("protocol"))
+
     def precision(self, run_id: str) -> str:
         """``bf16`` or ``float32``: the precision the run's agent trained in, from its provenance."""
-        provenance = self.provenance(run_id)
-        config = provenance.get("agent_config") or provenance.get("run", {}).get("config") or {}
-        return "bf16" if config.get("bf16") else "float32"
+        return "bf16" if self.agent_config(run_id).get("bf16") else "float32"
 
     def mixed_precision_note(self, rows: pd.DataFrame) -> list[str]:
         """A warning naming the agents whose seeds on one dataset trained in different precisions (their row
