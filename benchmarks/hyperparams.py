@@ -40,6 +40,7 @@ import yaml
 
 from iqlzoo import AGENTS
 from iqlzoo.errors import IqlzooError
+from iqlzoo.safe_read import read_small_text
 
 #: Where the suites' files live (the repository's ``hyperparams/``).
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -97,10 +98,9 @@ def load_suite_file(path: Path) -> dict[str, Any]:
     """The file at `path`, read with ``yaml.safe_load`` (plain data only: no tags, no code) and checked for shape:
     a mapping with the keys above, every dataset a short name of ``datasets``, every cell a mapping."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise HyperparamsError(f"{path} is {path.stat().st_size:,} bytes, over {MAX_FILE_BYTES:,}: not a "
-                                   "hyperparameter file; check the path")
-        data = _bounded_yaml(path.read_text(encoding="utf-8"), path)
+        text = read_small_text(path, MAX_FILE_BYTES, lambda: HyperparamsError(
+            f"{path} is over {MAX_FILE_BYTES:,} bytes: not a hyperparameter file; check the path"))
+        data = _bounded_yaml(text, path)
     except OSError as error:
         raise HyperparamsError(f"cannot read the hyperparameter file {path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:

@@ -14,6 +14,7 @@ import math
 import struct
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from iqlzoo.errors import CheckpointError
@@ -38,7 +39,7 @@ offset."""
 MAX_ZIP_COMMENT = 0xFFFF
 
 
-def read_bounded(stream: IO[bytes], limit: int, on_excess: Callable[[], CheckpointError]) -> bytes:
+def read_bounded(stream: IO[bytes], limit: int, on_excess: Callable[[], Exception]) -> bytes:
     """All of ``stream``, read in chunks; raises ``on_excess()`` as soon as more than ``limit`` bytes arrive."""
     buffer = bytearray()
     while True:
@@ -48,6 +49,14 @@ def read_bounded(stream: IO[bytes], limit: int, on_excess: Callable[[], Checkpoi
         buffer += chunk
         if len(buffer) > limit:
             raise on_excess()
+
+
+def read_small_text(path: Path, limit: int, on_excess: Callable[[], Exception]) -> str:
+    """The UTF-8 text of the file at ``path``, read to at most ``limit + 1`` bytes whatever its ``stat`` says (a file
+    that grows between a size check and the read cannot exhaust memory); raises ``on_excess()`` past ``limit``, and
+    ``OSError`` / ``UnicodeDecodeError`` as ``open`` and ``bytes.decode`` do."""
+    with open(path, "rb") as stream:
+        return read_bounded(stream, limit, on_excess).decode("utf-8")
 
 
 def read_exactly(stream: IO[bytes], size: int, where: str) -> bytes:

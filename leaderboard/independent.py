@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.store import build_label
+from iqlzoo.safe_read import read_small_text
 
 REFERENCES_DIR = "references"
 #: The settings a reference run must share with our row's runs: keys of its settings and of their agent configs.
@@ -75,11 +76,15 @@ class ReferenceRun:
 
 
 def _read_small(path: Path) -> str:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ReferenceFormatError(f"{path}: {size:,} bytes, more than a reference record's {MAX_FILE_BYTES:,}; "
-                                   "move it out of the store's references/ folder")
-    return path.read_text(encoding="utf-8")
+    try:
+        return read_small_text(path, MAX_FILE_BYTES, lambda: ReferenceFormatError(
+            f"{path}: more than a reference record's {MAX_FILE_BYTES:,} bytes; move it out of the store's "
+            "references/ folder"))
+    except UnicodeDecodeError as error:
+        raise ReferenceFormatError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); move it out of "
+                                   "the store's references/ folder") from None
+    except OSError as error:
+        raise ReferenceFormatError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def _load_seed(provenance_path: Path, seed: int) -> ReferenceRun:

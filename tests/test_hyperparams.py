@@ -76,6 +76,7 @@ def test_editing_a_file_changes_the_runs(tmp_path: Path, monkeypatch: pytest.Mon
     (("BonusIQL: [umaze]", "SAC: [umaze]"), r"scope.quick.cells names 'SAC', which is not a cell"),
     (("  quick:\n    why:", "  huge:\n    why:"), r"scope.huge is not a budget"),
     (("    why: >-", "    reason: >-"), r"scope.quick: missing \['why'\]"),
+    (("cells:", "# " + "x" * (1 << 20) + "\ncells:"), r"over 1,048,576 bytes: not a hyperparameter file"),
 ])
 def test_a_bad_file_is_a_clear_error_before_anything_runs(tmp_path: Path, edit: tuple[str, str],
                                                            message: str) -> None:
@@ -83,6 +84,12 @@ def test_a_bad_file_is_a_clear_error_before_anything_runs(tmp_path: Path, edit: 
     assert edit[0] in text
     (tmp_path / "antmaze.yml").write_text(text.replace(edit[0], edit[1], 1))
     with pytest.raises(HyperparamsError, match=message):
+        suites.load_suite("antmaze", tmp_path)
+
+
+def test_a_file_that_is_not_utf8_text_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "antmaze.yml").write_bytes((HYPERPARAMS_DIR / "antmaze.yml").read_bytes() + b"# \xff\n")
+    with pytest.raises(HyperparamsError, match=r"antmaze.yml is not UTF-8 text"):
         suites.load_suite("antmaze", tmp_path)
 
 

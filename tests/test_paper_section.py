@@ -237,3 +237,9 @@ def test_a_folder_under_references_that_is_not_a_reference_run_is_named_in_the_e
     (folder / "seed0.provenance.json").write_text("[1, 2]")
     assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 1
     assert "seed0.provenance.json: expected an object with 'dataset_hash'" in capsys.readouterr().err
+    (folder / "seed0.provenance.json").write_bytes(b'{"settings": "\xff"}')
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 1
+    assert "seed0.provenance.json: not UTF-8 text (byte 14" in capsys.readouterr().err
+    (folder / "seed0.provenance.json").write_text(" " * (4 * 2**20 + 1))
+    assert main(["--results", str(root), "--out", str(out), "--reps", "100"]) == 1
+    assert "seed0.provenance.json: more than a reference record's 4,194,304 bytes" in capsys.readouterr().err
