@@ -168,6 +168,13 @@ case $LANE in
     # lane 2 holds ~15 before it (2026-12-05); IQL large-diverse moved to the end of lane 2
     worktree "$PAPER" cc01a5d
     group "$PAPER" antmaze paper D2RLIQL large-play
+    # Then the reference IQL's seed 1 on large-play (1M; ~3 core-hours; seed 2 ends lane 2): its seed 0 ended at 27%
+    # beside iqlzoo's 16.7 (21 / 16 / 13), a gap one reference seed cannot resolve (iqlzoo's own seeds span 13-21 at
+    # 1M and 8.7-19.2 over the curve); three seeds say whether iqlzoo's IQL learns large-play less well than an
+    # independent one on the same data (2026-12-06, thirty-third sitting)
+    worktree "$REF2" 03aa704
+    reference "$REF2" iqlzoo/antmaze/large-play-v0 "$WORK/runs/reference/large-play-1m" \
+        --seeds 1 --steps 1000000 --eval-every 100000 --eval-episodes 100 --normalize-observations
     ;;
   2)  # issue 18's comparison cells (umaze, then medium-play), the HalfCheetah float32 reruns (issue 20), then the
       # paper protocol (issue 19)
@@ -201,6 +208,9 @@ case $LANE in
     worktree "$REF2" 03aa704
     reference "$REF2" iqlzoo/antmaze/large-diverse-v0 "$WORK/runs/reference/large-diverse-1m" \
         --seeds 0 --steps 1000000 --eval-every 100000 --eval-episodes 100 --normalize-observations
+    # Then the reference IQL's seed 2 on large-play (lane 1 ends with its seed 1; why there)
+    reference "$REF2" iqlzoo/antmaze/large-play-v0 "$WORK/runs/reference/large-play-1m" \
+        --seeds 2 --steps 1000000 --eval-every 100000 --eval-episodes 100 --normalize-observations
     ;;
   *) echo "no lane $LANE: pass 1 or 2" >&2; exit 2 ;;
 esac
