@@ -1,4 +1,4 @@
-"""Reading checkpoint files with bounded memory.
+"""Reading checkpoint files, and small text records (hyperparameter files, reference runs), with bounded memory.
 
 A declared size (a zip member's header, a file's ``stat``) is checked before reading, but never trusted: every read
 stops one byte past its limit. A safetensors file is read header first: its JSON header must describe tensors whose
