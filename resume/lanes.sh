@@ -203,8 +203,8 @@ case $LANE in
     # (D2RLIQL large-play, 1M, is at the end of lane 1)
     # The independent reference IQL on large-diverse-v0 (1M, seed 0; ~3 core-hours), as on medium-play and large-play:
     # the regenerated large-diverse demonstrates the evaluation task in 1 of 2886 episodes (docs/datasets/README.md),
-    # so IQL may end far below the paper's 47.5 there, and issue 19 asks what says why. Last, where lane 2 would
-    # otherwise idle while lane 1 trains D2RLIQL large-play
+    # and iqlzoo's IQL ended at 21.0% there (22 / 14 / 27, 2026-12-06) against the paper's 47.5; issue 19 asks what
+    # says why. Last, where lane 2 would otherwise idle while lane 1 trains D2RLIQL large-play
     worktree "$REF2" 03aa704
     reference "$REF2" iqlzoo/antmaze/large-diverse-v0 "$WORK/runs/reference/large-diverse-1m" \
         --seeds 0 --steps 1000000 --eval-every 100000 --eval-episodes 100 --normalize-observations
