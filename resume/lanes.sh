@@ -175,6 +175,11 @@ case $LANE in
     worktree "$REF2" 03aa704
     reference "$REF2" iqlzoo/antmaze/large-play-v0 "$WORK/runs/reference/large-play-1m" \
         --seeds 1 --steps 1000000 --eval-every 100000 --eval-episodes 100 --normalize-observations
+    # Last, where this core would otherwise idle: IQL on halfcheetah-expert at 1M (~8.7 core-hours; D2RLIQL's ends
+    # lane 2), the one pair the source report's srank table names that no 1M run measures yet (the leaderboard's
+    # seed-findings-paper rows say "not measured yet"; at 50k they are in seed-findings-quick). Not one of issue 19's
+    # seven groups: any group a new issue needs goes before it (2026-12-06, thirty-fourth sitting)
+    group "$PAPER" halfcheetah paper IQL expert
     ;;
   2)  # issue 18's comparison cells (umaze, then medium-play), the HalfCheetah float32 reruns (issue 20), then the
       # paper protocol (issue 19)
@@ -211,6 +216,8 @@ case $LANE in
     # Then the reference IQL's seed 2 on large-play (lane 1 ends with its seed 1; why there)
     reference "$REF2" iqlzoo/antmaze/large-play-v0 "$WORK/runs/reference/large-play-1m" \
         --seeds 2 --steps 1000000 --eval-every 100000 --eval-episodes 100 --normalize-observations
+    # Last: D2RLIQL on halfcheetah-expert at 1M (~9.5 core-hours), the srank table's other half (lane 1 ends with IQL's)
+    group "$PAPER" halfcheetah paper D2RLIQL expert
     ;;
   *) echo "no lane $LANE: pass 1 or 2" >&2; exit 2 ;;
 esac
