@@ -46,7 +46,8 @@ class RunCost:
 
 @dataclass
 class CellCost:
-    """A cell's runs' costs, with the CPU models their provenance names."""
+    """A cell's runs' costs, with the CPU models their provenance names (the machine each run began on: a run
+    resumed elsewhere keeps its first machine's model there)."""
 
     runs: dict[int, RunCost] = field(default_factory=dict)  # by seed
     cpus: set[str] = field(default_factory=set)
