@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.runner import TRAIN_LOG
+from benchmarks.store import ResultsStore
 
 RATE = "time/updates_per_s"
 GROUP_SIZE = "seed_group_size"
-PROVENANCE = "provenance.json"
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,19 @@ def cell_costs(results: Path, match: str = "") -> dict[tuple[str, str, str, int]
     """Costs of the cells of the store `results` with a run whose id contains `match`, keyed by (agent, dataset id,
     suite, budget steps)."""
     cells: dict[tuple[str, str, str, int], CellCost] = {}
-    runs = results / "runs"
-    for run_dir in sorted(runs.iterdir()) if runs.is_dir() else []:
-        log, provenance = run_dir / TRAIN_LOG, run_dir / PROVENANCE
-        if match not in run_dir.name or not log.is_file() or not provenance.is_file():
+    store = ResultsStore(results)
+    for run_id in store.run_ids():
+        log = store.run_dir(run_id) / TRAIN_LOG
+        if match not in run_id or not log.is_file():
             continue
         try:
-            record = json.loads(provenance.read_text(encoding="utf-8"))
+            record = store.read_provenance(run_id)
+            if record is None:
+                continue
             spec = record["run"]
             key = (str(spec["label"]), str(spec["dataset_id"]), str(spec["suite"]), int(spec["protocol"]["steps"]))
             seed = int(spec["seed"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):  # ValueError includes the store's ResultsFormatError
             continue
         cost = run_cost(log)
         if cost is None:
