@@ -51,7 +51,7 @@ from benchmarks.runner import (
     completed_steps,
     seed_group_key_of_entry,
 )
-from benchmarks.store import EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, atomic_write_text
+from benchmarks.store import EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, RunIdentity, atomic_write_text
 from benchmarks.suites import BUDGETS, SUITES, budget_of_store_suite, plan, task_of
 from iqlzoo.atomic import atomic_link
 
@@ -190,14 +190,16 @@ def _run_entry(run_dir: Path) -> dict | None:
     return run if isinstance(run, dict) else None
 
 
+def _identity(run_dir: Path) -> RunIdentity | None:
+    """The run's identity (`RunIdentity`) from its provenance; None when that cannot be read."""
+    run = _run_entry(run_dir)
+    return None if run is None else RunIdentity.from_provenance({"run": run})
+
+
 def _cell(run_dir: Path) -> Cell | None:
     """(label, dataset id, suite) of a run, from its provenance; None when that cannot be read."""
-    run = _run_entry(run_dir)
-    try:
-        return None if run is None else (str(run.get("label") or run["agent"]), str(run["dataset_id"]),
-                                         str(run["suite"]))
-    except KeyError:
-        return None
+    identity = _identity(run_dir)
+    return None if identity is None else (identity.label, identity.dataset_id, identity.suite)
 
 
 def _cells(results: Path) -> dict[Cell, list[Path]]:
@@ -211,10 +213,8 @@ def _cells(results: Path) -> dict[Cell, list[Path]]:
 
 def _steps(run_dir: Path) -> int:
     """The steps a run was budgeted (its provenance's protocol); 0 when that cannot be read."""
-    try:
-        return int((_run_entry(run_dir) or {})["protocol"]["steps"])
-    except (KeyError, TypeError, ValueError):
-        return 0
+    identity = _identity(run_dir)
+    return 0 if identity is None else identity.steps
 
 
 def _planned(run_dir: Path) -> bool:

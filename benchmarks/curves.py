@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.store import RunIdentity
+
 
 @dataclass(frozen=True)
 class Group:
@@ -87,12 +89,12 @@ def store_group(name: str, root: Path, label: str, dataset_id: str, suite: str, 
         provenance_file, evaluations = run_dir / "provenance.json", run_dir / "evaluations.csv"
         if not provenance_file.exists() or not evaluations.exists():
             continue
-        spec = json.loads(provenance_file.read_text())["run"]
-        if (spec["label"], spec["dataset_id"], spec["suite"]) != (label, dataset_id, suite):
+        identity = RunIdentity.from_provenance(json.loads(provenance_file.read_text(encoding="utf-8")))
+        if identity is None or (identity.label, identity.dataset_id, identity.suite) != (label, dataset_id, suite):
             continue
-        if not all(_matches(spec["config"], selector) for selector in selectors):
+        if not all(_matches(dict(identity.config), selector) for selector in selectors):
             continue
-        metric, curves[int(spec["seed"])] = _read_curve(evaluations)
+        metric, curves[identity.seed] = _read_curve(evaluations)
         metrics.add(metric)
     return Group(name, curves, frozenset(metrics))
 

@@ -160,6 +160,35 @@ class RunStatus:
     updated_at: str | None = None
 
 
+@dataclass(frozen=True)
+class RunIdentity:
+    """Who a stored run is, as the "run" entry of its provenance (`RunSpec.to_json()`) records it: `label` trained
+    on `dataset_id` with `seed` for `steps` steps, in the store suite `suite`, with the agent configuration
+    `config`."""
+
+    label: str
+    dataset_id: str
+    suite: str
+    seed: int
+    steps: int
+    config: Mapping[str, Any]
+
+    @classmethod
+    def from_provenance(cls, provenance: Mapping[str, Any] | None) -> RunIdentity | None:
+        """The identity in `provenance` (a run's provenance.json); None when it has no readable "run" entry.
+        Provenance from before labels were recorded names the agent class instead."""
+        run = (provenance or {}).get("run")
+        if not isinstance(run, Mapping):
+            return None
+        try:
+            config = run.get("config") or {}
+            return cls(label=str(run.get("label") or run["agent"]), dataset_id=str(run["dataset_id"]),
+                       suite=str(run["suite"]), seed=int(run["seed"]), steps=int(run["protocol"]["steps"]),
+                       config=config if isinstance(config, Mapping) else {})
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 def check_run_id(run_id: str) -> str:
     """Return `run_id` if it is usable as a folder name (letters, digits, `._+-`, not starting with a dot)."""
     if not isinstance(run_id, str) or not _RUN_ID_PATTERN.fullmatch(run_id):

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.runner import TRAIN_LOG
-from benchmarks.store import ResultsStore
+from benchmarks.store import ResultsStore, RunIdentity
 
 RATE = "time/updates_per_s"
 GROUP_SIZE = "seed_group_size"
@@ -101,13 +101,13 @@ def cell_costs(results: Path, match: str = "") -> dict[tuple[str, str, str, int]
             continue
         try:
             record = store.read_provenance(run_id)
-            if record is None:
-                continue
-            spec = record["run"]
-            key = (str(spec["label"]), str(spec["dataset_id"]), str(spec["suite"]), int(spec["protocol"]["steps"]))
-            seed = int(spec["seed"])
-        except (KeyError, TypeError, ValueError):  # ValueError includes the store's ResultsFormatError
+        except ValueError:  # the store's ResultsFormatError: provenance.json is not a JSON object
             continue
+        identity = RunIdentity.from_provenance(record)
+        if record is None or identity is None:
+            continue
+        key = (identity.label, identity.dataset_id, identity.suite, identity.steps)
+        seed = identity.seed
         cost = run_cost(log)
         if cost is None:
             continue

@@ -55,7 +55,7 @@ import pandas as pd
 from benchmarks import stats
 from benchmarks.curves import difference_text, welch_interval
 from benchmarks.scales import differing_refs, largest_gap, named_refs
-from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, build_label
+from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, RunIdentity, build_label
 from benchmarks.suites import (
     ANTMAZE,
     BUDGETS,
@@ -233,19 +233,12 @@ def read_training_log(path: Path) -> tuple[list[dict[str, object]], list[dict[st
     return sranks, q_means
 
 
-def _provenance_identity(provenance: Mapping[str, object]) -> dict[str, object] | None:
-    """The run's identity from its provenance.json (`RunSpec.to_json()` under "run"), or None without one."""
-    run = provenance.get("run")
-    try:
-        return {
-            "suite": str(run["suite"]),
-            "agent": str(run["label"]),
-            "dataset_id": str(run["dataset_id"]),
-            "seed": int(run["seed"]),
-            "budget": int(run["protocol"]["steps"]),
-        }
-    except (KeyError, TypeError, ValueError):
+def _identity_columns(identity: RunIdentity | None) -> dict[str, object] | None:
+    """The run-table columns of a run known only from its provenance; None without a readable identity."""
+    if identity is None:
         return None
+    return {"suite": identity.suite, "agent": identity.label, "dataset_id": identity.dataset_id,
+            "seed": identity.seed, "budget": identity.steps}
 
 
 def load_run_records(root: str | os.PathLike[str], frame: pd.DataFrame) -> RunRecords:
@@ -268,7 +261,7 @@ def load_run_records(root: str | os.PathLike[str], frame: pd.DataFrame) -> RunRe
     runs, sranks, q_means = [], [], []
     for run_id in sorted(set(identities) | set(store.run_ids())):
         provenance = store.read_provenance(run_id) or {}
-        identity = identities.get(run_id) or _provenance_identity(provenance)
+        identity = identities.get(run_id) or _identity_columns(RunIdentity.from_provenance(provenance))
         if identity is None:
             continue
         status = store.read_status(run_id)

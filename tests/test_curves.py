@@ -10,7 +10,8 @@ from benchmarks.curves import main, markdown, parse_group
 def _run(root, name, seed, config, successes):
     folder = root / "runs" / name
     folder.mkdir(parents=True)
-    spec = {"label": "IQL", "dataset_id": "d/x-v0", "suite": "s-steps50", "seed": seed, "config": config}
+    spec = {"label": "IQL", "dataset_id": "d/x-v0", "suite": "s-steps50", "seed": seed, "config": config,
+            "protocol": {"steps": 50}}
     (folder / "provenance.json").write_text(json.dumps({"run": spec}))
     rows = "\n".join(f"{25 * (i + 1)},{s},{100 * s}" for i, s in enumerate(successes))
     (folder / "evaluations.csv").write_text("step,success_rate,normalized_score\n" + rows + "\n")
@@ -105,7 +106,8 @@ def test_the_y_axis_names_the_metric_the_runs_record(tmp_path):
     _run(tmp_path, "maze", 0, {}, [0.0, 0.2])
     locomotion = tmp_path / "locomotion" / "runs" / "cheetah"
     locomotion.mkdir(parents=True)
-    spec = {"label": "IQL", "dataset_id": "d/x-v0", "suite": "s-steps50", "seed": 0, "config": {}}
+    spec = {"label": "IQL", "dataset_id": "d/x-v0", "suite": "s-steps50", "seed": 0, "config": {},
+            "protocol": {"steps": 50}}
     (locomotion / "provenance.json").write_text(json.dumps({"run": spec}))
     (locomotion / "evaluations.csv").write_text("step,success_rate,normalized_score\n25,,41.5\n50,,44.0\n")
     maze = parse_group(f"maze=store:{tmp_path}:IQL:d/x-v0:s-steps50")

@@ -10,15 +10,18 @@ import pandas as pd
 import pytest
 
 from benchmarks import store
+from benchmarks.run import expand
 from benchmarks.store import (
     COLUMNS,
     EvalRecord,
     ResultsFormatError,
     ResultsStore,
+    RunIdentity,
     atomic_write,
     collect_provenance,
     load_results,
 )
+from benchmarks.suites import plan
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
 
@@ -229,3 +232,16 @@ def test_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     results.write_provenance("r1", provenance)
     assert results.read_provenance("r1") == provenance
     assert results.read_provenance("r2") is None
+
+
+def test_run_identity_reads_what_a_run_spec_writes() -> None:
+    tasks = {"D4RL/antmaze/umaze-v1": ("iqlzoo/antmaze/umaze-v0", "regenerated")}
+    spec = expand(plan("antmaze", agents=["IQL"], budget_name="paper", seeds=1, scoped=False), tasks)[0]
+    identity = RunIdentity.from_provenance({"run": spec.to_json(), "cpu_model": "x"})
+    assert identity == RunIdentity(spec.label, spec.dataset_id, spec.suite, spec.seed, spec.protocol.steps,
+                                   dict(spec.config))
+    legacy = {key: value for key, value in spec.to_json().items() if key != "label"}
+    assert RunIdentity.from_provenance({"run": legacy}).label == spec.agent  # written before labels were
+    broken = {**spec.to_json(), "protocol": {}}
+    for provenance in (None, {}, {"run": "IQL"}, {"run": broken}, {"run": {**spec.to_json(), "seed": "one"}}):
+        assert RunIdentity.from_provenance(provenance) is None
