@@ -51,7 +51,14 @@ from benchmarks.runner import (
     completed_steps,
     seed_group_key_of_entry,
 )
-from benchmarks.store import EVALUATIONS_FILE, PROVENANCE_FILE, STATUS_FILE, RunIdentity, atomic_write_text
+from benchmarks.store import (
+    EVALUATIONS_FILE,
+    PROVENANCE_FILE,
+    STATUS_FILE,
+    RunIdentity,
+    atomic_write_text,
+    copy_present,
+)
 from benchmarks.suites import BUDGETS, SUITES, budget_of_store_suite, plan, task_of
 from iqlzoo.atomic import atomic_link
 
@@ -64,13 +71,6 @@ def _state(run_dir: Path) -> str | None:
         return json.loads((run_dir / STATUS_FILE).read_text(encoding="utf-8")).get("state")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _copy_records(source: Path, target: Path) -> None:
-    """Copy the run records (`RECORDS`) that `source` holds into the existing folder `target`."""
-    for name in RECORDS:
-        if (source / name).is_file():
-            shutil.copy2(source / name, target / name)
 
 
 def _checkpoints(run_dir: Path) -> dict[int, Path]:
@@ -132,7 +132,7 @@ def pack(results: Path, out: Path, match: str = "", finished: bool = False) -> l
         assert checkpoint is not None
         target = staging / "runs" / run_dir.name
         (target / CHECKPOINT_DIR).mkdir(parents=True)
-        _copy_records(run_dir, target)
+        copy_present(run_dir, target, RECORDS)
         shutil.copy2(checkpoint, target / CHECKPOINT_DIR / checkpoint.name)
         packed.append((run_dir.name, checkpoint_step(checkpoint) or 0, str(state)))
     staging.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,7 @@ def unpack(folder: Path, results: Path) -> list[tuple[str, str]]:
             done.append((packed.name, f"kept: the store is at step {have:,}, the pack at {step:,}"))
             continue
         (target / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
-        _copy_records(packed, target)
+        copy_present(packed, target, RECORDS)
         shutil.copy2(checkpoint, target / CHECKPOINT_DIR / checkpoint.name)
         atomic_link(target / CHECKPOINT_DIR / checkpoint.name, target / CHECKPOINT_DIR / "latest.zip")
         done.append((packed.name, f"restored at step {step:,}"))
@@ -257,7 +257,7 @@ def record(results: Path, into: Path, match: str = "", dry_run: bool = False) ->
             if not dry_run:
                 target = into / "runs" / run_dir.name
                 target.mkdir(parents=True, exist_ok=True)
-                _copy_records(run_dir, target)
+                copy_present(run_dir, target, RECORDS)
         for old in committed.get(cell, []):
             if old.name not in states:
                 done["removed"].append(old.name)
@@ -309,7 +309,7 @@ def restore(source: Path, results: Path, match: str = "", dry_run: bool = False)
         done["restored"].append(run_dir.name)
         if not dry_run:
             target.mkdir(parents=True, exist_ok=True)  # both lanes may restore into one store at once
-            _copy_records(run_dir, target)
+            copy_present(run_dir, target, RECORDS)
     return done
 
 

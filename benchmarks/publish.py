@@ -49,7 +49,14 @@ from huggingface_hub.utils import validate_repo_id
 
 from benchmarks import curves, stats
 from benchmarks.runner import CHECKPOINT_DIR, LATEST, checkpoint_name, dataset_fingerprint
-from benchmarks.store import DEFAULT_RESULTS, REPO_ROOT, TEST_DATA_MARKER, ResultsStore, build_label
+from benchmarks.store import (
+    DEFAULT_RESULTS,
+    REPO_ROOT,
+    TEST_DATA_MARKER,
+    ResultsStore,
+    build_label,
+    copy_present,
+)
 from benchmarks.suites import budget_of_store_suite, short_name, task_of
 from benchmarks.zoo_card import RepoFile, check_card, human_size, render_zoo_card
 from iqlzoo.agents.base import AGENTS, library_versions
@@ -552,14 +559,6 @@ def _write_results(staging: Path, results: Mapping[str, Any]) -> None:
     (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _copy_files(source: Path, staging: Path, names: Sequence[str]) -> None:
-    """Copy the files `names` that `source` holds into `staging` (made if missing), byte for byte."""
-    staging.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if (source / name).is_file():
-            (staging / name).write_bytes((source / name).read_bytes())
-
-
 def _write_card(staging: Path, results: Mapping[str, Any], weights_text: str, config: Mapping[str, Any],
                 leaderboard_url: str) -> None:
     """Render the card of the repo files in `staging` (checked with huggingface_hub) into its README.md."""
@@ -584,12 +583,12 @@ def reexport_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, log: Any
     with tempfile.TemporaryDirectory(prefix="iqlzoo-reexport-") as work:
         staging = Path(work) / folder.name
         if exported:
-            _copy_files(folder, staging, (CONFIG_FILE, MODEL_FILE))
+            copy_present(folder, staging, (CONFIG_FILE, MODEL_FILE))
         else:
             save_checkpoint(staging, export)
             if not _same_weights(IQL.load(staging, device="cpu"), IQL.load(folder, device="cpu"), untrained):
                 raise PublishError(f"{folder}: the re-exported weights differ from the published ones")
-        _copy_files(folder, staging, (RESULTS_FILE, REPLAY_FILE, CURVE_FILE))
+        copy_present(folder, staging, (RESULTS_FILE, REPLAY_FILE, CURVE_FILE))
         _, weights_text = weights_summary(export.tensors, untrained, str(ckpt.config["agent_class"]))
         _write_card(staging, results, weights_text, ckpt.config["config"], leaderboard_url)
         files = {p.name: p.read_bytes() for p in sorted(staging.iterdir())}
@@ -624,7 +623,7 @@ def reevaluate_repo(folder: Path, leaderboard_url: str = LEADERBOARD_URL, *, rep
     before = results["reevaluation"]
     with tempfile.TemporaryDirectory(prefix="iqlzoo-reevaluate-") as work:
         staging = Path(work) / folder.name
-        _copy_files(folder, staging, (CONFIG_FILE, MODEL_FILE, CURVE_FILE, REPLAY_FILE))
+        copy_present(folder, staging, (CONFIG_FILE, MODEL_FILE, CURVE_FILE, REPLAY_FILE))
         results["reevaluation"] = reevaluation_block(reevaluate(model, data, int(before["n_episodes"])),
                                                      reference_returns(data))
         results["dataset"]["evaluation_hash"] = evaluation_hash

@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -214,6 +215,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Atomically replace `path` with `text` encoded as UTF-8 (see `atomic_write`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def copy_present(source: Path, target: Path, names: Sequence[str]) -> None:
+    """Copy those of the files `names` that `source` holds into `target` (made if missing), byte for byte (not their
+    permissions: a read-only source still gives writable copies)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
 
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:

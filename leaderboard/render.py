@@ -137,8 +137,9 @@ def _relative(target: Path, out_dir: Path) -> str:
     return Path(os.path.relpath(target, out_dir)).as_posix()
 
 
-def _store_link(results_root: Path, out_dir: Path, label: str, path: str) -> str:
-    """A markdown link to `path` (relative to the results store), relative to the folder the markdown goes to."""
+def _store_link(results_root: Path, out_dir: Path, label: str, path: str | Path) -> str:
+    """A markdown link to `path` (a file of the results store: relative to its root, or absolute), relative to the
+    folder the markdown goes to."""
     return f"[{label}]({_relative(Path(results_root) / path, out_dir)})"
 
 
@@ -257,7 +258,7 @@ class _Renderer:
 
     def store_link(self, label: str, path: Path) -> str:
         """A markdown link to `path` (a file in the store), relative to the folder the markdown goes to."""
-        return f"[{label}]({_relative(Path(path), self.out_dir)})"
+        return _store_link(self.results_root, self.out_dir, label, path)
 
     def card_link(self, agent: str, dataset_id: str, run_ids: Sequence[str], budget: int | None = None) -> str:
         """A link to the published zoo repo's model card of `agent` on `dataset_id` (``zoo/iqlzoo/{Agent}-{dataset}``)
