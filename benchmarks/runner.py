@@ -44,7 +44,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
 from benchmarks import tracking
-from benchmarks.store import EvalRecord, ResultsStore, atomic_write_text, collect_provenance
+from benchmarks.store import TRAIN_LOG, EvalRecord, ResultsStore, atomic_write_text, collect_provenance
 from benchmarks.suites import RunSpec, agent_class
 from iqlzoo.agents.base import TrainingDivergedError
 from iqlzoo.atomic import atomic_link, file_lock
@@ -58,7 +58,6 @@ from iqlzoo.evaluation import evaluate
 FINAL_STATES: tuple[str, ...] = ("finished", "diverged")
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.zip"
-TRAIN_LOG = "train_log.jsonl"
 LOCK_FILE = ".lock"
 #: Evaluation episode i of a run with seed s is reset with seed EVAL_SEED_BASE + 1000 * s + i.
 EVAL_SEED_BASE = 1_000_000

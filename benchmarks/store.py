@@ -5,6 +5,7 @@ Layout under a results root::
     runs/<run_id>/evaluations.csv   one row per evaluation of the run (columns: `COLUMNS`), sorted by step
     runs/<run_id>/provenance.json   what produced the run (`collect_provenance`)
     runs/<run_id>/status.json       pending | running | finished | failed | diverged, attempts, error text
+    runs/<run_id>/train_log.jsonl   training statistics, one JSON object per log interval (`benchmarks.runner`)
 
 Each run has its own files, so concurrent workers never write the same file as long as each run has one worker.
 Every write goes to a temporary file in the destination folder and is moved into place with `os.replace`, so a
@@ -77,6 +78,7 @@ PROVENANCE_PACKAGES: tuple[str, ...] = (
 EVALUATIONS_FILE = "evaluations.csv"
 PROVENANCE_FILE = "provenance.json"
 STATUS_FILE = "status.json"
+TRAIN_LOG = "train_log.jsonl"
 #: A results root holding a file of this name contains test data, never to be published as measurements.
 TEST_DATA_MARKER = "TEST_DATA.md"
 _RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -224,6 +226,20 @@ def copy_present(source: Path, target: Path, names: Sequence[str]) -> None:
     for name in names:
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
+
+
+def read_train_log(path: Path) -> list[dict[str, Any]]:
+    """The entries of a run's training log (`TRAIN_LOG`) in file order: its lines that are JSON objects with an integer
+    "step"; other lines (one cut short by a kill) are skipped."""
+    entries = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("step"), int):
+            entries.append(entry)
+    return entries
 
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:

@@ -22,13 +22,11 @@ minutes are not in the log it keeps.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.runner import TRAIN_LOG
-from benchmarks.store import ResultsStore, RunIdentity
+from benchmarks.store import TRAIN_LOG, ResultsStore, RunIdentity, read_train_log
 
 RATE = "time/updates_per_s"
 GROUP_SIZE = "seed_group_size"
@@ -69,16 +67,10 @@ class CellCost:
 def run_cost(log: Path) -> RunCost | None:
     """The cost of the run whose training log is `log` (module docstring), or None when no line holds a rate."""
     by_step: dict[int, tuple[float, int]] = {}
-    for line in log.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        step, rate, group = entry.get("step"), entry.get(RATE), entry.get(GROUP_SIZE, 1)
-        if isinstance(step, int) and isinstance(rate, (int, float)) and rate > 0 and isinstance(group, int):
-            by_step[step] = (float(rate), max(group, 1))
+    for entry in read_train_log(log):
+        rate, group = entry.get(RATE), entry.get(GROUP_SIZE, 1)
+        if isinstance(rate, (int, float)) and rate > 0 and isinstance(group, int):
+            by_step[entry["step"]] = (float(rate), max(group, 1))
     if not by_step:
         return None
     wall = core = 0.0

@@ -42,7 +42,6 @@ What "ours" is:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,7 +54,15 @@ import pandas as pd
 from benchmarks import stats
 from benchmarks.curves import difference_text, welch_interval
 from benchmarks.scales import differing_refs, largest_gap, named_refs
-from benchmarks.store import EVALUATIONS_FILE, STATUS_FILE, ResultsStore, RunIdentity, build_label
+from benchmarks.store import (
+    EVALUATIONS_FILE,
+    STATUS_FILE,
+    TRAIN_LOG,
+    ResultsStore,
+    RunIdentity,
+    build_label,
+    read_train_log,
+)
 from benchmarks.suites import (
     ANTMAZE,
     BUDGETS,
@@ -74,8 +81,6 @@ from leaderboard.text import span, with_ci
 
 #: The suite whose runs measure the findings; its store suites are "seed-findings-<budget or overrides>".
 SUITE = "seed-findings"
-#: A run's training log (`benchmarks.runner.TRAIN_LOG`; not imported, as that module imports torch and the agents).
-TRAIN_LOG = "train_log.jsonl"
 #: Keys of the sranks in the training log (`iqlzoo.diagnostics.network_sranks`): srank/<network>_<form>.
 SRANK_NETWORKS: tuple[str, ...] = ("policy", "q")
 SRANK_FORMS: tuple[str, ...] = ("features", "weights")
@@ -218,13 +223,7 @@ def read_training_log(path: Path) -> tuple[list[dict[str, object]], list[dict[st
     skipped."""
     sranks: list[dict[str, object]] = []
     q_means: list[dict[str, object]] = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
-            continue
+    for entry in read_train_log(path):
         values = {key: float(entry[key]) for key in SRANK_COLUMNS if isinstance(entry.get(key), (int, float))}
         if values:
             sranks.append({"step": entry["step"], **values})

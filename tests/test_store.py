@@ -245,3 +245,11 @@ def test_run_identity_reads_what_a_run_spec_writes() -> None:
     broken = {**spec.to_json(), "protocol": {}}
     for provenance in (None, {}, {"run": "IQL"}, {"run": broken}, {"run": {**spec.to_json(), "seed": "one"}}):
         assert RunIdentity.from_provenance(provenance) is None
+
+
+def test_train_log_reads_the_json_objects_with_a_step_and_skips_the_rest(tmp_path: Path) -> None:
+    log = tmp_path / store.TRAIN_LOG
+    lines = ['{"step": 10, "a": 1.0}', "[1, 2]", '{"a": 2.0}', '{"step": "20"}', '{"step": 20, "a": 3.0}',
+             '{"step": 30, "a']  # the last line cut short by a kill
+    log.write_text("\n".join(lines), "utf-8")
+    assert store.read_train_log(log) == [{"step": 10, "a": 1.0}, {"step": 20, "a": 3.0}]
